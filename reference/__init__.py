@@ -1,0 +1,43 @@
+"""crossgrad's reference: backpropagation for multilayer perceptrons in plain NumPy.
+
+The truth every other backend is measured against.  Parameters are plain data, the network is
+an immutable description, and every function is pure::
+
+    from crossgrad import reference
+
+    net = reference.Network((4, 3, 2), activation="sigmoid", loss="half_sse")
+    params = reference.init_params(net, seed=0)
+    out = reference.backprop(net, params, x, y)     # x: (batch, 4), y: (batch, 2)
+    new = reference.sgd_step(params, out.grads, lr=0.1)
+
+See ``backprop`` for the algorithm, ``ACTIVATIONS`` and ``LOSSES`` for what is supported, and
+``worked_example`` for the document the project started from.
+"""
+
+from . import worked_example
+from .activations import ACTIVATIONS, Activation
+from .backprop import BackpropResult, backprop, forward, loss, predict, sgd_step, train_step
+from .losses import LOSSES, REDUCTIONS, Loss
+from .network import Network, Params, init_params
+from .validation import check_inputs, check_lr
+
+__all__ = [
+    "ACTIVATIONS",
+    "LOSSES",
+    "REDUCTIONS",
+    "Activation",
+    "BackpropResult",
+    "Loss",
+    "Network",
+    "Params",
+    "backprop",
+    "check_inputs",
+    "check_lr",
+    "forward",
+    "init_params",
+    "loss",
+    "predict",
+    "sgd_step",
+    "train_step",
+    "worked_example",
+]

@@ -1,0 +1,47 @@
+"""The ``crossgrad`` command: ``crossgrad example | check | bench``.
+
+Thin over library functions: one module per subcommand, each with ``add_parser(subparsers)``
+(declares its options) and ``run(args) -> int`` (the exit status).  Exit codes: 0 success,
+1 gradients disagree, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from . import bench, check, example
+
+EXIT_OK, EXIT_MISMATCH, EXIT_USAGE = 0, 1, 2
+
+SUBCOMMANDS = {"example": example, "check": check, "bench": bench}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="crossgrad",
+        description="Know that backpropagation is right: the NumPy reference cross-checked "
+        "against PyTorch autograd, JAX and finite differences.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in SUBCOMMANDS.values():
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)  # exits 2 with a usage message on a usage error
+    status: int = SUBCOMMANDS[args.command].run(args)
+    return status
+
+
+def console_main() -> None:
+    """The console-script entry point: ``sys.exit(main())``."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
