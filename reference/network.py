@@ -275,8 +275,9 @@ def init_params(
     dt = np.dtype(dtype)
     if dt not in FLOAT_DTYPES:
         raise TypeError(f"dtype must be float32 or float64, got {dt}")
-    if not (seed is None or isinstance(seed, np.random.Generator)) and (
-        isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
+    seed_: object = seed  # checked at run time: callers may pass anything
+    if not (seed_ is None or isinstance(seed_, np.random.Generator)) and (
+        isinstance(seed_, bool) or not isinstance(seed_, numbers.Integral)
     ):
         raise TypeError(f"seed must be an int, a numpy Generator or None, got {seed!r}")
     rng = np.random.default_rng(seed)

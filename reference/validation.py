@@ -105,9 +105,10 @@ def check_lr(lr: object) -> float:
     """Check a learning rate: a finite, positive real number."""
     if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
         raise TypeError(f"lr must be a real number, got {type(lr).__name__} {lr!r}")
-    if not (math.isfinite(lr) and lr > 0):
+    value = float(lr)
+    if not (math.isfinite(value) and value > 0):
         raise ValueError(f"lr must be finite and positive, got {lr!r}")
-    return float(lr)
+    return value
 
 
 def check_grads(params: object, grads: object) -> None:
