@@ -1,0 +1,29 @@
+"""CPU throughput of one SGD training step: the NumPy reference, PyTorch and JAX.
+
+Run it as ``crossgrad bench`` (or ``python -m crossgrad.benchmarks``).  The parts:
+
+- ``cases``: the grid (networks, batch sizes, dtypes) and the FLOP count of one step;
+- ``backends``: one idiomatic fast training step per framework, prepared outside the timing;
+- ``timing``: equal thread counts, the machine's GEMM rate, interleaved timing rounds;
+- ``runner``: ``run_benchmark`` puts them together into a report (a JSON-ready dict);
+- ``report``: the terminal table, the issue's goals, results.json, results.csv, results.png.
+"""
+
+from . import report
+from .backends import BACKENDS, available, make_problem, prepare
+from .cases import GRIDS, Case, grid, step_flops
+from .runner import RESULT_KEYS, run_benchmark
+
+__all__ = [
+    "BACKENDS",
+    "GRIDS",
+    "RESULT_KEYS",
+    "Case",
+    "available",
+    "grid",
+    "make_problem",
+    "prepare",
+    "report",
+    "run_benchmark",
+    "step_flops",
+]

@@ -13,6 +13,7 @@ what ``torch`` computes.  Every adapter follows this convention.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,26 +32,37 @@ class Activation:
     """An elementwise activation ``a = f(z)`` and its derivative ``f'(z)``.
 
     ``forward(z)`` and ``derivative(z, a)`` take arrays of any shape and return arrays of
-    the same shape and dtype; ``a`` must be ``forward(z)``.
+    the same shape and dtype; ``a`` must be ``forward(z)``.  ``curvature`` bounds ``|f''|``
+    (0 for piecewise-linear activations); the tolerance model uses it to bound how far a
+    rounding error in ``z`` moves ``f'(z)``.
     """
 
     name: str
     formula: str
     forward: Callable[[Array], Array]
     derivative: Callable[[Array, Array], Array]
+    curvature: float = 0.0
+
+
+@functools.cache
+def _expit() -> Callable[[Array], Array]:
+    # Imported on first use, not at the top, so that importing crossgrad does not load scipy.
+    from scipy.special import expit
+
+    return expit
 
 
 def _sigmoid(z: Array) -> Array:
-    # σ(z) = 1 / (1 + e^{-z}), evaluated through e = e^{-|z|} ∈ (0, 1] so exp never overflows.
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+    # σ(z) = 1 / (1 + e^{-z}) in one call: scipy's expit is stable for any z, raises no
+    # overflow warning and is as accurate as the two-branch form (within 2 ulp).
+    return _expit()(z)
 
 
 def _sigmoid_derivative(z: Array, a: Array) -> Array:
-    # σ'(z) = σ(z)(1 − σ(z)) = e / (1 + e)² with e = e^{-|z|}: the second form does not
-    # cancel where σ(z) rounds to 1, so the derivative keeps full relative precision.
-    e = np.exp(-np.abs(z))
-    return e / ((1 + e) * (1 + e))
+    # σ'(z) = σ(z)(1 − σ(z)) = σ(z)·σ(−z): the second form does not cancel where σ(z)
+    # rounds to 1 (σ(−z) is computed, not 1 − σ), so it keeps full relative precision;
+    # a = σ(z) is reused from the forward pass.
+    return a * _expit()(-z)
 
 
 def _identity(z: Array) -> Array:
@@ -130,15 +142,16 @@ def _silu(z: Array) -> Array:
 
 def _silu_derivative(z: Array, a: Array) -> Array:
     # d/dz z·σ(z) = σ(z) + z·σ(z)(1 − σ(z)), with σ' in its non-cancelling form.
-    return _sigmoid(z) + z * _sigmoid_derivative(z, a)
+    s = _sigmoid(z)
+    return s + z * _sigmoid_derivative(z, s)
 
 
 ACTIVATIONS: dict[str, Activation] = {
     act.name: act
     for act in (
         Activation("identity", "f(z) = z", _identity, _identity_derivative),
-        Activation("sigmoid", "f(z) = 1 / (1 + e^-z)", _sigmoid, _sigmoid_derivative),
-        Activation("tanh", "f(z) = tanh(z)", _tanh, _tanh_derivative),
+        Activation("sigmoid", "f(z) = 1 / (1 + e^-z)", _sigmoid, _sigmoid_derivative, 0.1),
+        Activation("tanh", "f(z) = tanh(z)", _tanh, _tanh_derivative, 0.77),
         Activation("relu", "f(z) = max(z, 0); f'(0) = 0", _relu, _relu_derivative),
         Activation(
             "leaky_relu",
@@ -146,10 +159,10 @@ ACTIVATIONS: dict[str, Activation] = {
             _leaky_relu,
             _leaky_relu_derivative,
         ),
-        Activation("softplus", "f(z) = log(1 + e^z)", _softplus, _softplus_derivative),
-        Activation("elu", "f(z) = z if z > 0 else e^z − 1", _elu, _elu_derivative),
-        Activation("gelu", "f(z) = z·Φ(z), Φ the standard normal CDF", _gelu, _gelu_derivative),
-        Activation("silu", "f(z) = z·σ(z)", _silu, _silu_derivative),
+        Activation("softplus", "f(z) = log(1 + e^z)", _softplus, _softplus_derivative, 0.25),
+        Activation("elu", "f(z) = z if z > 0 else e^z − 1", _elu, _elu_derivative, 1.0),
+        Activation("gelu", "f(z) = z·Φ(z), Φ the standard normal CDF", _gelu, _gelu_derivative, 0.8),
+        Activation("silu", "f(z) = z·σ(z)", _silu, _silu_derivative, 0.5),
     )
 }
 """The supported activations by name; adding one is one entry here."""

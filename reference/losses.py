@@ -49,6 +49,7 @@ class Loss:
     target_domain: str
     target_error: Callable[[Array], str | None]
     gradient_scale: Callable[[Array, Array], Array]
+    curvature: Callable[[Array, Array], Array]
     on_logits: bool = False
     output_activation: str | None = None
 
@@ -84,7 +85,7 @@ def _mse_scale(yhat: Array, y: Array) -> Array:
 
 
 def _in_unit_interval(y: Array) -> str | None:
-    if np.all((y >= 0) & (y <= 1)):
+    if y.min() >= 0 and y.max() <= 1:  # two reductions, no boolean temporaries
         return None
     return f"values in [0, 1], got values from {y.min()!r} to {y.max()!r}"
 
@@ -105,7 +106,7 @@ def _bce_from_logits_scale(z: Array, y: Array) -> Array:
 
 
 def _non_negative(y: Array) -> str | None:
-    if np.all(y >= 0):
+    if y.min() >= 0:  # one reduction, no boolean temporary
         return None
     return f"non-negative weights, got a minimum of {y.min()!r}"
 
@@ -120,15 +121,21 @@ def _softmax_cross_entropy(logits: Array, y: Array) -> Array:
     return -np.einsum("ij,ij->i", y, _log_softmax(logits))
 
 
+def _softmax(logits: Array) -> Array:
+    # e^{ŷ − max ŷ} / Σ e^{ŷ − max ŷ}: every exponent ≤ 0, so nothing overflows, and the sum is
+    # at least 1; three array passes fewer than exp(log_softmax).
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    e /= e.sum(axis=1, keepdims=True)  # in place: e is a fresh array
+    return e
+
+
 def _softmax_cross_entropy_gradient(logits: Array, y: Array) -> Array:
     # ∂/∂ŷ −Σ_j y_j log softmax(ŷ)_j = (Σ_j y_j)·softmax(ŷ) − y; Σ_j y_j = 1 for one-hot rows.
-    softmax = np.exp(_log_softmax(logits))
-    return y.sum(axis=1, keepdims=True) * softmax - y
+    return y.sum(axis=1, keepdims=True) * _softmax(logits) - y
 
 
 def _softmax_cross_entropy_scale(logits: Array, y: Array) -> Array:
-    softmax = np.exp(_log_softmax(logits))
-    return y.sum(axis=1, keepdims=True) * softmax + y
+    return y.sum(axis=1, keepdims=True) * _softmax(logits) + y
 
 
 LOSSES: dict[str, Loss] = {
@@ -142,6 +149,7 @@ LOSSES: dict[str, Loss] = {
             "any finite values",
             _any_finite,
             _half_sse_scale,
+            lambda yhat, y: np.ones((1, 1), yhat.dtype),  # ∂(ŷ − y)/∂ŷ = 1
         ),
         Loss(
             "mse",
@@ -151,6 +159,7 @@ LOSSES: dict[str, Loss] = {
             "any finite values",
             _any_finite,
             _mse_scale,
+            lambda yhat, y: np.full((1, 1), 2 / yhat.shape[1], yhat.dtype),
         ),
         Loss(
             "binary_cross_entropy",
@@ -160,6 +169,7 @@ LOSSES: dict[str, Loss] = {
             "values in [0, 1]",
             _in_unit_interval,
             _bce_from_logits_scale,
+            lambda z, y: np.full((1, 1), 0.25 / z.shape[1], z.dtype),  # σ' ≤ 1/4
             on_logits=True,
             output_activation="sigmoid",
         ),
@@ -171,6 +181,7 @@ LOSSES: dict[str, Loss] = {
             "non-negative weights",
             _non_negative,
             _softmax_cross_entropy_scale,
+            lambda logits, y: y.sum(axis=1, keepdims=True),  # (Σy)·softmax' ≤ Σy
         ),
     )
 }

@@ -1,14 +1,119 @@
-"""``crossgrad bench``: not written yet (placeholder so the command line parses)."""
+"""``crossgrad bench``: CPU throughput of one SGD step, the reference against PyTorch and JAX.
+
+Thin over ``crossgrad.benchmarks``: parses the options, runs the grid, prints the table and the
+issue's goals, and writes ``results.json``, ``results.csv`` and ``results.png`` with ``--out``.
+"""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import sys
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from crossgrad.benchmarks import BACKENDS, GRIDS, grid, report, run_benchmark
+from crossgrad.benchmarks.timing import installed
+
+
+class Preset(NamedTuple):
+    """How a grid is timed: interleaved rounds, the least seconds per timed sample, the pause
+    before each sample, the side of the GEMM-rate matrices, and the default backends."""
+
+    rounds: int
+    min_sample_s: float
+    pause_s: float
+    gemm_size: int
+    backends: tuple[str, ...]
+
+
+PRESETS = {
+    "full": Preset(7, 0.05, 0.15, 1024, BACKENDS),
+    # torch.compile takes 5 to 25 s per case to compile, more than the whole quick run.
+    "quick": Preset(5, 0.02, 0.1, 1024, ("numpy", "torch", "jax.jit")),
+    "tiny": Preset(2, 0.0, 0.0, 64, BACKENDS),  # for tests: the numbers mean nothing
+}
 
 
 def add_parser(subparsers: Any) -> None:
-    subparsers.add_parser("bench", help="(not implemented yet)")
+    parser = subparsers.add_parser(
+        "bench",
+        help="time one SGD step: the NumPy reference against torch and jax",
+        description="Time one SGD training step (forward, backward, update) of the NumPy "
+        "reference, torch eager, torch.compile and jax.jit on the same networks, with the same "
+        "thread count, against the machine's GEMM rate measured in the same run.",
+    )
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument(
+        "--quick",
+        action="store_true",
+        help="the quick grid, without torch.compile: done in about a minute",
+    )
+    size.add_argument("--grid", choices=GRIDS, help="which grid to run (default: full)")
+    parser.add_argument(
+        "--backends",
+        type=_backend_list,
+        help=f"comma-separated subset of {','.join(BACKENDS)} (default: all; --quick: "
+        "no torch.compile)",
+    )
+    parser.add_argument(
+        "--threads", type=_positive_int, help="threads for every backend (default: all cores)"
+    )
+    parser.add_argument("--rounds", type=_positive_int, help="interleaved timing rounds")
+    parser.add_argument("--out", type=Path, help="write results.json, .csv and .png here")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _backend_list(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in BACKENDS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown backend(s) {', '.join(unknown) or '(none given)'}; "
+            f"expected a comma-separated subset of {','.join(BACKENDS)}"
+        )
+    return names
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def grid_of(args: argparse.Namespace) -> str:
+    """The grid the options ask for: ``--quick``, ``--grid NAME``, or ``full``."""
+    return "quick" if args.quick else args.grid or "full"
 
 
 def run(args: argparse.Namespace) -> int:
-    raise NotImplementedError("crossgrad bench is not implemented yet")
+    needed = ["threadpoolctl"] + (["matplotlib"] if args.out is not None else [])
+    missing = [name for name in needed if not installed(name)]
+    if missing:
+        print(
+            f"crossgrad bench needs {' and '.join(missing)}: pip install 'crossgrad[bench]'",
+            file=sys.stderr,
+        )
+        return 2
+    grid_name = grid_of(args)
+    preset = PRESETS[grid_name]
+    result = run_benchmark(
+        grid(grid_name),
+        args.backends or preset.backends,
+        threads=args.threads,
+        rounds=args.rounds or preset.rounds,
+        min_sample_s=preset.min_sample_s,
+        pause_s=preset.pause_s,
+        gemm_size=preset.gemm_size,
+        progress=not args.no_progress,
+        grid_name=grid_name,
+    )
+    print(report.summary(result))
+    if args.out is not None:
+        paths = report.write(result, args.out)
+        print("\nwrote " + ", ".join(str(p) for p in paths))
+    sys.stdout.flush()
+    return 0

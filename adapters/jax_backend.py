@@ -1,0 +1,233 @@
+"""The network in JAX: the same mathematics as the reference, gradients by ``jax.value_and_grad``.
+
+Nothing on this path is a hand-written derivative.  Where ``jax.nn`` follows another
+convention than the reference, this module writes the reference's mathematics instead (each
+case is commented).  float64 runs inside ``jax.enable_x64(True)``, a scoped switch: the user's
+own JAX configuration is never changed.
+
+Compiling once per bucket, not once per shape.  ``jax.jit`` compiles for every new shape
+(about 0.2 s on a small network), so a sweep over random architectures would spend nearly all
+its time compiling.  ``backprop`` therefore embeds each network in a padded one of a bucketed
+size, compiled once per (depth, width, batch) bucket and dtype:
+
+- every layer is padded to one square width (the next power of two of the widest layer, at
+  least 8) with zero weights and biases, so padded units have ``z = 0`` and feed nothing;
+- the network is padded in depth by identity layers *in front* (``W = I``, ``b = 0``, identity
+  activation), which pass ``x`` through exactly (``x·1 + 0 = x`` in floating point);
+- the batch is padded with zero samples, whose loss is masked out;
+- the activation of each layer and the loss are chosen at run time by ``lax.switch`` on an
+  integer code, and the output width and batch size enter as masks, so none of them is part
+  of the compiled shape.
+
+The padded entries contribute exact zeros to every sum, so the real gradients are those of the
+unpadded network; ``tests/test_jax_backend.py`` checks this against an exact-shape run
+(``bucketed=False``) and against the reference.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from numpy.typing import ArrayLike, NDArray
+
+from ..reference import LOSSES as REFERENCE_LOSSES
+from ..reference import BackpropResult, Network, Params
+from . import _common
+
+name = "jax"
+
+Array = jax.Array
+
+ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
+    "identity": lambda z: z,
+    "sigmoid": jax.nn.sigmoid,
+    "tanh": jnp.tanh,
+    "relu": jax.nn.relu,  # custom JVP: relu'(0) = 0, as the reference
+    # jax.nn.leaky_relu selects with x >= 0, so its slope at 0 is 1; the reference takes 0.01.
+    "leaky_relu": lambda z: jnp.where(z > 0, z, 0.01 * z),
+    "softplus": jax.nn.softplus,  # logaddexp(z, 0): exact and stable, no threshold
+    # expm1 only sees z ≤ 0: an overflowing discarded branch would give a NaN gradient.
+    "elu": lambda z: jnp.where(z > 0, z, jnp.expm1(jnp.minimum(z, 0))),
+    "gelu": lambda z: jax.nn.gelu(z, approximate=False),  # the default is the tanh approximation
+    "silu": jax.nn.silu,
+}
+
+
+def _masked_logits(logits: Array, mask: Array) -> Array:
+    # Padded logits become a large finite negative number: exp() of it is 0, and no inf
+    # enters a product (0 · inf would be NaN).
+    return jnp.where(mask > 0, logits, np.finfo(logits.dtype).min / 4)
+
+
+# Each loss takes the output (the logits z for binary_cross_entropy), the targets and a 0/1
+# mask over the output units, all (batch, width); it returns the per-sample loss (batch,).
+LOSSES: dict[str, Callable[[Array, Array, Array], Array]] = {
+    "half_sse": lambda yhat, y, mask: 0.5 * jnp.sum(mask * (yhat - y) ** 2, axis=1),
+    "mse": lambda yhat, y, mask: jnp.sum(mask * (yhat - y) ** 2, axis=1) / jnp.sum(mask, axis=1),
+    # −[y log σ(z) + (1 − y) log(1 − σ(z))] = softplus(z) − y·z, for any z.
+    "binary_cross_entropy": lambda z, y, mask: (
+        jnp.sum(mask * (jax.nn.softplus(z) - y * z), axis=1) / jnp.sum(mask, axis=1)
+    ),
+    "softmax_cross_entropy": lambda logits, y, mask: (
+        -jnp.sum(y * jax.nn.log_softmax(_masked_logits(logits, mask), axis=1), axis=1)
+    ),
+}
+
+_ACTIVATION_CODES = {act: i for i, act in enumerate(ACTIVATIONS)}
+_LOSS_CODES = {loss_name: i for i, loss_name in enumerate(LOSSES)}
+_ACTIVATION_BRANCHES = tuple(ACTIVATIONS.values())
+_LOSS_BRANCHES = tuple(LOSSES.values())
+
+
+def forward(
+    weights: list[Array], biases: list[Array], x: Array, codes: Array
+) -> tuple[list[Array], list[Array]]:
+    """``([z_1..z_L], [a_1..a_L])`` for ``x`` ``(batch, in)``; layer ``l`` applies the
+    activation numbered ``codes[l]`` (in the order of ``ACTIVATIONS``)."""
+    zs, activations = [], []
+    a = x
+    for l, (W, b) in enumerate(zip(weights, biases, strict=True)):
+        z = a @ W.T + b
+        a = lax.switch(codes[l], _ACTIVATION_BRANCHES, z)
+        zs.append(z)
+        activations.append(a)
+    return zs, activations
+
+
+def forward_stacked(weights: Array, biases: Array, x: Array, codes: Array) -> tuple[Array, Array]:
+    """``forward`` for layers of one square width stacked as ``weights`` ``(depth, w, w)`` and
+    ``biases`` ``(depth, w)``: one ``lax.scan`` step per layer, so it compiles once whatever
+    the depth.  Returns ``z`` and ``a`` stacked, ``(depth, batch, w)``."""
+
+    def layer(a: Array, layer_params: tuple[Array, Array, Array]) -> tuple[Array, Any]:
+        W, b, code = layer_params
+        z = a @ W.T + b
+        a_next = lax.switch(code, _ACTIVATION_BRANCHES, z)
+        return a_next, (z, a_next)
+
+    _, (zs, activations) = lax.scan(layer, x, (weights, biases, codes))
+    return zs, activations
+
+
+def loss(
+    weights: Any,
+    biases: Any,
+    x: Array,
+    y: Array,
+    codes: Array,
+    loss_code: Array,
+    on_logits: Array,
+    out_mask: Array,
+    sample_weight: Array,
+    stacked: bool,
+) -> tuple[Array, tuple[Any, Any]]:
+    """The batch loss and, as auxiliary output, the forward pass (``z`` and ``a`` per layer).
+
+    ``weights``/``biases`` are per-layer lists, or stacked arrays when ``stacked``.
+    ``out_mask`` ``(width,)`` marks the real output units; ``sample_weight`` ``(batch,)`` is
+    ``1/batch`` (mean) or 1 (sum) for real samples and 0 for padding.
+    """
+    zs, activations = (forward_stacked if stacked else forward)(weights, biases, x, codes)
+    out = jnp.where(on_logits, zs[-1], activations[-1])
+    mask = jnp.broadcast_to(out_mask, out.shape)
+    per_sample = lax.switch(loss_code, _LOSS_BRANCHES, out, y, mask)
+    return jnp.sum(sample_weight * per_sample), (zs, activations)
+
+
+_value_and_grad = jax.jit(
+    jax.value_and_grad(loss, argnums=(0, 1), has_aux=True), static_argnames=("stacked",)
+)
+
+
+def _bucket(n: int, floor: int) -> int:
+    """The bucket of a size: the next power of two, at least ``floor``."""
+    return max(floor, 1 << (n - 1).bit_length())
+
+
+@contextlib.contextmanager
+def _precision(dtype: np.dtype[Any]) -> Iterator[None]:
+    if dtype == np.float64:
+        with jax.enable_x64(True):
+            yield
+    else:
+        yield
+
+
+def backprop(
+    net: Network, params: Params, x: ArrayLike, y: ArrayLike, *, bucketed: bool = True
+) -> BackpropResult:
+    """Like ``reference.backprop``: the loss and its gradients, by ``jax.value_and_grad``.
+
+    With ``bucketed`` (default), the network runs padded to a bucketed size (see the module
+    docstring) so that new shapes rarely compile; ``bucketed=False`` compiles for the exact
+    shape.
+    """
+    batch = _common.prepare(net, params, x, y)
+    dtype = np.dtype(params.dtype)
+    n, L = batch.x.shape[0], net.n_layers
+    if bucketed:
+        # Small networks (the sweeps') all share one bucket; larger ones get few buckets.
+        width = _bucket(max(net.sizes), 32)
+        depth, rows = _bucket(L, 8 if width == 32 else 2), _bucket(n, 16)
+        front = depth - L  # identity layers in front
+        sizes_in = [width] * depth
+        sizes_out = [width] * depth
+    else:
+        depth, rows, front = L, n, 0
+        sizes_in, sizes_out = list(net.sizes[:-1]), list(net.sizes[1:])
+
+    weights: list[NDArray[Any]] = []
+    biases: list[NDArray[Any]] = []
+    for l in range(depth):
+        W = np.zeros((sizes_out[l], sizes_in[l]), dtype)
+        b = np.zeros(sizes_out[l], dtype)
+        if l < front:
+            np.fill_diagonal(W, 1)
+        else:
+            W_real, b_real = params.weights[l - front], params.biases[l - front]
+            W[: W_real.shape[0], : W_real.shape[1]] = W_real
+            b[: b_real.shape[0]] = b_real
+        weights.append(W)
+        biases.append(b)
+    x_pad = np.zeros((rows, sizes_in[0]), dtype)
+    x_pad[:n, : net.sizes[0]] = batch.x
+    y_pad = np.zeros((rows, sizes_out[-1]), dtype)
+    y_pad[:n, : net.sizes[-1]] = batch.y
+    codes = np.array(
+        [_ACTIVATION_CODES["identity"]] * front + [_ACTIVATION_CODES[a] for a in net.activations],
+        dtype=np.int32,
+    )
+    out_mask = np.zeros(sizes_out[-1], dtype)
+    out_mask[: net.sizes[-1]] = 1
+    sample_weight = np.zeros(rows, dtype)
+    sample_weight[:n] = 1 / n if net.reduction == "mean" else 1
+
+    with _precision(dtype):
+        (value, (zs, activations)), (gW, gb) = _value_and_grad(
+            np.stack(weights) if bucketed else weights,
+            np.stack(biases) if bucketed else biases,
+            x_pad, y_pad, codes,
+            np.int32(_LOSS_CODES[net.loss]),
+            np.bool_(REFERENCE_LOSSES[net.loss].on_logits),
+            out_mask, sample_weight, stacked=bucketed,
+        )  # fmt: skip
+        # One device-to-host copy each, then NumPy slicing of the real (unpadded) entries.
+        if bucketed:
+            gW, gb, zs, activations = (np.asarray(t) for t in (gW, gb, zs, activations))
+        real = range(front, depth)
+        sizes = net.sizes
+        return _common.result(
+            value,
+            [np.asarray(gW[l])[: sizes[l - front + 1], : sizes[l - front]] for l in real],
+            [np.asarray(gb[l])[: sizes[l - front + 1]] for l in real],
+            [np.asarray(zs[l])[:n, : sizes[l - front + 1]] for l in real],
+            [batch.x] + [np.asarray(activations[l])[:n, : sizes[l - front + 1]] for l in real],
+            dtype,
+            batch.single,
+        )

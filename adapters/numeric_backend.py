@@ -1,0 +1,76 @@
+"""A finite-difference oracle: central differences of the reference's forward pass, in float64.
+
+Independent of every framework and of the reference's backward pass: each gradient entry is
+``(L(θ + h) − L(θ − h)) / (2h)`` with its own step ``h = ∛eps · max(1, |θ|)`` (the step that
+balances truncation error ``h²·|L'''|/6`` against rounding error ``eps·|L|/h``; both are then
+about ``1e-11`` of the problem's scale).  Slow (two forward passes per parameter): for small
+networks.  Not valid where a parameter sits within ``h`` of a kink (relu, leaky_relu at 0).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from ..reference import BackpropResult, Network, Params
+from ..reference.backprop import batch_loss, forward
+from . import _common
+
+name = "numeric"
+
+STEP = float(np.finfo(np.float64).eps) ** (1 / 3)
+RTOL = 1e-6
+"""The oracle's tolerance, relative to the problem's scale (see ``tolerance``): its own error
+is about 1e-10 of it, and a wrong derivative formula is off by far more than 1e-6."""
+
+
+def loss(net: Network, params: Params, x: np.ndarray, y: np.ndarray) -> float:
+    """The batch loss of checked float64 input ``x`` ``(batch, in)``, ``y`` ``(batch, out)``."""
+    zs, activations = forward(net, params, x)
+    return float(batch_loss(net, zs, activations, y))
+
+
+def backprop(net: Network, params: Params, x: ArrayLike, y: ArrayLike) -> BackpropResult:
+    """Like ``reference.backprop``, with every gradient entry from central differences."""
+    batch = _common.prepare(net, params, x, y)
+    x64, y64 = batch.x.astype(np.float64), batch.y.astype(np.float64)
+    arrays = [a.astype(np.float64) for a in (*params.weights, *params.biases)]  # copies
+    n = len(params)
+
+    def loss_with(k: int, value: np.ndarray) -> float:
+        trial = [value if j == k else a for j, a in enumerate(arrays)]
+        return loss(net, Params._trusted(tuple(trial[:n]), tuple(trial[n:])), x64, y64)
+
+    grads = []
+    for k, theta in enumerate(arrays):
+        grad = np.empty_like(theta)
+        for i in np.ndindex(theta.shape):
+            h = STEP * max(1.0, abs(float(theta[i])))
+            plus, minus = theta.copy(), theta.copy()
+            plus[i] += h
+            minus[i] -= h
+            # Divide by the steps as represented, not by 2h: θ ± h rounds.
+            grad[i] = (loss_with(k, plus) - loss_with(k, minus)) / (plus[i] - minus[i])
+        grads.append(grad)
+
+    p64 = Params._trusted(tuple(arrays[:n]), tuple(arrays[n:]))
+    zs, activations = forward(net, p64, x64)
+    return _common.result(
+        batch_loss(net, zs, activations, y64),
+        grads[:n],
+        grads[n:],
+        zs,
+        activations,
+        np.dtype(params.dtype),
+        batch.single,
+    )
+
+
+def tolerance(scale: Params, loss_value: float) -> tuple[float, float]:
+    """The oracle's ``(rtol, atol)`` under ``|g − r| ≤ atol + rtol·S``, whatever the dtype.
+
+    ``rtol = RTOL``; ``atol = RTOL·max S + 1000·STEP²·|L|`` covers the rounding noise
+    ``eps·|L|/h ≈ STEP²·|L|`` of an entry whose own scale ``S`` is tiny.
+    """
+    max_scale = max(float(a.max()) for a in (*scale.weights, *scale.biases))
+    return RTOL, RTOL * max_scale + 1000 * STEP**2 * abs(loss_value)

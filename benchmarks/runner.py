@@ -1,0 +1,182 @@
+"""Run the benchmark: every case on every available backend, timed fairly, as a report.
+
+``run_benchmark(cases, ...)`` returns a ``dict`` that is also the JSON document written by
+``--out``::
+
+    {"machine": {..., "threads": n, "gemm_gflops": {"float32": ..., "float64": ...}},
+     "results": [{"backend", "network", "batch", "dtype", "median_s", "spread_s",
+                  "samples_per_s", "gflops", "peak_fraction"}, ...],
+     "compile": [{"backend", "network", "batch", "dtype", "first_step_s"}, ...],
+     "skipped": [{"backend", "reason"} or {"backend", "case", "reason"}, ...],
+     "cases": [{"network", "batch", "dtype", "group", "flops"}, ...],
+     "settings": {"grid", "rounds", "min_sample_s", "seed", "lr"}}
+
+``first_step_s`` is the warm-up step, excluded from the timings: for the JIT backends it is
+mostly compilation.  ``peak_fraction`` is ``gflops`` over the machine's GEMM rate in the same
+dtype (``timing.gemm_rates``, best library).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
+
+from . import backends, timing
+from .cases import DTYPES, Case
+
+Report = dict[str, Any]
+
+RESULT_KEYS = (
+    "backend",
+    "network",
+    "batch",
+    "dtype",
+    "median_s",
+    "spread_s",
+    "samples_per_s",
+    "gflops",
+    "peak_fraction",
+)
+"""The fields of one record of ``results``, in order (the CSV's columns)."""
+
+
+def run_benchmark(
+    cases: Sequence[Case],
+    backend_names: Sequence[str] = backends.BACKENDS,
+    *,
+    threads: int | None = None,
+    rounds: int = 7,
+    min_sample_s: float = 0.05,
+    pause_s: float = 0.15,
+    gemm_size: int = timing.GEMM_SIZE,
+    seed: int = 0,
+    progress: bool = True,
+    grid_name: str = "custom",
+) -> Report:
+    """Time one SGD step of every case on every backend; see the module docstring for the result.
+
+    ``threads`` defaults to every core this process may use.  Each case runs ``rounds``
+    interleaved rounds; one sample lasts at least ``min_sample_s`` seconds (as many
+    consecutive steps as that takes), ``pause_s`` after the previous sample.  Backends whose
+    framework is missing, or whose preparation fails, are listed under ``skipped`` with the
+    reason.
+    """
+    for name in backend_names:
+        if name not in backends.BACKENDS:
+            raise ValueError(f"unknown backend {name!r}; expected one of {backends.BACKENDS}")
+    n_threads = timing.default_threads() if threads is None else threads
+    if n_threads < 1:
+        raise ValueError(f"threads must be at least 1, got {n_threads}")
+    skipped: list[dict[str, str]] = []
+    reasons = backends.available()
+    active = []
+    for name in backend_names:
+        reason = reasons[name]
+        if reason is None:
+            active.append(name)
+        else:
+            skipped.append({"backend": name, "reason": reason})
+
+    results: list[dict[str, Any]] = []
+    compiled: list[dict[str, Any]] = []
+    with timing.limit_threads(n_threads) as thread_settings:
+        machine = _machine(thread_settings, gemm_size)
+        total = len(cases) * len(active) * (rounds + 1)
+        with tqdm(total=total, disable=not progress, unit="sample", leave=False) as bar:
+            for case in cases:
+                bar.set_description(case.id)
+                problem = backends.make_problem(case, seed)
+                steps: dict[str, backends.Step] = {}
+                for name in active:
+                    try:
+                        steps[name] = backends.prepare(name, problem)
+                        first = timing.seconds(steps[name].warm_up)
+                    except Exception as exc:  # a framework's failure is reported, not raised
+                        steps.pop(name, None)
+                        reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+                        skipped.append({"backend": name, "case": case.id, "reason": reason})
+                        bar.update(rounds + 1)
+                        continue
+                    compiled.append(_record(name, case) | {"first_step_s": first})
+                    bar.update()
+                numbers = {
+                    name: timing.calibrate(step, min_sample_s) for name, step in steps.items()
+                }
+                timings = timing.measure(steps, numbers, rounds, pause_s, bar.update)
+                for name, t in timings.items():
+                    results.append(_result(name, case, t, machine["gemm_gflops"][case.dtype]))
+    return {
+        "machine": machine,
+        "results": results,
+        "cases": [_record("", case) | {"group": case.group, "flops": case.flops} for case in cases],
+        "compile": compiled,
+        "skipped": skipped,
+        "settings": {
+            "grid": grid_name,
+            "rounds": rounds,
+            "min_sample_s": min_sample_s,
+            "pause_s": pause_s,
+            "seed": seed,
+            "lr": backends.LR,
+            "backends": list(backend_names),
+        },
+    }
+
+
+def _record(backend: str, case: Case) -> dict[str, Any]:
+    record = {"backend": backend} if backend else {}
+    return record | {"network": case.network, "batch": case.batch, "dtype": case.dtype}
+
+
+def _result(backend: str, case: Case, t: timing.Timing, gemm_gflops: float) -> dict[str, Any]:
+    gflops = case.flops / t.median / 1e9
+    return _record(backend, case) | {
+        "median_s": t.median,
+        "spread_s": t.spread,
+        "samples_per_s": case.batch / t.median,
+        "gflops": gflops,
+        "peak_fraction": gflops / gemm_gflops,
+    }
+
+
+def _machine(thread_settings: timing.ThreadSettings, gemm_size: int) -> dict[str, Any]:
+    import numpy as np
+
+    versions = {"python": platform.python_version(), "numpy": np.__version__}
+    for module in ("torch", "jax"):
+        if module in sys.modules or timing.installed(module):
+            versions[module] = __import__(module).__version__
+    by_library = {dtype: timing.gemm_rates(dtype, gemm_size) for dtype in DTYPES}
+    return {
+        "cpu": _cpu_name(),
+        "platform": platform.platform(),
+        "cores": os.cpu_count(),
+        "threads": thread_settings.threads,
+        "thread_settings": thread_settings.libraries,
+        "notes": thread_settings.notes,
+        "openblas_env": {
+            key: os.environ[key]
+            for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+            if key in os.environ
+        },
+        "versions": versions,
+        "gemm_size": gemm_size,
+        "gemm_gflops": {dtype: max(rates.values()) for dtype, rates in by_library.items()},
+        "gemm_gflops_by_library": by_library,
+    }
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"

@@ -1,0 +1,267 @@
+"""The benchmark's structure: grid, FLOP count, each backend's step, the report and its files.
+
+No timed assertion: timings on a shared machine say nothing about correctness.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from crossgrad.adapters.tolerance import default_rtol, error_scale
+from crossgrad.benchmarks import (
+    BACKENDS,
+    RESULT_KEYS,
+    available,
+    grid,
+    make_problem,
+    prepare,
+    report,
+    run_benchmark,
+    step_flops,
+)
+from crossgrad.benchmarks import timing as timing_module
+from crossgrad.benchmarks.backends import Step
+from crossgrad.benchmarks.cases import Case
+from crossgrad.reference import Params, backprop, sgd_step
+
+RUNNABLE = [name for name, reason in available().items() if reason is None]
+FAST = [name for name in RUNNABLE if name != "torch.compile"]  # compiling takes seconds
+
+
+def test_step_flops_of_the_worked_example_by_hand() -> None:
+    # Layer 1 (4 -> 3): forward 2·1·4·3 = 24, ∂L/∂W 24, no δ below it; + b 3, Σδ 3;
+    # update 2·(12 + 3) = 30.  Layer 2 (3 -> 2): 12 + 12 + δ 12; 2 + 2; update 2·(6 + 2) = 16.
+    assert step_flops((4, 3, 2), 1) == (24 + 24 + 3 + 3 + 30) + (12 + 12 + 12 + 2 + 2 + 16)
+
+
+def test_step_flops_of_the_mnist_network_by_hand() -> None:
+    b = 256
+    layer1 = 2 * 2 * b * 784 * 1024 + 2 * b * 1024 + 2 * (784 * 1024 + 1024)
+    layer2 = 3 * 2 * b * 1024 * 1024 + 2 * b * 1024 + 2 * (1024 * 1024 + 1024)
+    layer3 = 3 * 2 * b * 1024 * 10 + 2 * b * 10 + 2 * (1024 * 10 + 10)
+    assert step_flops((784, 1024, 1024, 10), b) == layer1 + layer2 + layer3
+
+
+@pytest.mark.parametrize("kind", ["full", "quick", "tiny"])
+def test_grids_have_unique_readable_ids_in_both_dtypes(kind: str) -> None:
+    cases = grid(kind)
+    ids = [c.id for c in cases]
+    assert len(set(ids)) == len(ids)
+    assert {c.dtype for c in cases} == {"float32", "float64"}
+    assert all(c.id == f"{c.network}/b{c.batch}/{c.dtype}" for c in cases)
+
+
+def test_full_grid_holds_the_issues_cases_and_sweeps() -> None:
+    ids = {c.id for c in grid("full")}
+    for dtype in ("float32", "float64"):
+        assert {
+            f"4-3-2/b1/{dtype}",
+            f"64-128-10/b32/{dtype}",
+            f"784-1024-1024-10/b256/{dtype}",
+        } <= ids
+    groups = {c.group for c in grid("full")}
+    assert groups == {"headline", "batch sweep", "width sweep"}
+
+
+def test_unknown_grid_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="grid must be"):
+        grid("huge")
+
+
+def test_problem_is_reproducible_and_matches_the_case() -> None:
+    case = grid("tiny")[1]
+    a, b = make_problem(case), make_problem(case)
+    assert a.params == b.params
+    np.testing.assert_array_equal(a.x, b.x)
+    assert a.x.shape == (case.batch, case.sizes[0])
+    assert a.y.shape == (case.batch, case.sizes[-1])
+    assert a.x.dtype == a.y.dtype == a.params.dtype == np.dtype(case.dtype)
+    np.testing.assert_array_equal(a.y.sum(axis=1), 1)  # one-hot targets of a classifier
+
+
+def _check_one_step(backend: str, case: Case) -> None:
+    problem = make_problem(case)
+    before = Params(
+        [W.copy() for W in problem.params.weights], [b.copy() for b in problem.params.biases]
+    )
+    step = prepare(backend, problem)
+    step.warm_up()  # the first training step
+    got = step.params()
+
+    grads = backprop(problem.net, problem.params, problem.x, problem.y).grads
+    expected = sgd_step(problem.params, grads, problem.lr)
+    scale = error_scale(problem.net, problem.params, problem.x, problem.y)
+    rtol = default_rtol(problem.net, problem.params.dtype)
+    eps = float(np.finfo(problem.params.dtype).eps)
+    for name, new in got.named().items():
+        ref, p, s = expected.named()[name], problem.params.named()[name], scale.named()[name]
+        assert new.dtype == ref.dtype, name
+        # The gradient's tolerance times lr, plus the rounding of p − lr·g.
+        bound = problem.lr * rtol * s + 2 * eps * np.abs(p)
+        assert np.all(np.abs(new - ref) <= bound), f"{backend} {case.id} {name}"
+    assert problem.params == before  # the benchmark step never writes to its problem
+
+
+@pytest.mark.parametrize("case", grid("tiny"), ids=lambda c: c.id)
+@pytest.mark.parametrize("backend", FAST)
+def test_each_backend_takes_the_reference_step(backend: str, case: Case) -> None:
+    _check_one_step(backend, case)
+
+
+@pytest.mark.skipif("torch.compile" not in RUNNABLE, reason="torch is not installed")
+# torch's own modules, imported by the compiler, use a deprecated torch.jit API.
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
+def test_torch_compile_takes_the_reference_step() -> None:
+    _check_one_step("torch.compile", grid("tiny")[0])  # one case: compiling takes seconds
+
+
+@pytest.mark.parametrize("backend", FAST)
+def test_steps_carry_the_params_forward(backend: str) -> None:
+    problem = make_problem(grid("tiny")[3])
+    step = prepare(backend, problem)
+    step.warm_up()
+    once = step.params()
+    step.run()
+    step.sync()
+    assert step.params() != once
+
+
+def test_unknown_backend_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="backend must be one of"):
+        prepare("tensorflow", make_problem(grid("tiny")[0]))
+
+
+def _tiny_report(backends: tuple[str, ...] = ("numpy",)) -> report.Report:
+    return run_benchmark(
+        grid("tiny"),
+        backends,
+        rounds=3,
+        min_sample_s=0.0,
+        pause_s=0.0,
+        gemm_size=32,
+        progress=False,
+        grid_name="tiny",
+    )
+
+
+def test_report_has_the_issues_schema() -> None:
+    result = _tiny_report(tuple(FAST))
+    machine = result["machine"]
+    assert machine["threads"] >= 1
+    assert set(machine["gemm_gflops"]) == {"float32", "float64"}
+    assert all(v > 0 for v in machine["gemm_gflops"].values())
+    assert len(result["results"]) == len(grid("tiny")) * len(FAST)
+    for r in result["results"]:
+        assert tuple(r) == RESULT_KEYS
+        assert r["median_s"] > 0
+        assert r["spread_s"] >= 0
+        assert r["samples_per_s"] == pytest.approx(r["batch"] / r["median_s"])
+        flops = step_flops(tuple(int(n) for n in r["network"].split("-")), r["batch"])
+        assert r["gflops"] == pytest.approx(flops / r["median_s"] / 1e9)
+        assert r["peak_fraction"] == pytest.approx(r["gflops"] / machine["gemm_gflops"][r["dtype"]])
+    assert {(c["backend"], c["network"]) for c in result["compile"]} == {
+        (r["backend"], r["network"]) for r in result["results"]
+    }
+    assert result["skipped"] == []
+
+
+def test_files_written(tmp_path: Path) -> None:
+    result = _tiny_report()
+    paths = report.write(result, tmp_path / "out")
+    assert [p.name for p in paths] == ["results.json", "results.csv", "results.png"]
+    data = json.loads(paths[0].read_text("utf-8"))
+    assert data["results"] == result["results"]
+    assert data["machine"]["gemm_gflops"] == result["machine"]["gemm_gflops"]
+    with paths[1].open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert tuple(rows[0]) == RESULT_KEYS
+    assert [float(r["median_s"]) for r in rows] == [r["median_s"] for r in result["results"]]
+    assert paths[2].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_summary_shows_every_result_and_the_goals() -> None:
+    result = _tiny_report()
+    text = report.summary(result)
+    for case in grid("tiny"):
+        assert case.id in text
+    assert "GEMM peak" in text
+    assert "not run: torch, torch.compile, jax.jit (not asked for; see --backends)" in text
+    # The tiny grid holds the 4-3-2 float64 case but no jax.jit: its goal cannot be checked.
+    assert "Goals" not in text
+
+
+def test_goals_compare_throughputs_from_the_same_run() -> None:
+    record = {"network": "4-3-2", "batch": 1, "dtype": "float64", "spread_s": 0.0}
+    result = {
+        "results": [
+            record | {"backend": "numpy", "median_s": 2e-5, "samples_per_s": 5e4},
+            record | {"backend": "jax.jit", "median_s": 1e-5, "samples_per_s": 1e5},
+        ]
+    }
+    (goal,) = report.goals(result)
+    assert goal["value"] == pytest.approx(0.5)
+    assert not goal["met"]
+
+
+def test_missing_framework_is_skipped_with_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
+    from crossgrad.benchmarks import backends
+
+    monkeypatch.setattr(
+        backends, "available", lambda: dict.fromkeys(BACKENDS) | {"jax.jit": "jax is not installed"}
+    )
+    result = _tiny_report(("numpy", "jax.jit"))
+    assert result["skipped"] == [{"backend": "jax.jit", "reason": "jax is not installed"}]
+    assert {r["backend"] for r in result["results"]} == {"numpy"}
+    assert "skipped jax.jit: jax is not installed" in report.summary(result)
+
+
+def test_a_backend_that_fails_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch) -> None:
+    from crossgrad.benchmarks import backends
+
+    def broken(backend: str, problem: object) -> Step:
+        raise RuntimeError("compiler exploded\nwith a long trace")
+
+    monkeypatch.setattr(backends, "prepare", broken)
+    result = _tiny_report()
+    assert result["results"] == []
+    assert {s["reason"] for s in result["skipped"]} == {"RuntimeError: compiler exploded"}
+    assert len(result["skipped"]) == len(grid("tiny"))
+
+
+def test_unknown_backend_or_thread_count_is_rejected() -> None:
+    with pytest.raises(ValueError, match="unknown backend"):
+        run_benchmark(grid("tiny"), ("numpy", "mxnet"), progress=False)
+    with pytest.raises(ValueError, match="threads must be at least 1"):
+        run_benchmark(grid("tiny"), ("numpy",), threads=0, progress=False)
+
+
+def test_measure_interleaves_and_rotates() -> None:
+    order: list[str] = []
+
+    def step(name: str) -> Step:
+        return Step(lambda: order.append(name), lambda: None, lambda: Params([[[1.0]]], [[0.0]]))
+
+    timings = timing_module.measure({n: step(n) for n in "abc"}, dict.fromkeys("abc", 2), 3)
+    assert order == list("aabbccbbccaaccaabb")
+    assert all(len(t.samples) == 3 for t in timings.values())
+
+
+def test_timing_median_and_interquartile_spread() -> None:
+    t = timing_module.Timing((5.0, 1.0, 3.0, 2.0, 4.0))
+    assert t.median == 3.0
+    assert t.spread == 2.0  # 4 − 2
+
+
+def test_limit_threads_sets_and_restores_torch_threads() -> None:
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    with timing_module.limit_threads(1) as settings:
+        assert torch.get_num_threads() == 1
+        assert settings.threads == 1
+        assert all(b["num_threads"] == 1 for b in settings.libraries["blas"])
+    assert torch.get_num_threads() == before
