@@ -52,8 +52,9 @@ ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
     # jax.nn.leaky_relu selects with x >= 0, so its slope at 0 is 1; the reference takes 0.01.
     "leaky_relu": lambda z: jnp.where(z > 0, z, 0.01 * z),
     "softplus": jax.nn.softplus,  # logaddexp(z, 0): exact and stable, no threshold
-    # expm1 only sees z ≤ 0: an overflowing discarded branch would give a NaN gradient.
-    "elu": lambda z: jnp.where(z > 0, z, jnp.expm1(jnp.minimum(z, 0))),
+    # expm1 only sees z ≤ 0: an overflowing discarded branch would give a NaN gradient.  Not
+    # jnp.minimum(z, 0): JAX splits its gradient at the tie, which would make elu'(0) = 0.5.
+    "elu": lambda z: jnp.where(z > 0, z, jnp.expm1(jnp.where(z > 0, 0.0, z))),
     "gelu": lambda z: jax.nn.gelu(z, approximate=False),  # the default is the tanh approximation
     "silu": jax.nn.silu,
 }

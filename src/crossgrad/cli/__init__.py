@@ -2,7 +2,9 @@
 
 Thin over library functions: one module per subcommand, each with ``add_parser(subparsers)``
 (declares its options) and ``run(args) -> int`` (the exit status).  Exit codes: 0 success,
-1 gradients disagree, 2 usage error.
+1 gradients disagree, 2 usage error.  A usage error is a message on stderr, never a traceback:
+argparse exits 2 on bad options, and a subcommand raises ``UsageError`` for a mistake it
+finds later (a missing framework, a module that cannot be imported).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from . import bench, check, example
+from ._common import UsageError
 
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE = 0, 1, 2
 
@@ -23,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="crossgrad",
         description="Know that backpropagation is right: the NumPy reference cross-checked "
         "against PyTorch autograd, JAX and finite differences.",
+        epilog="Exit status: 0 success, 1 gradients disagree, 2 usage error.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in SUBCOMMANDS.values():
@@ -31,10 +35,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status."""
+    """Run the command line; return the exit status (argparse raises ``SystemExit(2)`` itself)."""
     parser = build_parser()
     args = parser.parse_args(argv)  # exits 2 with a usage message on a usage error
-    status: int = SUBCOMMANDS[args.command].run(args)
+    try:
+        status: int = SUBCOMMANDS[args.command].run(args)
+    except UsageError as exc:
+        print(f"crossgrad {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"crossgrad {args.command}: interrupted", file=sys.stderr)
+        return 130
     return status
 
 

@@ -1,0 +1,222 @@
+"""``crossgrad check``: the sweep of the backends and of a user's own backprop, exit codes."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from crossgrad import adapters
+from crossgrad.cli import main
+
+FRAMEWORKS = [b for b in ("torch", "jax") if b in adapters.available()]
+_names = itertools.count()
+
+CORRECT = """
+from crossgrad import reference
+
+def backprop(net, params, x, y):
+    return reference.backprop(net, params, x, y)
+"""
+
+SUM_NOT_MEAN = """
+from crossgrad import reference
+
+def backprop(net, params, x, y):
+    # The planted bug: the gradients of the batch's sum, where the loss takes its mean.
+    out = reference.backprop(net, params, x, y)
+    n = x.shape[0]
+    return out.loss, [n * dW for dW in out.grads.weights], [n * db for db in out.grads.biases]
+"""
+
+
+def _module(directory: Path, source: str) -> str:
+    """Write ``source`` to a module of a fresh name in ``directory``; return that name."""
+    name = f"student_backprop_{os.getpid()}_{next(_names)}"
+    (directory / f"{name}.py").write_text(textwrap.dedent(source), "utf-8")
+    return name
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # --impl may put the cwd on it
+    return tmp_path
+
+
+def _check(*argv: str) -> list[str]:
+    return ["check", "--trials", "15", "--seed", "1", "--no-progress", *argv]
+
+
+def test_a_correct_implementation_is_accepted(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = _module(in_tmp, CORRECT)
+    assert main(_check("--impl", f"{name}:backprop")) == 0
+    out = capsys.readouterr().out
+    assert f"{name}:backprop against the crossgrad reference: 15 cases checked (seed 1)" in out
+    assert re.search(r"^your backprop +W +15 ", out, re.MULTILINE)
+    assert "All 15 cases agree." in out
+
+
+def test_a_planted_bug_is_caught_shrunk_and_explained(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = _module(in_tmp, SUM_NOT_MEAN)
+    assert main(_check("--impl", f"{name}:backprop", "--trials", "50")) == 1
+    out = capsys.readouterr().out
+    assert "Smallest failing case Hypothesis found (seed 1):" in out
+    assert "Wrong: W1" in out
+    assert "Hint: 2 × the reference, the batch size" in out  # shrunk to a batch of 2
+    assert "mean over a batch of 2" in out
+    assert "--seed 1 to reproduce" in out
+
+
+def test_an_exception_in_the_users_code_is_a_failure_not_a_crash(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = _module(in_tmp, "def backprop(net, params, x, y):\n    raise KeyError('W3')\n")
+    assert main(_check("--impl", f"{name}:backprop")) == 1
+    out = capsys.readouterr().out
+    assert "failed on it: KeyError: 'W3' (raised at" in out
+    assert "Traceback" not in out
+
+
+def test_the_module_is_found_on_pythonpath(tmp_path: Path) -> None:
+    name = _module(tmp_path, CORRECT)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "crossgrad", *_check("--impl", f"{name}:backprop")],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=elsewhere,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "All 15 cases agree." in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("source", "spec", "message"),
+    [
+        (CORRECT, "{name}", "--impl must be MODULE:FUNC"),
+        (CORRECT, "{name}:", "--impl must be MODULE:FUNC"),
+        (CORRECT, "no_such_module_here:backprop", "cannot import 'no_such_module_here'"),
+        (CORRECT, "{name}:back_prop", "has no 'back_prop'"),
+        ("backprop = 3\n", "{name}:backprop", "is a int, not a function"),
+        ("import no_such_dependency\n", "{name}:backprop", "No module named 'no_such_dependency'"),
+        ("def backprop(:\n", "{name}:backprop", "SyntaxError"),
+        ("raise RuntimeError('at import')\n", "{name}:backprop", "RuntimeError: at import"),
+    ],
+)
+def test_a_bad_impl_is_a_usage_error(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str], source: str, spec: str, message: str
+) -> None:
+    name = _module(in_tmp, source)
+    assert main(_check("--impl", spec.format(name=name))) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("crossgrad check: error: ")
+    assert message in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--trials", "0"],
+        ["--depth", "3-1"],
+        ["--width", "0"],
+        ["--batch", "1-2-3"],
+        ["--activation", "swish"],
+        ["--loss", "hinge"],
+        ["--dtype", "float16"],
+        ["--backends", "torch", "--impl", "m:f"],
+    ],
+)
+def test_bad_options_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["check", *argv])
+    assert exc.value.code == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_missing_hypothesis_names_the_extra(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for module in [
+        m for m in sys.modules if m == "crossgrad.testing" or m.startswith("crossgrad.testing.")
+    ]:
+        monkeypatch.delitem(sys.modules, module)
+    monkeypatch.delattr("crossgrad.testing", raising=False)
+    monkeypatch.setitem(sys.modules, "hypothesis", None)
+    assert main(_check("--impl", "crossgrad.reference:backprop")) == 2
+    assert "pip install 'crossgrad[test]'" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not FRAMEWORKS, reason="neither torch nor jax is installed")
+def test_the_backends_agree_on_a_small_sweep(capsys: pytest.CaptureFixture[str]) -> None:
+    backends = ",".join(FRAMEWORKS)
+    argv = _check("--backends", backends, "--depth", "1-2", "--width", "1-4", "--trials", "10")
+    # The property suite covers every activation; here the command line is under test.
+    argv += ["--activation", "sigmoid,tanh", "--activation", "relu"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert f"{', '.join(FRAMEWORKS)} against the crossgrad reference: 10 cases checked" in out
+    for backend in FRAMEWORKS:
+        assert re.search(rf"^{backend} +W +10 ", out, re.MULTILINE)
+    assert "All 10 cases agree." in out
+
+
+def test_a_missing_framework_names_the_extra(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def get(name: str) -> object:
+        raise ImportError(f"{name} is not installed: pip install 'crossgrad[{name}]'")
+
+    monkeypatch.setattr(adapters, "get", get)
+    assert main(_check("--backends", "jax")) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'crossgrad[jax]'" in err
+    assert "--backends numeric" in err
+
+
+RESTRICTED = """
+import numpy as np
+from crossgrad import reference
+
+def backprop(net, params, x, y):
+    # Raises (a failure, exit 1) on any case outside what the options ask for.
+    if set(net.activations) - {"tanh", "relu"} or net.loss != "mse" or net.reduction != "sum":
+        raise ValueError(f"unexpected network {net!r}")
+    if not (2 <= net.n_layers <= 3 and max(net.sizes) <= 3 and 4 <= x.shape[0] <= 5):
+        raise ValueError(f"unexpected sizes {net.sizes} or batch {x.shape[0]}")
+    if params.dtype != np.float32:
+        raise ValueError(f"unexpected dtype {params.dtype}")
+    return reference.backprop(net, params, x, y)
+"""
+
+
+def test_the_options_restrict_the_cases(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    name = _module(in_tmp, RESTRICTED)
+    argv = _check("--impl", f"{name}:backprop", "--activation", "tanh", "--activation", "relu")
+    argv += ["--loss", "mse", "--reduction", "sum", "--dtype", "float32"]
+    argv += ["--depth", "2-3", "--width", "1,3", "--batch", "4-5", "--trials", "20"]
+    assert main(argv) == 0, capsys.readouterr().out
+
+
+def test_the_progress_bar_is_on_stderr(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    name = _module(in_tmp, CORRECT)
+    argv = ["check", "--trials", "5", "--seed", "0", "--impl", f"{name}:backprop"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert f"checking {name}:backprop" in captured.err
+    assert "checking" not in captured.out
