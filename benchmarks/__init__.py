@@ -10,7 +10,7 @@ Run it as ``crossgrad bench`` (or ``python -m crossgrad.benchmarks``).  The part
 """
 
 from . import report
-from .backends import BACKENDS, available, make_problem, prepare
+from .backends import BACKENDS, available, frameworks_configured, make_problem, prepare
 from .cases import GRIDS, Case, grid, step_flops
 from .runner import RESULT_KEYS, run_benchmark
 
@@ -20,6 +20,7 @@ __all__ = [
     "RESULT_KEYS",
     "Case",
     "available",
+    "frameworks_configured",
     "grid",
     "make_problem",
     "prepare",

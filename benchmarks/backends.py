@@ -18,8 +18,9 @@ torch and jax are optional: ``available()`` says which backends this environment
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,8 +92,27 @@ def available() -> dict[str, str | None]:
     return reasons
 
 
+@contextlib.contextmanager
+def frameworks_configured() -> Iterator[None]:
+    """The frameworks' settings every ``Step`` runs under, scoped to the ``with`` block.
+
+    JAX creates float64 arrays only in x64 mode: ``jax.enable_x64(True)`` switches it on for
+    this block (and this thread) alone, so the user's configuration is left as it was, and no
+    per-call switch lands inside the timed step.  float32 arrays and a Python-float ``lr``
+    stay float32 in x64 mode.
+    """
+    if importlib.util.find_spec("jax") is None:
+        yield
+        return
+    import jax
+
+    with jax.enable_x64(True):
+        yield
+
+
 def prepare(backend: str, problem: Problem) -> Step:
-    """The ``Step`` of ``backend`` (one of ``BACKENDS``) for ``problem``."""
+    """The ``Step`` of ``backend`` (one of ``BACKENDS``) for ``problem``; prepare and run it
+    inside ``frameworks_configured()``."""
     if backend == "numpy":
         return _numpy_step(problem)
     if backend == "torch":
@@ -171,9 +191,6 @@ def _jax_step(problem: Problem) -> Step:
     import jax
     import jax.numpy as jnp
 
-    # float64 needs x64 mode; it is switched on for every case so that float32 and float64
-    # run under one configuration (float32 arrays and Python-float lr stay float32).
-    jax.config.update("jax_enable_x64", True)  # type: ignore[no-untyped-call, unused-ignore]
     act: dict[str, Callable[[Any], Any]] = {
         "identity": lambda z: z,
         "sigmoid": jax.nn.sigmoid,

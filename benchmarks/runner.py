@@ -84,7 +84,7 @@ def run_benchmark(
 
     results: list[dict[str, Any]] = []
     compiled: list[dict[str, Any]] = []
-    with timing.limit_threads(n_threads) as thread_settings:
+    with timing.limit_threads(n_threads) as thread_settings, backends.frameworks_configured():
         machine = _machine(thread_settings, gemm_size)
         total = len(cases) * len(active) * (rounds + 1)
         with tqdm(total=total, disable=not progress, unit="sample", leave=False) as bar:

@@ -115,10 +115,10 @@ def gemm_rates(dtype: str, size: int = GEMM_SIZE, repeats: int = 5) -> dict[str,
         import jax
         import jax.numpy as jnp
 
-        jax.config.update("jax_enable_x64", True)  # type: ignore[no-untyped-call, unused-ignore]
-        ja, jb = jnp.asarray(a), jnp.asarray(b)
-        matmul = jax.jit(jnp.matmul)
-        rates["jax"] = _best_rate(flops, lambda: matmul(ja, jb).block_until_ready(), repeats)
+        with jax.enable_x64(True):  # scoped: float64 arrays without touching the user's config
+            ja, jb = jnp.asarray(a), jnp.asarray(b)
+            matmul = jax.jit(jnp.matmul)
+            rates["jax"] = _best_rate(flops, lambda: matmul(ja, jb).block_until_ready(), repeats)
     return rates
 
 

@@ -17,6 +17,7 @@ from crossgrad.benchmarks import (
     BACKENDS,
     RESULT_KEYS,
     available,
+    frameworks_configured,
     grid,
     make_problem,
     prepare,
@@ -89,9 +90,10 @@ def _check_one_step(backend: str, case: Case) -> None:
     before = Params(
         [W.copy() for W in problem.params.weights], [b.copy() for b in problem.params.biases]
     )
-    step = prepare(backend, problem)
-    step.warm_up()  # the first training step
-    got = step.params()
+    with frameworks_configured():
+        step = prepare(backend, problem)
+        step.warm_up()  # the first training step
+        got = step.params()
 
     grads = backprop(problem.net, problem.params, problem.x, problem.y).grads
     expected = sgd_step(problem.params, grads, problem.lr)
@@ -123,12 +125,13 @@ def test_torch_compile_takes_the_reference_step() -> None:
 @pytest.mark.parametrize("backend", FAST)
 def test_steps_carry_the_params_forward(backend: str) -> None:
     problem = make_problem(grid("tiny")[3])
-    step = prepare(backend, problem)
-    step.warm_up()
-    once = step.params()
-    step.run()
-    step.sync()
-    assert step.params() != once
+    with frameworks_configured():
+        step = prepare(backend, problem)
+        step.warm_up()
+        once = step.params()
+        step.run()
+        step.sync()
+        assert step.params() != once
 
 
 def test_unknown_backend_is_a_value_error() -> None:

@@ -1,0 +1,262 @@
+"""crossgrad.testing: a correct backprop passes, the usual student bugs are caught and named."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from crossgrad import reference, testing
+from crossgrad.reference import Network, Params
+
+ACTIVATIONS = ["identity", "sigmoid", "tanh", "relu"]
+LOSSES = ["half_sse", "mse"]
+FAST = {"activations": ACTIVATIONS, "losses": LOSSES, "max_examples": 40, "seed": 7}
+
+Array = np.ndarray[Any, Any]
+
+
+def _f(name: str, z: Array) -> tuple[Array, Array]:
+    f = reference.ACTIVATIONS[name]
+    a = f.forward(z)
+    return a, f.derivative(z, a)
+
+
+def student(bug: str | None = None) -> Callable[..., tuple[float, list[Array], list[Array]]]:
+    """A textbook backprop, written apart from the reference's, with one planted ``bug``.
+
+    It takes the activations from the reference: a sigmoid of its own, one ulp away, can
+    fail the tolerance model where ŷ nearly cancels y (reported to the lead).
+    """
+
+    def backprop(net: Network, params: Params, x: Array, y: Array) -> Any:
+        dtype = np.float32 if bug == "float32 inside" else x.dtype
+        Ws = [W.astype(dtype) for W in params.weights]
+        bs = [b.astype(dtype) for b in params.biases]
+        a, zs, acts, derivs = x.astype(dtype), [], [x.astype(dtype)], []
+        for W, b, name in zip(Ws, bs, net.activations, strict=True):
+            z = a @ W.T + b
+            a, d = _f(name, z)
+            if bug == "relu'(0) = 1" and name == "relu":
+                d = (z >= 0).astype(z.dtype)
+            zs.append(z)
+            acts.append(a)
+            derivs.append(d)
+        batch, r = x.shape[0], a - y.astype(dtype)
+        per_out = 1 if net.loss == "half_sse" else 2 / y.shape[1]
+        loss = (0.5 if net.loss == "half_sse" else 1 / y.shape[1]) * (r * r).sum(axis=1)
+        mean = net.reduction == "mean" and bug != "forgets 1/batch"
+        delta = per_out * r / (batch if mean else 1)
+        if bug == "only the first sample":
+            delta[1:] = 0
+        if bug != "missing sigmoid derivative":
+            delta = delta * derivs[-1]
+        dWs, dbs = [], []
+        for l in reversed(range(net.n_layers)):
+            dWs.insert(0, acts[l].T @ delta if bug == "transposed" else delta.T @ acts[l])
+            dbs.insert(0, delta.sum(axis=0))
+            if l > 0:
+                delta = (delta @ Ws[l]) * derivs[l - 1]
+        if bug == "float32 inside":
+            dWs, dbs = [g.astype(x.dtype) for g in dWs], [g.astype(x.dtype) for g in dbs]
+        if bug == "sign flipped":
+            dWs, dbs = [-g for g in dWs], [-g for g in dbs]
+        total = loss.mean() if net.reduction == "mean" else loss.sum()
+        return float(total), dWs, dbs
+
+    return backprop
+
+
+def test_a_correct_implementation_is_accepted() -> None:
+    result = testing.check_implementation(student(), **FAST)  # type: ignore[arg-type]
+    assert result.ok
+    assert result.cases == 40
+    assert set(result.stats["your backprop"]) == {"loss", "W", "b"}
+
+
+def test_the_reference_itself_passes_on_every_activation_and_loss() -> None:
+    for dtype in ("float64", "float32"):
+        result = testing.check_implementation(
+            reference.backprop, dtype=dtype, far_out=True, max_examples=40, seed=1
+        )
+        assert result.cases == 40
+
+
+BUGS = [
+    # (bug, what the hint says, cases restricted to)
+    ("forgets 1/batch", "the 1/batch of the mean reduction is missing", {}),
+    ("only the first sample", "only the first sample's contribution", {}),
+    ("transposed", "the transpose of", {}),
+    ("missing sigmoid derivative", "derivative of layer 1's sigmoid is missing",
+     {"activations": ["sigmoid"]}),
+    ("float32 inside", "right only to float32 precision", {}),
+    ("sign flipped", "the sign is flipped", {}),
+    ("relu'(0) = 1", "you take relu'(0) = 1", {"activations": ["relu"]}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("bug", "hint", "restrict"), BUGS, ids=[b[0] for b in BUGS])
+def test_student_bugs_are_caught_on_the_smallest_case_with_a_hint(
+    bug: str, hint: str, restrict: dict[str, Any]
+) -> None:
+    with pytest.raises(testing.GradientMismatchError) as caught:
+        testing.check_implementation(student(bug), **{**FAST, **restrict})  # type: ignore[arg-type]
+    failure = caught.value.failure
+    message = str(caught.value)
+    assert isinstance(caught.value, AssertionError)
+    assert "Smallest failing case Hypothesis found (seed 7)" in message
+    assert failure.case.net.n_layers == 1
+    assert failure.case.net.sizes[0] == 1
+    assert failure.case.batch <= 2
+    assert f"network     {' -> '.join(map(str, failure.case.net.sizes))}" in message
+    assert "W1 = [[" in message
+    assert "x  = [[" in message
+    assert failure.wrong
+    assert all(f"  {name}" in message for name in failure.wrong)
+    assert any(hint in h for h in failure.hints), failure.hints
+    assert f"Hint: {failure.hints[0]}" in message
+
+
+def test_the_batch_bugs_shrink_to_a_batch_of_two() -> None:
+    for bug in ("forgets 1/batch", "only the first sample"):
+        with pytest.raises(testing.GradientMismatchError) as caught:
+            testing.check_implementation(student(bug), reductions="mean", **FAST)  # type: ignore[arg-type]
+        assert caught.value.failure.case.batch == 2
+        assert caught.value.failure.case.net.sizes == (1, 1)
+
+
+def test_an_exception_in_user_code_is_a_failure_with_the_smallest_case() -> None:
+    def fragile(net: Network, params: Params, x: Array, y: Array) -> Any:
+        if x.shape[0] > 3:
+            raise ZeroDivisionError("my loop broke")
+        return student()(net, params, x, y)
+
+    with pytest.raises(testing.GradientMismatchError) as caught:
+        testing.check_implementation(fragile, **FAST)  # type: ignore[arg-type]
+    failure = caught.value.failure
+    assert failure.case.batch == 4
+    assert failure.case.net.sizes == (1, 1)
+    assert failure.error is not None
+    assert "ZeroDivisionError: my loop broke" in failure.error
+    assert "in fragile" in str(caught.value)
+
+
+def test_returning_the_wrong_thing_is_a_failure() -> None:
+    with pytest.raises(testing.GradientMismatchError, match="returned the wrong thing"):
+        testing.check_implementation(lambda *args: None, max_examples=5, seed=0)
+    with pytest.raises(testing.GradientMismatchError, match="1 arrays, the network has 2 layers"):
+        testing.check_implementation(
+            lambda net, p, x, y: (0.0, [p.weights[0]], [p.biases[0]]),
+            depth=2, max_examples=5, seed=0,
+        )  # fmt: skip
+
+
+def test_a_result_object_is_accepted_like_a_tuple() -> None:
+    testing.check_implementation(reference.backprop, max_examples=10, seed=0)
+
+
+def test_seeded_runs_are_reproducible() -> None:
+    runs = []
+    for _ in range(2):
+        with pytest.raises(testing.GradientMismatchError) as caught:
+            testing.check_implementation(student("forgets 1/batch"), **FAST)  # type: ignore[arg-type]
+        runs.append(str(caught.value))
+    assert runs[0] == runs[1]
+
+
+def test_the_user_function_cannot_disturb_the_check() -> None:
+    def vandal(net: Network, params: Params, x: Array, y: Array) -> Any:
+        result = reference.backprop(net, params, x, y)
+        params.weights[0][...] = 0
+        x[...] = 0
+        return result
+
+    testing.check_implementation(vandal, max_examples=20, seed=3)
+
+
+def test_assert_gradients_match_on_one_case() -> None:
+    net = Network((3, 4, 2), activation=["tanh", "sigmoid"], loss="mse")
+    params = reference.init_params(net, seed=0)
+    x = np.random.default_rng(0).normal(size=(5, 3))
+    y = np.random.default_rng(1).normal(size=(5, 2))
+    testing.assert_gradients_match(student(), net, params, x, y)
+    with pytest.raises(testing.GradientMismatchError) as caught:
+        testing.assert_gradients_match(student("forgets 1/batch"), net, params, x, y)
+    message = str(caught.value)
+    assert message.splitlines()[2].startswith("Failing case:")
+    assert "5 × the reference, the batch size" in message
+
+
+def test_sweep_reports_progress_and_stats() -> None:
+    seen: list[tuple[int, int]] = []
+    result = testing.sweep(
+        impl=student(), trials=12, seed=5, activations=ACTIVATIONS, losses=LOSSES,
+        dtype="float64",
+        progress=lambda done, total: seen.append((done, total)),
+    )  # fmt: skip
+    assert seen == [(i, 12) for i in range(1, 13)]
+    assert result.ok
+    assert result.cases == 12
+    assert result.seed == 5
+    stats = result.stats["your backprop"]
+    assert stats["W"].cases == stats["b"].cases == 12
+    assert 0 <= stats["W"].max_rel_err <= 1e-12
+    assert "your backprop" in result.table()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [({"trials": 0}, ValueError), ({"trials": 1.5}, TypeError), ({"seed": -1}, ValueError)],
+)
+def test_sweep_rejects_bad_arguments(kwargs: dict[str, Any], error: type[Exception]) -> None:
+    with pytest.raises(error):
+        testing.sweep(impl=student(), **kwargs)
+
+
+def test_check_implementation_needs_a_callable() -> None:
+    with pytest.raises(TypeError, match="fn must be callable"):
+        testing.check_implementation("backprop")  # type: ignore[arg-type]
+
+
+class _PlantedBackend:
+    """An adapter-like object whose gradients forget the batch mean's 1/batch."""
+
+    name = "planted"
+
+    @staticmethod
+    def backprop(net: Network, params: Params, x: Array, y: Array) -> reference.BackpropResult:
+        result = reference.backprop(net, params, x, y)
+        scale = len(x) if net.reduction == "mean" else 1
+        grads = Params(
+            [scale * W for W in result.grads.weights], [scale * b for b in result.grads.biases]
+        )
+        return reference.BackpropResult(
+            result.loss, grads, result.preactivations, result.activations
+        )
+
+
+def test_sweep_cross_checks_backends_and_shrinks_a_disagreement() -> None:
+    result = testing.sweep(["torch", _PlantedBackend()], trials=30, seed=2, dtype="float64")
+    assert not result.ok
+    assert result.failure is not None
+    assert result.failure.candidate == "planted"
+    assert result.failure.case.batch == 2
+    assert result.failure.case.net.sizes == (1, 1)
+    assert "planted" in str(result.failure)
+    assert set(result.stats) == {"torch", "planted"}
+
+
+def test_sweep_over_an_adapter_agrees() -> None:
+    result = testing.sweep(["torch"], trials=30, seed=4)
+    assert result.ok, result
+    assert result.cases == 30
+    assert set(result.stats) == {"torch"}
+    assert set(result.stats["torch"]) == {"loss", "z", "a", "W", "b"}
+    assert all(s.cases == 30 for s in result.stats["torch"].values())
+
+
+def test_sweep_rejects_an_unknown_backend_before_drawing_cases() -> None:
+    with pytest.raises(ValueError, match="unknown backend 'tensorflow'"):
+        testing.sweep(["tensorflow"], trials=5)
