@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -102,27 +102,19 @@ def _compare(
     atol: float,
 ) -> list[tolerance.ParamComparison]:
     dtype = reference.grads.dtype
-
-    def compare(name: str, got: Any, want: Any, scale: Any) -> tolerance.ParamComparison:
-        want = np.asarray(want)
-        scale = np.reshape(scale, want.shape)
-        return tolerance.compare_arrays(name, np.asarray(got), want, scale, rtol, atol)
-
-    out = [
-        compare("loss", np.asarray(candidate.loss, dtype), np.asarray(reference.loss, dtype),
-                forward.loss),
-    ]  # fmt: skip
+    items = [("loss", np.asarray(candidate.loss, dtype), np.asarray(reference.loss, dtype),
+              np.asarray(forward.loss))]  # fmt: skip
     for l in range(net.n_layers):
-        out.append(compare(f"z{l + 1}", candidate.preactivations[l], reference.preactivations[l],
-                           forward.preactivations[l]))  # fmt: skip
-        out.append(compare(f"a{l + 1}", candidate.activations[l + 1],
-                           reference.activations[l + 1], forward.activations[l]))  # fmt: skip
+        items.append((f"z{l + 1}", np.asarray(candidate.preactivations[l]),
+                      reference.preactivations[l], forward.preactivations[l]))  # fmt: skip
+        items.append((f"a{l + 1}", np.asarray(candidate.activations[l + 1]),
+                      reference.activations[l + 1], forward.activations[l]))  # fmt: skip
     for l in range(net.n_layers):
-        out.append(compare(f"W{l + 1}", candidate.grads.weights[l], reference.grads.weights[l],
-                           grads.weights[l]))  # fmt: skip
-        out.append(compare(f"b{l + 1}", candidate.grads.biases[l], reference.grads.biases[l],
-                           grads.biases[l]))  # fmt: skip
-    return out
+        items.append((f"W{l + 1}", np.asarray(candidate.grads.weights[l]),
+                      reference.grads.weights[l], grads.weights[l]))  # fmt: skip
+        items.append((f"b{l + 1}", np.asarray(candidate.grads.biases[l]),
+                      reference.grads.biases[l], grads.biases[l]))  # fmt: skip
+    return tolerance.compare_all(items, rtol, atol)
 
 
 def crosscheck(

@@ -1,0 +1,190 @@
+"""Throughput of ``adapters.crosscheck``: random small networks checked per second.
+
+Issue 3's goal: reference vs torch vs jax on random small float64 networks (every activation
+and loss) at >= 500 networks per second on a 2-core machine.  The networks (depth 1-5, widths
+1-32, batch 1-16) are drawn from a fixed seed before the clock starts; one warm-up pass over
+every distinct JAX bucket and dtype compiles outside the timed region (reported separately).
+The timed loop runs ``crosscheck(net, params, x, y, backends=["torch", "jax"])`` on each
+network; a second, untimed-for-the-headline pass times each stage on its own (reference and
+error scales, torch, jax, comparisons) to show where the time goes::
+
+    python -m crossgrad.benchmarks.crosscheck_throughput --networks 2000 --seed 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from tqdm import tqdm
+
+from ..adapters import crosscheck, get, tolerance
+from ..adapters.crosscheck import _compare
+from ..reference import ACTIVATIONS, LOSSES, REDUCTIONS, Network, Params, init_params
+from ..reference.backprop import _backprop
+from ..reference.validation import check_inputs
+
+Case = tuple[Network, Params, NDArray[np.floating], NDArray[np.floating]]
+
+
+def targets(loss: str, rng: np.random.Generator, shape: tuple[int, ...]) -> NDArray[np.float64]:
+    """Targets ``y`` of ``shape`` inside the domain of ``loss``."""
+    if loss == "binary_cross_entropy":
+        return rng.uniform(0, 1, shape)
+    if loss == "softmax_cross_entropy":
+        return rng.dirichlet(np.ones(shape[-1]), shape[:-1])
+    return rng.normal(0, 1, shape)
+
+
+def random_case(
+    rng: np.random.Generator,
+    max_depth: int = 5,
+    max_width: int = 32,
+    max_batch: int = 16,
+    dtype: Any = np.float64,
+    sizes: Sequence[int] | None = None,
+    batch: int | None = None,
+) -> Case:
+    """A random network (mixed activations, any loss and reduction), its params, ``x``, ``y``.
+
+    Depth ``1..max_depth`` layers, widths ``1..max_width``, batch ``1..max_batch``, unless
+    ``sizes`` or ``batch`` fix them; ``x`` is ``(batch, in)`` standard normal, ``y``
+    ``(batch, out)`` in the loss's domain.
+    """
+    if sizes is None:
+        depth = int(rng.integers(1, max_depth + 1))
+        sizes = [int(n) for n in rng.integers(1, max_width + 1, depth + 1)]
+    depth = len(sizes) - 1
+    loss = str(rng.choice(list(LOSSES)))
+    activations = [str(rng.choice(list(ACTIVATIONS))) for _ in range(depth)]
+    required = LOSSES[loss].output_activation
+    if required is not None:
+        activations[-1] = required
+    net = Network(sizes, activations, loss, str(rng.choice(REDUCTIONS)))
+    params = init_params(net, rng, dtype)
+    if batch is None:
+        batch = int(rng.integers(1, max_batch + 1))
+    x = rng.normal(0, 1, (batch, sizes[0])).astype(dtype)
+    return net, params, x, targets(loss, rng, (batch, sizes[-1])).astype(dtype)
+
+
+def _stages(cases: Sequence[Case], progress: bool) -> dict[str, float]:
+    """Seconds spent in each stage of ``crosscheck`` over ``cases``, each stage timed alone."""
+    torch_backprop, jax_backprop = get("torch").backprop, get("jax").backprop
+    spent = dict.fromkeys(("checks", "reference+scales", "torch", "jax", "comparisons"), 0.0)
+    for net, params, x, y in tqdm(cases, desc="stages", disable=not progress, file=sys.stderr):
+        t0 = time.perf_counter()
+        batch = check_inputs(net, params, x, y)
+        t1 = time.perf_counter()
+        ref = _backprop(net, params, batch.x, batch.y, batch.single)
+        fwd, grads = tolerance.error_scales(net, params, batch.x, batch.y)
+        t2 = time.perf_counter()
+        got_torch = torch_backprop(net, params, x, y)
+        t3 = time.perf_counter()
+        got_jax = jax_backprop(net, params, x, y)
+        t4 = time.perf_counter()
+        rtol = tolerance.default_rtol(net, params.dtype)
+        _compare(net, got_torch, ref, fwd, grads, rtol, 0.0)
+        _compare(net, got_jax, ref, fwd, grads, rtol, 0.0)
+        t5 = time.perf_counter()
+        for stage, dt in zip(spent, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
+            spent[stage] += dt
+    return spent
+
+
+def measure(
+    n_networks: int = 2000, seed: int = 0, torch_threads: int | None = 1, progress: bool = True
+) -> dict[str, Any]:
+    """Time ``crosscheck`` (reference vs torch vs jax) over ``n_networks`` random networks.
+
+    ``torch_threads`` sets torch's intra-op threads for the run (restored after; ``None``
+    keeps torch's default): on a small network, more threads than free cores cost far more
+    in synchronisation than they save.  Returns ``networks``, ``seed``, ``torch_threads``,
+    ``seconds`` (the timed loop), ``networks_per_second``, ``compile_seconds`` (the JAX
+    warm-up), ``mismatches`` (reports not ok; 0 expected) and ``stages``: seconds per stage
+    from a second pass, each stage timed on its own.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    if torch_threads is not None:
+        torch.set_num_threads(torch_threads)
+    try:
+        result = _measure(n_networks, seed, progress)
+    finally:
+        torch.set_num_threads(before)
+    return {**result, "torch_threads": torch.get_num_threads() if torch_threads is None
+            else torch_threads}  # fmt: skip
+
+
+def _measure(n_networks: int, seed: int, progress: bool) -> dict[str, Any]:
+    rng = np.random.default_rng(seed)
+    cases = [random_case(rng) for _ in range(n_networks)]
+
+    t0 = time.perf_counter()
+    jax_backprop = get("jax").backprop
+    warmed: set[tuple[int, int]] = set()
+    for net, params, x, y in cases:  # one compile per distinct bucket: (depth, widest layer)
+        key = (net.n_layers, max(net.sizes))
+        if key not in warmed:
+            jax_backprop(net, params, x, y)
+            warmed.add(key)
+    compile_seconds = time.perf_counter() - t0
+
+    mismatches = 0
+    t0 = time.perf_counter()
+    for net, params, x, y in tqdm(cases, desc="crosscheck", disable=not progress, file=sys.stderr):
+        mismatches += not crosscheck(net, params, x, y, backends=["torch", "jax"]).ok
+    seconds = time.perf_counter() - t0
+    return {
+        "networks": n_networks,
+        "seed": seed,
+        "seconds": seconds,
+        "networks_per_second": n_networks / seconds,
+        "compile_seconds": compile_seconds,
+        "mismatches": mismatches,
+        "stages": _stages(cases, progress),
+    }
+
+
+def table(result: dict[str, Any]) -> str:
+    """The measurement as a small text table."""
+    n = result["networks"]
+    lines = [
+        f"crosscheck (reference vs torch vs jax), {n} random float64 networks, "
+        f"seed {result['seed']}, torch threads {result['torch_threads']}",
+        f"  {'throughput':<18} {result['networks_per_second']:10.1f} networks/s "
+        f"({result['seconds']:.2f} s; goal >= 500/s)",
+        f"  {'JAX compile':<18} {result['compile_seconds']:10.2f} s (warm-up, not timed)",
+        f"  {'mismatches':<18} {result['mismatches']:10d}",
+        "  per network, each stage timed alone:",
+    ]
+    for stage, spent in result["stages"].items():
+        lines.append(f"    {stage:<16} {1e3 * spent / n:10.3f} ms")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: ``[--networks N] [--seed S]``; prints the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--networks", type=int, default=2000, help="networks to check")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random networks")
+    parser.add_argument(
+        "--torch-threads", type=int, default=1, help="torch intra-op threads (0: torch's default)"
+    )
+    args = parser.parse_args(argv)
+    if args.networks < 1:
+        parser.error(f"--networks must be at least 1, got {args.networks}")
+    if args.torch_threads < 0:
+        parser.error(f"--torch-threads must be 0 or more, got {args.torch_threads}")
+    print(table(measure(args.networks, args.seed, args.torch_threads or None)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

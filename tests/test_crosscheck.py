@@ -1,0 +1,129 @@
+"""The cross-check report: its table, and its failure path on planted wrong backends."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from crossgrad import adapters
+from crossgrad.reference import Network, Params, backprop, forward, init_params
+
+NET = Network((3, 4, 2), ("tanh", "identity"), "half_sse", "mean")
+PARAMS = init_params(NET, seed=5)
+X = np.linspace(-1.5, 1.5, 15).reshape(5, 3)
+Y = np.linspace(-1, 1, 10).reshape(5, 2)
+
+
+def _planted(name: str, grads) -> SimpleNamespace:
+    """A backend whose forward values are right and whose gradients are ``grads(net, ...)``."""
+
+    def run(net, params, x, y):
+        right = backprop(net, params, x, y)
+        return dataclasses.replace(right, grads=grads(net, params, x, y, right))
+
+    return SimpleNamespace(name=name, backprop=run)
+
+
+def _twice(net, params, x, y, right):
+    return Params([2 * g for g in right.grads.weights], [2 * g for g in right.grads.biases])
+
+
+def _no_hidden_derivative(net, params, x, y, right):
+    # Backprop of NET with δ1 = δ2 W2: the ∘ tanh'(z1) left out.
+    _, (x, a1, a2) = forward(net, params, x)
+    delta2 = (a2 - y) / len(x)
+    delta1 = delta2 @ params.weights[1]
+    return Params([delta1.T @ x, delta2.T @ a1], [delta1.sum(0), delta2.sum(0)])
+
+
+def test_report_of_agreeing_backends():
+    report = adapters.crosscheck(NET, PARAMS, X, Y, backends=["torch", "jax"])
+    assert report.ok
+    report.raise_for_mismatch()  # returns quietly
+    assert report.backends == ("torch", "jax")
+    assert set(report.results) == {"reference", "torch", "jax"}
+    names = [c.name for c in report.comparisons["torch"]]
+    assert names == ["loss", "z1", "a1", "z2", "a2", "W1", "b1", "W2", "b2"]
+    text = str(report)
+    assert "all backends agree" in text
+    for column in ("backend", "quantity", "max abs err", "max rel err", "worst index"):
+        assert column in text
+    assert len(re.findall(r"^(torch|jax) +W1 .* ok$", text, re.MULTILINE)) == 2
+    assert report.max_rel_err("jax") <= report.tolerances["jax"][0]
+
+
+def test_default_backends_are_the_frameworks():
+    assert adapters.crosscheck(NET, PARAMS, X, Y).backends == ("torch", "jax")
+
+
+@pytest.mark.parametrize(
+    ("planted", "wrong"),
+    [(_twice, {"W1", "b1", "W2", "b2"}), (_no_hidden_derivative, {"W1", "b1"})],
+    ids=["twice", "no_hidden_derivative"],
+)
+def test_wrong_gradients_are_reported(planted, wrong):
+    adapters.crosscheck(NET, PARAMS, X, Y, backends=[_planted("honest", lambda *a: a[-1].grads)]
+                        ).raise_for_mismatch()  # fmt: skip
+    report = adapters.crosscheck(NET, PARAMS, X, Y, backends=["torch", _planted("bad", planted)])
+    assert not report.ok
+    assert all(c.ok for c in report.comparisons["torch"])
+    assert {c.name for c in report.comparisons["bad"] if not c.ok} == wrong
+    assert report.worst("bad").name in wrong
+    with pytest.raises(AssertionError) as raised:
+        report.raise_for_mismatch()
+    message = str(raised.value)
+    assert message == str(report)
+    assert "BACKENDS DISAGREE" in message
+    for name in wrong:
+        assert re.search(rf"^bad +{name} .*MISMATCH$", message, re.MULTILINE)
+
+
+def test_wrong_shape_and_dtype_are_reported():
+    def transposed(net, params, x, y, right):
+        return Params._trusted(tuple(g.T for g in right.grads.weights), right.grads.biases)
+
+    def float32(net, params, x, y, right):
+        grads = right.grads
+        return Params._trusted(tuple(g.astype(np.float32) for g in grads.weights), grads.biases)
+
+    report = adapters.crosscheck(
+        NET, PARAMS, X, Y, backends=[_planted("T", transposed), _planted("f32", float32)]
+    )
+    assert not report.ok
+    assert "MISMATCH: shape (3, 4), expected (4, 3)" in str(report)
+    assert "MISMATCH: dtype float32, expected float64" in str(report)
+
+
+def test_a_failing_backend_is_reported_not_raised():
+    def broken(net, params, x, y):
+        raise RuntimeError("out of memory")
+
+    report = adapters.crosscheck(
+        NET, PARAMS, X, Y, backends=[SimpleNamespace(name="broken", backprop=broken), "torch"]
+    )
+    assert not report.ok
+    assert report.errors == {"broken": "RuntimeError: out of memory"}
+    assert report.comparisons["torch"]
+    assert re.search(r"^broken +\(failed\) +RuntimeError: out of memory$", str(report), re.M)
+    with pytest.raises(AssertionError, match="out of memory"):
+        report.raise_for_mismatch()
+
+
+def test_rtol_and_atol_override_the_model():
+    report = adapters.crosscheck(NET, PARAMS, X, Y, backends=["torch"], rtol=0.0, atol=1.0)
+    assert report.tolerances == {"torch": (0.0, 1.0)}
+    assert report.ok
+    # A tolerance far above the model's lets even twice the gradient through.
+    loose = adapters.crosscheck(NET, PARAMS, X, Y, backends=[_planted("2x", _twice)], rtol=10.0)
+    assert loose.ok
+
+
+@pytest.mark.parametrize("argument", ["rtol", "atol"])
+@pytest.mark.parametrize("value", [-1e-3, np.nan, np.inf])
+def test_bad_tolerances(argument, value):
+    with pytest.raises(ValueError, match=f"{argument} must be finite and non-negative"):
+        adapters.crosscheck(NET, PARAMS, X, Y, backends=["torch"], **{argument: value})

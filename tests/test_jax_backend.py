@@ -1,0 +1,116 @@
+"""The JAX adapter: float64 without the global flag, the padded (bucketed) path against the
+exact-shape path, compiling once per bucket, and jax.nn's conventions that it replaces."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from crossgrad import adapters
+from crossgrad.adapters import jax_backend, tolerance
+from crossgrad.benchmarks.crosscheck_throughput import random_case
+from crossgrad.reference import (
+    ACTIVATIONS,
+    BackpropResult,
+    Network,
+    Params,
+    check_inputs,
+    init_params,
+)
+
+NET = Network((3, 5, 2), ("gelu", "tanh"), "half_sse")
+X, Y = np.linspace(-2, 2, 12).reshape(4, 3), np.zeros((4, 2))
+
+# The exact-shape path compiles once per shape (a few seconds each, activations and loss are
+# run-time codes), so many random networks share a few shapes: depths 1-5, widths 1-32,
+# batches 1-16; and one network both wider than 32 and deeper than 8 (another bucket).
+SHAPES = [((5, 1), 16), ((1, 32, 7, 2), 1), ((9, 3, 17, 1, 30, 4), 6)]
+RNG = np.random.default_rng(7)
+RANDOM_CASES = [
+    random_case(RNG, sizes=sizes, batch=batch) for sizes, batch in SHAPES for _ in range(8)
+] + [random_case(RNG, sizes=(40, *[3] * 9, 2), batch=12)]
+
+
+def _assert_same(net: Network, params: Params, x, y, got: BackpropResult, want: BackpropResult):
+    """``got`` equals ``want`` under the tolerance model (error scales of the same problem)."""
+    batch = check_inputs(net, params, x, y)
+    fwd, scale = tolerance.error_scales(net, params, batch.x, batch.y)
+    rtol = tolerance.default_rtol(net, params.dtype)
+    single = batch.single
+    pairs = [("loss", np.asarray(got.loss), np.asarray(want.loss), np.asarray(fwd.loss))]
+    for l in range(net.n_layers):
+        for kind, g, w, s in (
+            ("z", got.preactivations[l], want.preactivations[l], fwd.preactivations[l]),
+            ("a", got.activations[l + 1], want.activations[l + 1], fwd.activations[l]),
+            ("W", got.grads.weights[l], want.grads.weights[l], scale.weights[l]),
+            ("b", got.grads.biases[l], want.grads.biases[l], scale.biases[l]),
+        ):
+            pairs.append((f"{kind}{l + 1}", g, w, s[0] if single and kind in "za" else s))
+    for name, g, w, s in pairs:
+        c = tolerance.compare_arrays(name, g, w, s, rtol)
+        assert c.ok, (net, c)
+
+
+@pytest.mark.parametrize("case", range(len(RANDOM_CASES)))
+def test_bucketed_equals_exact_shape(case):
+    net, params, x, y = RANDOM_CASES[case]
+    bucketed = jax_backend.backprop(net, params, x, y)
+    exact = jax_backend.backprop(net, params, x, y, bucketed=False)
+    _assert_same(net, params, x, y, bucketed, exact)
+    adapters.crosscheck(net, params, x, y, backends=["jax"]).raise_for_mismatch()
+
+
+def test_one_sample_gives_vectors():
+    net, params, x, y = RANDOM_CASES[-1]
+    single = jax_backend.backprop(net, params, x[0], y[0])
+    assert [a.shape for a in single.activations] == [(n,) for n in net.sizes]
+    assert single.grads.dtype == np.float64
+
+
+def test_small_shapes_share_one_compilation():
+    cache_size = jax_backend._value_and_grad._cache_size  # jax.jit's count of compilations
+    first = Network((3, 2), "relu", "mse")
+    jax_backend.backprop(first, init_params(first, seed=0), X, np.ones((4, 2)))
+    compiled = cache_size()
+    other = Network((7, 30, 1, 9, 2), ("elu", "softplus", "silu", "identity"), "half_sse", "sum")
+    for n in (1, 5, 16):
+        x, y = np.ones((n, 7)), np.ones((n, 2))
+        jax_backend.backprop(other, init_params(other, seed=n), x, y)
+    assert cache_size() == compiled
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_float64_without_global_flag(dtype):
+    assert jax.config.jax_enable_x64 is False  # the user's setting, as JAX ships
+    params = init_params(NET, seed=1, dtype=dtype)
+    report = adapters.crosscheck(NET, params, X, Y, backends=["jax"])
+    assert jax.config.jax_enable_x64 is False
+    report.raise_for_mismatch()  # float64's rtol: a float32 computation would fail it
+    assert report.results["jax"].grads.dtype == dtype
+
+
+def test_users_global_x64_is_kept():
+    jax.config.update("jax_enable_x64", True)
+    try:
+        params = init_params(NET, seed=1, dtype=np.float32)
+        report = adapters.crosscheck(NET, params, X, Y, backends=["jax"])
+        assert jax.config.jax_enable_x64 is True
+    finally:
+        jax.config.update("jax_enable_x64", False)
+    report.raise_for_mismatch()
+    assert report.results["jax"].grads.dtype == np.float32
+
+
+# The conventions of jax.nn that the adapter replaces: were they used, the adapter would be off.
+def test_jax_nn_gelu_default_is_the_tanh_approximation():
+    z = np.linspace(-3, 3, 13)
+    exact = np.asarray(jax_backend.ACTIVATIONS["gelu"](jnp.asarray(z)))
+    np.testing.assert_allclose(exact, ACTIVATIONS["gelu"].forward(z), rtol=1e-6, atol=1e-7)
+    assert np.abs(np.asarray(jax.nn.gelu(jnp.asarray(z))) - exact).max() > 1e-4
+
+
+def test_jax_nn_leaky_relu_slope_at_zero_is_one():
+    assert float(jax.grad(jax.nn.leaky_relu)(0.0)) == 1.0
+    assert float(jax.grad(jax_backend.ACTIVATIONS["leaky_relu"])(0.0)) == pytest.approx(0.01)
