@@ -161,7 +161,7 @@ ACTIVATIONS: dict[str, Activation] = {
         ),
         Activation("softplus", "f(z) = log(1 + e^z)", _softplus, _softplus_derivative, 0.25),
         Activation("elu", "f(z) = z if z > 0 else e^z − 1", _elu, _elu_derivative, 1.0),
-        Activation("gelu", "f(z) = z·Φ(z), Φ the standard normal CDF", _gelu, _gelu_derivative, 0.8),
+        Activation("gelu", "f(z) = z·Φ(z), Φ the normal CDF", _gelu, _gelu_derivative, 0.8),
         Activation("silu", "f(z) = z·σ(z)", _silu, _silu_derivative, 0.5),
     )
 }
