@@ -173,6 +173,9 @@ def _torch_step(problem: Problem, compiled: bool) -> Step:
 
     if not compiled:
         return Step(step, lambda: None, params_now)
+    # Every case's `step` shares one code object, so dynamo would count each new case as a
+    # recompilation and fall back to eager past its recompile limit: start each case afresh.
+    torch._dynamo.reset()
     compiled_step = torch.compile(step)
 
     def first() -> Any:
