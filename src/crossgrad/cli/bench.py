@@ -14,6 +14,8 @@ from typing import Any, NamedTuple
 from crossgrad.benchmarks import BACKENDS, GRIDS, grid, report, run_benchmark
 from crossgrad.benchmarks.timing import installed
 
+from ._common import positive_int
+
 
 class Preset(NamedTuple):
     """How a grid is timed: interleaved rounds, the least seconds per timed sample, the pause
@@ -56,9 +58,9 @@ def add_parser(subparsers: Any) -> None:
         "no torch.compile)",
     )
     parser.add_argument(
-        "--threads", type=_positive_int, help="threads for every backend (default: all cores)"
+        "--threads", type=positive_int, help="threads for every backend (default: all cores)"
     )
-    parser.add_argument("--rounds", type=_positive_int, help="interleaved timing rounds")
+    parser.add_argument("--rounds", type=positive_int, help="interleaved timing rounds")
     parser.add_argument("--out", type=Path, help="write results.json, .csv and .png here")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -72,16 +74,6 @@ def _backend_list(text: str) -> tuple[str, ...]:
             f"expected a comma-separated subset of {','.join(BACKENDS)}"
         )
     return names
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def grid_of(args: argparse.Namespace) -> str:
