@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..adapters.tolerance import ParamComparison, compare_arrays, default_rtol, error_scale
+from ..adapters.tolerance import ParamComparison, compare_arrays, default_rtol
 from ..reference import Network, Params
 
 Array = NDArray[np.floating]
@@ -80,8 +80,7 @@ def normalise(result: object, n_layers: int) -> Gradients:
 def compare_gradients(
     net: Network,
     params: Params,
-    x: Array,
-    y: Array,
+    scale: Params,
     candidate: Gradients,
     reference: Params,
     rtol: float | None = None,
@@ -89,10 +88,9 @@ def compare_gradients(
 ) -> list[ParamComparison]:
     """``W1, b1, W2, ...`` of ``candidate`` against ``reference`` under the tolerance model.
 
-    ``x``: ``(batch, in)``, ``y``: ``(batch, out)``; ``rtol`` defaults to
+    ``scale`` is the gradients' error scale (``tolerance.error_scale``); ``rtol`` defaults to
     ``default_rtol(net, params.dtype)``.
     """
-    scale = error_scale(net, params, x, y)
     rtol_ = default_rtol(net, params.dtype) if rtol is None else rtol
     out = []
     for l in range(net.n_layers):
