@@ -55,7 +55,7 @@ def test_quick_is_the_quick_grid_without_torch_compile() -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--backends", "numpy,mxnet"], "unknown backend(s) mxnet"),
+        (["--backends", "numpy,mxnet"], "unknown backend(s) 'mxnet'"),
         (["--backends", ","], "unknown backend(s) (none given)"),
         (["--threads", "0"], "expected a positive integer, got 0"),
         (["--rounds", "many"], "expected an integer, got 'many'"),

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from crossgrad.benchmarks import BACKENDS, GRIDS, grid, report, run_benchmark
 from crossgrad.benchmarks.timing import installed
 
-from ._common import positive_int
+from ._common import names, positive_int
 
 
 class Preset(NamedTuple):
@@ -66,14 +66,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def _backend_list(text: str) -> tuple[str, ...]:
-    names = tuple(name.strip() for name in text.split(",") if name.strip())
-    unknown = [name for name in names if name not in BACKENDS]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(
-            f"unknown backend(s) {', '.join(unknown) or '(none given)'}; "
-            f"expected a comma-separated subset of {','.join(BACKENDS)}"
-        )
-    return names
+    return names(text, BACKENDS, "backend(s)")
 
 
 def grid_of(args: argparse.Namespace) -> str:
