@@ -34,7 +34,8 @@ class Activation:
     ``forward(z)`` and ``derivative(z, a)`` take arrays of any shape and return arrays of
     the same shape and dtype; ``a`` must be ``forward(z)``.  ``curvature`` bounds ``|f''|``
     (0 for piecewise-linear activations); the tolerance model uses it to bound how far a
-    rounding error in ``z`` moves ``f'(z)``.
+    rounding error in ``z`` moves ``f'(z)``.  ``fused_backward``, when given, does what
+    ``backward`` does without forming ``f'(z)`` as an array of its own.
     """
 
     name: str
@@ -42,6 +43,17 @@ class Activation:
     forward: Callable[[Array], Array]
     derivative: Callable[[Array, Array], Array]
     curvature: float = 0.0
+    fused_backward: Callable[[Array, Array, Array], None] | None = None
+
+    def backward(self, delta: Array, z: Array, a: Array) -> None:
+        """``δ ← δ ∘ f'(z)``, in place: the step of backpropagation through this activation.
+
+        The same numbers as ``delta *= derivative(z, a)``.
+        """
+        if self.fused_backward is not None:
+            self.fused_backward(delta, z, a)
+        else:
+            delta *= self.derivative(z, a)
 
 
 @functools.cache
@@ -73,6 +85,10 @@ def _identity_derivative(z: Array, a: Array) -> Array:
     return np.ones_like(z)
 
 
+def _identity_backward(delta: Array, z: Array, a: Array) -> None:
+    pass  # δ ∘ 1 = δ: nothing to multiply
+
+
 def _tanh(z: Array) -> Array:
     return np.tanh(z)
 
@@ -89,6 +105,11 @@ def _relu(z: Array) -> Array:
 
 def _relu_derivative(z: Array, a: Array) -> Array:
     return (z > 0).astype(z.dtype)
+
+
+def _relu_backward(delta: Array, z: Array, a: Array) -> None:
+    # Multiplying by the boolean mask z > 0 (read as 1 and 0) skips the float copy of it.
+    np.multiply(delta, z > 0, out=delta)
 
 
 def _leaky_relu(z: Array) -> Array:
@@ -149,10 +170,22 @@ def _silu_derivative(z: Array, a: Array) -> Array:
 ACTIVATIONS: dict[str, Activation] = {
     act.name: act
     for act in (
-        Activation("identity", "f(z) = z", _identity, _identity_derivative),
+        Activation(
+            "identity",
+            "f(z) = z",
+            _identity,
+            _identity_derivative,
+            fused_backward=_identity_backward,
+        ),
         Activation("sigmoid", "f(z) = 1 / (1 + e^-z)", _sigmoid, _sigmoid_derivative, 0.1),
         Activation("tanh", "f(z) = tanh(z)", _tanh, _tanh_derivative, 0.77),
-        Activation("relu", "f(z) = max(z, 0); f'(0) = 0", _relu, _relu_derivative),
+        Activation(
+            "relu",
+            "f(z) = max(z, 0); f'(0) = 0",
+            _relu,
+            _relu_derivative,
+            fused_backward=_relu_backward,
+        ),
         Activation(
             "leaky_relu",
             f"f(z) = z if z > 0 else {LEAKY_RELU_SLOPE}·z; f'(0) = {LEAKY_RELU_SLOPE}",

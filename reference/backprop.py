@@ -75,32 +75,35 @@ def batch_loss(net: Network, zs: list[Array], activations: list[Array], y: Array
     return total / y.shape[0] if net.reduction == "mean" else total
 
 
-def _output_delta(net: Network, zs: list[Array], activations: list[Array], y: Array) -> Array:
-    """δ_L = ∂L/∂z_L, with the batch reduction's 1/batch folded in for ``mean``."""
+def loss_and_output_delta(
+    net: Network, zs: list[Array], activations: list[Array], y: Array
+) -> tuple[Array, Array]:
+    """The reduced loss (0-d) and δ_L = ∂L/∂z_L, the reduction's 1/batch folded into δ_L."""
     loss = LOSSES[net.loss]
-    scale = 1 / y.shape[0] if net.reduction == "mean" else 1
-    if loss.on_logits:  # the loss is fused with its output activation and returns ∂L/∂z_L
-        return scale * loss.gradient(zs[-1], y)
-    delta = scale * loss.gradient(activations[-1], y)
-    delta *= ACTIVATIONS[net.activations[-1]].derivative(zs[-1], activations[-1])  # ∂L/∂a ∘ f'(z)
-    return delta
+    values, delta = loss.value_and_gradient(zs[-1] if loss.on_logits else activations[-1], y)
+    total = values.sum()
+    if net.reduction == "mean":
+        total = total / y.shape[0]
+        delta *= 1 / y.shape[0]  # in place: the gradient is a fresh array
+    if not loss.on_logits:  # else the loss is fused with its output activation: δ_L is done
+        ACTIVATIONS[net.activations[-1]].backward(delta, zs[-1], activations[-1])  # ∘ f'(z_L)
+    return total, delta
 
 
 def _backprop(net: Network, params: Params, x: Array, y: Array, single: bool) -> BackpropResult:
     zs, activations = forward(net, params, x)
-    loss = batch_loss(net, zs, activations, y)
+    loss, delta = loss_and_output_delta(net, zs, activations, y)
 
     n = net.n_layers
     dW: list[Array] = [np.empty(0)] * n
     db: list[Array] = [np.empty(0)] * n
-    delta = _output_delta(net, zs, activations, y)
     for l in reversed(range(n)):  # l indexes params; the document's layer is l + 1
         dW[l] = np.dot(delta.T, activations[l])
         db[l] = delta.sum(axis=0)
         if l > 0:
-            f = ACTIVATIONS[net.activations[l - 1]]
             delta = np.dot(delta, params.weights[l])
-            delta *= f.derivative(zs[l - 1], activations[l])  # in place on the fresh product
+            # ∘ f'(z_{l-1}), in place on the fresh product
+            ACTIVATIONS[net.activations[l - 1]].backward(delta, zs[l - 1], activations[l])
 
     if single:
         zs = [z[0] for z in zs]

@@ -52,6 +52,14 @@ class Loss:
     curvature: Callable[[Array, Array], Array]
     on_logits: bool = False
     output_activation: str | None = None
+    fused: Callable[[Array, Array], tuple[Array, Array]] | None = None
+
+    def value_and_gradient(self, out: Array, y: Array) -> tuple[Array, Array]:
+        """``(value(out, y), gradient(out, y))``, computed together where the two share work
+        (``fused``); the same numbers either way.  The gradient is a fresh array."""
+        if self.fused is not None:
+            return self.fused(out, y)
+        return self.value(out, y), self.gradient(out, y)
 
 
 def _any_finite(y: Array) -> str | None:
@@ -71,6 +79,11 @@ def _half_sse_scale(yhat: Array, y: Array) -> Array:
     return np.abs(yhat) + np.abs(y)
 
 
+def _half_sse_fused(yhat: Array, y: Array) -> tuple[Array, Array]:
+    r = yhat - y  # the residual is the gradient: computed once
+    return 0.5 * np.einsum("ij,ij->i", r, r), r
+
+
 def _mse(yhat: Array, y: Array) -> Array:
     r = yhat - y
     return np.einsum("ij,ij->i", r, r) / r.shape[1]
@@ -78,6 +91,11 @@ def _mse(yhat: Array, y: Array) -> Array:
 
 def _mse_gradient(yhat: Array, y: Array) -> Array:
     return (2 / yhat.shape[1]) * (yhat - y)
+
+
+def _mse_fused(yhat: Array, y: Array) -> tuple[Array, Array]:
+    r = yhat - y
+    return np.einsum("ij,ij->i", r, r) / r.shape[1], (2 / yhat.shape[1]) * r
 
 
 def _mse_scale(yhat: Array, y: Array) -> Array:
@@ -134,6 +152,17 @@ def _softmax_cross_entropy_gradient(logits: Array, y: Array) -> Array:
     return y.sum(axis=1, keepdims=True) * _softmax(logits) - y
 
 
+def _softmax_cross_entropy_fused(logits: Array, y: Array) -> tuple[Array, Array]:
+    # The value's log softmax and the gradient's softmax share the shifted exponentials and
+    # their row sums; each line is the same arithmetic as _log_softmax and _softmax.
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(shifted)
+    total = e.sum(axis=1, keepdims=True)
+    value = -np.einsum("ij,ij->i", y, shifted - np.log(total))
+    e /= total  # softmax, in place: e is a fresh array
+    return value, y.sum(axis=1, keepdims=True) * e - y
+
+
 def _softmax_cross_entropy_scale(logits: Array, y: Array) -> Array:
     return y.sum(axis=1, keepdims=True) * _softmax(logits) + y
 
@@ -150,6 +179,7 @@ LOSSES: dict[str, Loss] = {
             _any_finite,
             _half_sse_scale,
             lambda yhat, y: np.ones((1, 1), yhat.dtype),  # ∂(ŷ − y)/∂ŷ = 1
+            fused=_half_sse_fused,
         ),
         Loss(
             "mse",
@@ -160,6 +190,7 @@ LOSSES: dict[str, Loss] = {
             _any_finite,
             _mse_scale,
             lambda yhat, y: np.full((1, 1), 2 / yhat.shape[1], yhat.dtype),
+            fused=_mse_fused,
         ),
         Loss(
             "binary_cross_entropy",
@@ -182,6 +213,7 @@ LOSSES: dict[str, Loss] = {
             _non_negative,
             _softmax_cross_entropy_scale,
             lambda logits, y: y.sum(axis=1, keepdims=True),  # (Σy)·softmax' ≤ Σy
+            fused=_softmax_cross_entropy_fused,
         ),
     )
 }

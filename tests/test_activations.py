@@ -158,3 +158,17 @@ def test_input_is_not_modified(name: str) -> None:
     z.setflags(write=False)
     act.derivative(z, act.forward(z))
     np.testing.assert_array_equal(z, np.linspace(-3, 3, 13))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", NAMES)
+def test_backward_is_delta_times_derivative_bit_for_bit(name: str, dtype: type) -> None:
+    z = np.concatenate([SMOOTH_POINTS, EXTREMES, [1.5]]).astype(dtype).reshape(4, 5)
+    z_before = z.copy()
+    act = ACTIVATIONS[name]
+    a = act.forward(z)
+    delta = np.random.default_rng(3).normal(size=z.shape).astype(dtype)
+    want = delta * act.derivative(z, a)
+    act.backward(delta, z, a)
+    np.testing.assert_array_equal(delta, want, strict=True)
+    np.testing.assert_array_equal(z, z_before)

@@ -132,3 +132,19 @@ def test_target_domain_errors_describe_the_domain(
 @pytest.mark.parametrize("name", ["half_sse", "mse"])
 def test_regression_losses_accept_any_finite_target(name: str) -> None:
     assert LOSSES[name].target_error(np.array([[-1e6, 1e6]])) is None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_value_and_gradient_are_value_and_gradient_bit_for_bit(name: str, dtype: type) -> None:
+    out, y = (a.astype(dtype) for a in _out_and_target(name, batch=5, width=3))
+    out[1] *= 300  # far-out logits too
+    out_before, y_before = out.copy(), y.copy()
+    value, gradient = LOSSES[name].value_and_gradient(out, y)
+    np.testing.assert_array_equal(value, LOSSES[name].value(out, y), strict=True)
+    np.testing.assert_array_equal(gradient, LOSSES[name].gradient(out, y), strict=True)
+    assert not np.shares_memory(gradient, out)
+    assert not np.shares_memory(gradient, y)
+    gradient += 1  # the gradient is the caller's to scale in place: nothing else moves
+    np.testing.assert_array_equal(out, out_before)
+    np.testing.assert_array_equal(y, y_before)
