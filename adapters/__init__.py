@@ -10,6 +10,7 @@ in its framework's own idiom; ``backprop`` has the signature and result type of
     adapters.get("torch").backprop(net, params, x, y)
     report = adapters.crosscheck(net, params, x, y)
     print(report); report.raise_for_mismatch()
+    for report in adapters.crosscheck_many(cases): ...   # a sweep: the same reports, faster
 
 Frameworks load on first use: importing ``crossgrad.adapters`` imports neither torch nor jax.
 """
@@ -21,7 +22,7 @@ import importlib.util
 from types import ModuleType
 
 from . import tolerance
-from .crosscheck import Backend, CrossCheckReport, crosscheck
+from .crosscheck import Backend, CrossCheckReport, crosscheck, crosscheck_many
 
 # name -> (module, the framework it needs, the pip extra that installs it)
 BACKENDS: dict[str, tuple[str, str | None, str | None]] = {
@@ -70,6 +71,7 @@ __all__ = [
     "CrossCheckReport",
     "available",
     "crosscheck",
+    "crosscheck_many",
     "get",
     "tolerance",
 ]

@@ -34,10 +34,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 
 from ..reference import LOSSES as REFERENCE_LOSSES
 from ..reference import BackpropResult, Network, Params
+from ..reference.validation import Batch
 from . import _common
 
 name = "jax"
@@ -169,66 +170,80 @@ def backprop(
     docstring) so that new shapes rarely compile; ``bucketed=False`` compiles for the exact
     shape.
     """
-    batch = _common.prepare(net, params, x, y)
+    return backprop_checked(net, params, _common.prepare(net, params, x, y), bucketed=bucketed)
+
+
+def backprop_checked(
+    net: Network, params: Params, batch: Batch, *, bucketed: bool = True
+) -> BackpropResult:
+    """``backprop`` on input already checked by ``reference.check_inputs``."""
     dtype = np.dtype(params.dtype)
     n, L = batch.x.shape[0], net.n_layers
-    if bucketed:
-        # Small networks (the sweeps') all share one bucket; larger ones get few buckets.
-        width = _bucket(max(net.sizes), 32)
-        depth, rows = _bucket(L, 8 if width == 32 else 2), _bucket(n, 16)
-        front = depth - L  # identity layers in front
-        sizes_in = [width] * depth
-        sizes_out = [width] * depth
-    else:
-        depth, rows, front = L, n, 0
-        sizes_in, sizes_out = list(net.sizes[:-1]), list(net.sizes[1:])
+    if not bucketed:
+        return _exact(net, params, batch, dtype)
+    # Small networks (the sweeps') all share one bucket; larger ones get few buckets.
+    width = _bucket(max(net.sizes), 32)
+    depth, rows = _bucket(L, 8 if width == 32 else 2), _bucket(n, 16)
+    front = depth - L  # identity layers in front
 
-    weights: list[NDArray[Any]] = []
-    biases: list[NDArray[Any]] = []
-    for l in range(depth):
-        W = np.zeros((sizes_out[l], sizes_in[l]), dtype)
-        b = np.zeros(sizes_out[l], dtype)
-        if l < front:
-            np.fill_diagonal(W, 1)
-        else:
-            W_real, b_real = params.weights[l - front], params.biases[l - front]
-            W[: W_real.shape[0], : W_real.shape[1]] = W_real
-            b[: b_real.shape[0]] = b_real
-        weights.append(W)
-        biases.append(b)
-    x_pad = np.zeros((rows, sizes_in[0]), dtype)
+    # The padded network, built stacked: zeros, the identity in front, the real layers after.
+    weights = np.zeros((depth, width, width), dtype)
+    biases = np.zeros((depth, width), dtype)
+    diagonal = np.arange(width)
+    weights[:front, diagonal, diagonal] = 1
+    for l, (W, b) in enumerate(params, start=front):
+        weights[l, : W.shape[0], : W.shape[1]] = W
+        biases[l, : b.shape[0]] = b
+    x_pad = np.zeros((rows, width), dtype)
     x_pad[:n, : net.sizes[0]] = batch.x
-    y_pad = np.zeros((rows, sizes_out[-1]), dtype)
+    y_pad = np.zeros((rows, width), dtype)
     y_pad[:n, : net.sizes[-1]] = batch.y
     codes = np.array(
         [_ACTIVATION_CODES["identity"]] * front + [_ACTIVATION_CODES[a] for a in net.activations],
         dtype=np.int32,
     )
-    out_mask = np.zeros(sizes_out[-1], dtype)
+    out_mask = np.zeros(width, dtype)
     out_mask[: net.sizes[-1]] = 1
     sample_weight = np.zeros(rows, dtype)
-    sample_weight[:n] = 1 / n if net.reduction == "mean" else 1
+    sample_weight[:n] = _sample_weight(net, n)
 
     with _precision(dtype):
         (value, (zs, activations)), (gW, gb) = _value_and_grad(
-            np.stack(weights) if bucketed else weights,
-            np.stack(biases) if bucketed else biases,
-            x_pad, y_pad, codes,
-            np.int32(_LOSS_CODES[net.loss]),
-            np.bool_(REFERENCE_LOSSES[net.loss].on_logits),
-            out_mask, sample_weight, stacked=bucketed,
+            weights, biases, x_pad, y_pad, codes, *_loss_args(net), out_mask, sample_weight,
+            stacked=True,
         )  # fmt: skip
-        # One device-to-host copy each, then NumPy slicing of the real (unpadded) entries.
-        if bucketed:
-            gW, gb, zs, activations = (np.asarray(t) for t in (gW, gb, zs, activations))
-        real = range(front, depth)
+        # One device-to-host copy each, then NumPy views of the real (unpadded) entries.
+        gW, gb, zs, activations = (np.asarray(t) for t in (gW, gb, zs, activations))
         sizes = net.sizes
         return _common.result(
             value,
-            [np.asarray(gW[l])[: sizes[l - front + 1], : sizes[l - front]] for l in real],
-            [np.asarray(gb[l])[: sizes[l - front + 1]] for l in real],
-            [np.asarray(zs[l])[:n, : sizes[l - front + 1]] for l in real],
-            [batch.x] + [np.asarray(activations[l])[:n, : sizes[l - front + 1]] for l in real],
+            [gW[front + l, : sizes[l + 1], : sizes[l]] for l in range(L)],
+            [gb[front + l, : sizes[l + 1]] for l in range(L)],
+            [zs[front + l, :n, : sizes[l + 1]] for l in range(L)],
+            [batch.x] + [activations[front + l, :n, : sizes[l + 1]] for l in range(L)],
             dtype,
             batch.single,
         )
+
+
+def _loss_args(net: Network) -> tuple[np.int32, np.bool_]:
+    """The loss's run-time code and whether it takes the output layer's logits."""
+    return np.int32(_LOSS_CODES[net.loss]), np.bool_(REFERENCE_LOSSES[net.loss].on_logits)
+
+
+def _sample_weight(net: Network, n: int) -> float:
+    """The weight of each of ``n`` real samples in the batch loss: the reduction."""
+    return 1 / n if net.reduction == "mean" else 1.0
+
+
+def _exact(net: Network, params: Params, batch: Batch, dtype: np.dtype[Any]) -> BackpropResult:
+    """``backprop`` compiled for the exact shapes of ``net`` and ``batch``."""
+    n = batch.x.shape[0]
+    codes = np.array([_ACTIVATION_CODES[a] for a in net.activations], dtype=np.int32)
+    with _precision(dtype):
+        (value, (zs, activations)), (gW, gb) = _value_and_grad(
+            list(params.weights), list(params.biases), batch.x, batch.y, codes,
+            *_loss_args(net), np.ones(net.sizes[-1], dtype),
+            np.full(n, _sample_weight(net, n), dtype), stacked=False,
+        )  # fmt: skip
+        return _common.result(value, gW, gb, zs, [batch.x, *activations], dtype, batch.single)

@@ -14,6 +14,7 @@ from numpy.typing import ArrayLike
 
 from ..reference import BackpropResult, Network, Params
 from ..reference.backprop import batch_loss, forward
+from ..reference.validation import Batch
 from . import _common
 
 name = "numeric"
@@ -32,7 +33,11 @@ def loss(net: Network, params: Params, x: np.ndarray, y: np.ndarray) -> float:
 
 def backprop(net: Network, params: Params, x: ArrayLike, y: ArrayLike) -> BackpropResult:
     """Like ``reference.backprop``, with every gradient entry from central differences."""
-    batch = _common.prepare(net, params, x, y)
+    return backprop_checked(net, params, _common.prepare(net, params, x, y))
+
+
+def backprop_checked(net: Network, params: Params, batch: Batch) -> BackpropResult:
+    """``backprop`` on input already checked by ``reference.check_inputs``."""
     x64, y64 = batch.x.astype(np.float64), batch.y.astype(np.float64)
     arrays = [a.astype(np.float64) for a in (*params.weights, *params.biases)]  # copies
     n = len(params)

@@ -66,51 +66,59 @@ class ForwardScales:
     loss: float
 
 
-def _derivative_bound(
-    name: str, z: NDArray[np.floating], a: NDArray[np.floating], t: NDArray[np.floating]
-) -> NDArray[np.floating]:
-    # max(|f'(z)|, 1) for the derivative itself, plus sup|f''|·t for how far a rounding error
-    # in z (of size eps·t, t the size of z's terms) moves f'(z).
-    act = ACTIVATIONS[name]
-    bound = np.maximum(np.abs(act.derivative(z, a)), 1)
-    return bound + act.curvature * t if act.curvature else bound
-
-
 def error_scales(
-    net: Network, params: Params, x: NDArray[np.floating], y: NDArray[np.floating]
+    net: Network,
+    params: Params,
+    x: NDArray[np.floating],
+    y: NDArray[np.floating],
+    forward_values: tuple[Sequence[NDArray[np.floating]], Sequence[NDArray[np.floating]]]
+    | None = None,
 ) -> tuple[ForwardScales, Params]:
     """The error scales of the forward values and of every gradient entry, in one pass.
 
     ``x``: ``(batch, in)``, ``y``: ``(batch, out)``, checked (see ``reference.check_inputs``).
     The gradient scales are ``Params`` shaped like ``params``.  Scales are computed in float64
     whatever the params' dtype: they multiply large magnitudes and must not overflow.
+    ``forward_values``, the ``([z_1..z_L], [a_0..a_L])`` of ``reference.forward`` on these
+    inputs, saves running the forward pass again when the params are float64.
     """
-    params = Params._trusted(
-        tuple(W.astype(np.float64) for W in params.weights),
-        tuple(b.astype(np.float64) for b in params.biases),
-    )
-    x, y = x.astype(np.float64), y.astype(np.float64)
-    zs, activations = forward(net, params, x)
+    weights = [W.astype(np.float64, copy=False) for W in params.weights]
+    biases = [b.astype(np.float64, copy=False) for b in params.biases]
+    x, y = x.astype(np.float64, copy=False), y.astype(np.float64, copy=False)
+    if forward_values is None or params.dtype != np.float64:
+        forward_values = forward(net, Params._trusted(tuple(weights), tuple(biases)), x)
+    zs, activations = forward_values
+    abs_weights = [np.abs(W) for W in weights]
+
+    # t_l: size of the terms summed into z_l; s_l: error scale of a_l; bounds[l]: D_l.
     s = np.abs(x)
-    ts, ss = [], []  # t_l: size of the terms summed into z_l; s_l: error scale of a_l
-    for (W, b), name, z, a in zip(params, net.activations, zs, activations[1:], strict=True):
-        t = s @ np.abs(W).T + np.abs(b)
-        s = np.maximum(np.abs(ACTIVATIONS[name].derivative(z, a)), 1) * t + np.abs(a)
+    ts, ss, bounds = [], [], []
+    for W_abs, b, name, z, a in zip(
+        abs_weights, biases, net.activations, zs, activations[1:], strict=True
+    ):
+        act = ACTIVATIONS[name]
+        t = s @ W_abs.T + np.abs(b)
+        derivative = np.maximum(np.abs(act.derivative(z, a)), 1)  # max(|f'(z)|, 1)
+        s = derivative * t + np.abs(a)
+        # D_l: max(|f'(z)|, 1) for the derivative itself, plus sup|f''|·t for how far a
+        # rounding error in z (of size eps·t) moves f'(z).
+        bounds.append(derivative + act.curvature * t if act.curvature else derivative)
         ts.append(t)
         ss.append(s)
 
     loss = LOSSES[net.loss]
     out, out_scale = (zs[-1], ts[-1]) if loss.on_logits else (activations[-1], ss[-1])
-    per_sample = (loss.gradient_scale(out, y) * out_scale).sum(axis=1) + np.abs(loss.value(out, y))
+    gradient_scale = loss.gradient_scale(out, y)
+    per_sample = (gradient_scale * out_scale).sum(axis=1) + np.abs(loss.value(out, y))
     forward_total = per_sample.mean() if net.reduction == "mean" else per_sample.sum()
 
     # Backward, on absolute values: the loss gradient's terms, plus its movement under the
     # rounding error of the output.
-    m = loss.gradient_scale(out, y) + loss.curvature(out, y) * out_scale.max(axis=1, keepdims=True)
+    m = gradient_scale + loss.curvature(out, y) * out_scale.max(axis=1, keepdims=True)
     if net.reduction == "mean":
         m = m / x.shape[0]
     if not loss.on_logits:
-        m = m * _derivative_bound(net.activations[-1], zs[-1], activations[-1], ts[-1])
+        m = m * bounds[-1]
     n = net.n_layers
     S_W: list[NDArray[np.floating]] = [np.empty(0)] * n
     S_b: list[NDArray[np.floating]] = [np.empty(0)] * n
@@ -119,8 +127,7 @@ def error_scales(
         S_W[l] = m.T @ a_scale
         S_b[l] = m.sum(axis=0)
         if l > 0:
-            bound = _derivative_bound(net.activations[l - 1], zs[l - 1], activations[l], ts[l - 1])
-            m = (m @ np.abs(params.weights[l])) * bound
+            m = (m @ abs_weights[l]) * bounds[l - 1]
     forward_scales = ForwardScales(tuple(ts), tuple(ss), float(forward_total))
     return forward_scales, Params._trusted(tuple(S_W), tuple(S_b))
 
@@ -208,50 +215,84 @@ def compare_arrays(
     )
 
 
+class Expected:
+    """The reference side of a comparison, prepared once for any number of candidates.
+
+    ``items`` are ``(name, reference, scale)``; ``scale`` has the reference's size (its shape
+    may differ, e.g. ``(1, width)`` for a one-sample ``(width,)``).  ``compare(candidates,
+    rtol, atol)`` then gives what ``compare_arrays`` gives on each array, exactly, from one
+    pass over the concatenation of every array: a dozen small NumPy calls per candidate instead
+    of a dozen per array (per-array calls were a third of a cross-check's time).  A cross-check
+    of several backends builds the reference's concatenation once.
+    """
+
+    def __init__(
+        self, items: Sequence[tuple[str, NDArray[np.floating], NDArray[np.floating]]]
+    ) -> None:
+        self.names = [name for name, _, _ in items]
+        self.references = [r for _, r, _ in items]
+        self.scales = [np.reshape(s, r.shape) for _, r, s in items]
+        self._sizes = [r.size for r in self.references]
+        self._usual = all(self._sizes)  # an empty array takes the per-array path
+        if self._usual:
+            self._r = np.concatenate([r.ravel() for r in self.references], dtype=np.float64)
+            self._s = np.concatenate([s.ravel() for s in self.scales], dtype=np.float64)
+            self._starts = np.cumsum([0, *self._sizes[:-1]])
+
+    def compare(
+        self, candidates: Sequence[NDArray[np.floating]], rtol: float, atol: float = 0.0
+    ) -> list[ParamComparison]:
+        """``compare_arrays`` of each candidate with its reference, in one pass."""
+        refs = self.references
+        usual = self._usual and all(
+            g.shape == r.shape and g.dtype == r.dtype for g, r in zip(candidates, refs, strict=True)
+        )
+        if usual:
+            g = np.concatenate([a.ravel() for a in candidates], dtype=np.float64)
+            usual = bool(np.isfinite(g).all())
+        if not usual:  # a shape or dtype mismatch, a non-finite or empty array: say which
+            return [
+                compare_arrays(n, g, r, s, rtol, atol)
+                for n, g, r, s in zip(self.names, candidates, refs, self.scales, strict=True)
+            ]
+        s, starts = self._s, self._starts
+        with np.errstate(invalid="ignore", over="ignore"):
+            err = np.abs(g - self._r)
+            allowed = atol + rtol * s
+            ratio = np.divide(err, allowed, out=np.where(err > 0, np.inf, 0.0), where=allowed > 0)
+            rel = np.divide(err, s, out=np.where(err > 0, np.inf, 0.0), where=s > 0)
+        worst_ratio = np.maximum.reduceat(ratio, starts)
+        # The first entry of each array that reaches its array's largest ratio (argmax's tie
+        # rule): every array holds at least one, so each start finds one in its own array.
+        hits = np.flatnonzero(ratio == np.repeat(worst_ratio, self._sizes))
+        worst = hits[np.searchsorted(hits, starts)] - starts
+        return [
+            ParamComparison(name, e, r, _unravel(k, ref.shape), w, w <= 1)
+            for name, ref, e, r, k, w in zip(
+                self.names, refs,
+                np.maximum.reduceat(err, starts).tolist(),
+                np.maximum.reduceat(rel, starts).tolist(),
+                worst.tolist(), worst_ratio.tolist(),
+                strict=True,
+            )
+        ]  # fmt: skip
+
+
+def _unravel(k: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """``np.unravel_index(k, shape)`` as Python ints, for the shapes of a network's arrays."""
+    if len(shape) == 2:
+        return divmod(k, shape[1])
+    if len(shape) < 2:
+        return (k,) if shape else ()
+    return tuple(int(i) for i in np.unravel_index(k, shape))
+
+
 def compare_all(
     items: Sequence[tuple[str, NDArray[np.floating], NDArray[np.floating], NDArray[np.floating]]],
     rtol: float,
     atol: float = 0.0,
 ) -> list[ParamComparison]:
-    """``compare_arrays`` on each ``(name, candidate, reference, scale)``, in one pass.
-
-    The same element-wise arithmetic on the concatenation of every array (a dozen small NumPy
-    calls in all instead of a dozen per array: the comparisons were a third of a cross-check's
-    time), so the results equal ``compare_arrays``'s exactly.  ``scale`` has the reference's
-    size (its shape may differ, e.g. ``(1, width)`` for a one-sample ``(width,)``).  Anything
-    unusual (a shape or dtype mismatch, a non-finite or empty array) takes the per-array path.
-    """
-    candidates = [g for _, g, _, _ in items]
-    references = [r for _, _, r, _ in items]
-    usual = all(
-        g.shape == r.shape and g.dtype == r.dtype and r.size
-        for g, r in zip(candidates, references, strict=True)
-    )
-    if usual:
-        g = np.concatenate([a.ravel() for a in candidates]).astype(np.float64)
-        usual = bool(np.isfinite(g).all())
-    if not usual:
-        return [compare_arrays(n, g, r, np.reshape(s, r.shape), rtol, atol) for n, g, r, s in items]
-    r = np.concatenate([a.ravel() for a in references]).astype(np.float64)
-    s = np.concatenate([np.ravel(a) for _, _, _, a in items]).astype(np.float64)
-    with np.errstate(invalid="ignore", over="ignore"):
-        err = np.abs(g - r)
-        allowed = atol + rtol * s
-        ratio = np.divide(err, allowed, out=np.where(err > 0, np.inf, 0.0), where=allowed > 0)
-        rel = np.divide(err, s, out=np.where(err > 0, np.inf, 0.0), where=s > 0)
-    starts = np.cumsum([0] + [a.size for a in references])
-    max_err = np.maximum.reduceat(err, starts[:-1])
-    max_rel = np.maximum.reduceat(rel, starts[:-1])
-    out = []
-    for i, (name, _, ref, _) in enumerate(items):
-        k = int(ratio[starts[i] : starts[i + 1]].argmax())
-        worst_ratio = float(ratio[starts[i] + k])
-        out.append(ParamComparison(
-            name=name,
-            max_abs_err=float(max_err[i]),
-            max_rel_err=float(max_rel[i]),
-            worst_index=tuple(int(j) for j in np.unravel_index(k, ref.shape)),
-            worst_ratio=worst_ratio,
-            ok=worst_ratio <= 1,
-        ))  # fmt: skip
-    return out
+    """``compare_arrays`` on each ``(name, candidate, reference, scale)``, in one pass: the
+    same results, exactly (see ``Expected``)."""
+    expected = Expected([(name, r, s) for name, _, r, s in items])
+    return expected.compare([g for _, g, _, _ in items], rtol, atol)

@@ -17,6 +17,7 @@ import torch.nn.functional as F  # noqa: N812  (torch's own convention)
 from numpy.typing import ArrayLike
 
 from ..reference import BackpropResult, Network, Params
+from ..reference.validation import Batch
 from . import _common
 
 name = "torch"
@@ -70,13 +71,25 @@ def loss(net: Network, zs: list[Tensor], activations: list[Tensor], y: Tensor) -
 
 def backprop(net: Network, params: Params, x: ArrayLike, y: ArrayLike) -> BackpropResult:
     """Like ``reference.backprop``: the loss and its gradients, by ``torch.autograd.grad``."""
-    batch = _common.prepare(net, params, x, y)
+    return backprop_checked(net, params, _common.prepare(net, params, x, y))
+
+
+def _tensor(a: np.ndarray, requires_grad: bool = False) -> Tensor:
+    # Shares the array's memory, which nothing here writes: autograd.grad returns new tensors
+    # and leaves the leaves alone.  Copies only what torch cannot share: negative strides
+    # (a reversed view) and read-only memory (torch would warn).
+    a = np.ascontiguousarray(a)  # the array itself when it is already contiguous
+    t = torch.from_numpy(a if a.flags.writeable else a.copy())
+    return t.requires_grad_() if requires_grad else t
+
+
+def backprop_checked(net: Network, params: Params, batch: Batch) -> BackpropResult:
+    """``backprop`` on input already checked by ``reference.check_inputs``."""
     with torch.enable_grad():
-        # torch.tensor copies: autograd never sees (or writes) the caller's memory.
-        weights = [torch.tensor(W, requires_grad=True) for W in params.weights]
-        biases = [torch.tensor(b, requires_grad=True) for b in params.biases]
-        zs, activations = forward(net, weights, biases, torch.tensor(batch.x))
-        value = loss(net, zs, activations, torch.tensor(batch.y))
+        weights = [_tensor(W, requires_grad=True) for W in params.weights]
+        biases = [_tensor(b, requires_grad=True) for b in params.biases]
+        zs, activations = forward(net, weights, biases, _tensor(batch.x))
+        value = loss(net, zs, activations, _tensor(batch.y))
         grads = torch.autograd.grad(value, [*weights, *biases])
     n = len(weights)
     return _common.result(

@@ -144,18 +144,28 @@ def _result(backend: str, case: Case, t: timing.Timing, gemm_gflops: float) -> d
     }
 
 
-def _machine(thread_settings: timing.ThreadSettings, gemm_size: int) -> dict[str, Any]:
+def platform_info() -> dict[str, Any]:
+    """The CPU, platform, core count and library versions of this machine."""
     import numpy as np
 
     versions = {"python": platform.python_version(), "numpy": np.__version__}
     for module in ("torch", "jax"):
         if module in sys.modules or timing.installed(module):
             versions[module] = __import__(module).__version__
-    by_library = {dtype: timing.gemm_rates(dtype, gemm_size) for dtype in DTYPES}
     return {
         "cpu": _cpu_name(),
         "platform": platform.platform(),
         "cores": os.cpu_count(),
+        "versions": versions,
+    }
+
+
+def _machine(thread_settings: timing.ThreadSettings, gemm_size: int) -> dict[str, Any]:
+    by_library = {dtype: timing.gemm_rates(dtype, gemm_size) for dtype in DTYPES}
+    info = platform_info()
+    versions = info.pop("versions")
+    return {
+        **info,
         "threads": thread_settings.threads,
         "thread_settings": thread_settings.libraries,
         "notes": thread_settings.notes,

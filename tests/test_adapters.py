@@ -202,6 +202,23 @@ def test_inputs_are_not_modified(dtype):
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_views_with_any_strides_are_read_correctly(framework):
+    # Reversed (negative-stride) and every-other-column views: torch cannot wrap the first
+    # without a copy, and neither framework may read past a view's strides.
+    net = Network((3, 4, 2), ("tanh", "sigmoid"), "half_sse")
+    rng = np.random.default_rng(5)
+    W1, W2 = rng.normal(size=(4, 6))[::-1, ::2], rng.normal(size=(2, 4))[:, ::-1]
+    b1, b2 = rng.normal(size=8)[::2], rng.normal(size=2)[::-1]
+    x, y = rng.normal(size=(5, 3))[::-1], rng.normal(size=(10, 2))[::2]
+    params = Params([W1, W2], [b1, b2])
+    assert any(a.strides[-1] < 0 for a in (*params.weights, *params.biases, x))
+    report = adapters.crosscheck(net, params, x, y, backends=[framework])
+    report.raise_for_mismatch()
+    contiguous = Params([W.copy() for W in (W1, W2)], [b.copy() for b in (b1, b2)])
+    assert report.results["reference"].grads == backprop(net, contiguous, x.copy(), y.copy()).grads
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_worked_example_to_1e_12(framework):
     from crossgrad.reference import worked_example as we
 

@@ -127,3 +127,86 @@ def test_rtol_and_atol_override_the_model():
 def test_bad_tolerances(argument, value):
     with pytest.raises(ValueError, match=f"{argument} must be finite and non-negative"):
         adapters.crosscheck(NET, PARAMS, X, Y, backends=["torch"], **{argument: value})
+
+
+def _random_cases(n: int, seed: int = 0):
+    from crossgrad.benchmarks.crosscheck_throughput import random_case
+
+    rng = np.random.default_rng(seed)
+    return [random_case(rng, max_depth=3, max_width=6, max_batch=4) for _ in range(n)]
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 64])
+def test_crosscheck_many_gives_crosschecks_reports(chunk):
+    cases = _random_cases(7)
+    cases[4] = (*cases[4][:2], cases[4][2][0], cases[4][3][0])  # one sample, given as vectors
+    backends = ["torch", "jax", _planted("2x", _twice)]
+    many = list(adapters.crosscheck_many(cases, backends, chunk=chunk))
+    assert len(many) == len(cases)
+    for case, got in zip(cases, many, strict=True):
+        want = adapters.crosscheck(*case, backends=backends)
+        assert str(got) == str(want)
+        assert got.comparisons == want.comparisons
+        for name, result in want.results.items():
+            assert got.results[name].grads == result.grads
+            assert got.results[name].activations[-1].shape == result.activations[-1].shape
+        assert all(c.ok for c in (*got.comparisons["torch"], *got.comparisons["jax"]))
+    assert sum(not r.ok for r in many) >= 5  # "2x" is caught wherever a gradient is not 0
+
+
+def test_crosscheck_many_runs_each_backend_over_a_chunk_in_turn():
+    calls = []
+
+    def recorder(name):
+        def run(net, params, x, y):
+            calls.append((name, len(calls)))
+            return backprop(net, params, x, y)
+
+        return SimpleNamespace(name=name, backprop=run)
+
+    cases = _random_cases(5)
+    calls.clear()
+    reports = adapters.crosscheck_many(cases, [recorder("A"), recorder("B")], chunk=2)
+    assert all(r.ok for r in reports)
+    assert [name for name, _ in calls] == list("AABBAABBAB")
+
+
+def test_crosscheck_many_reports_a_failure_in_its_own_case():
+    def fails_on_one_sample(net, params, x, y):
+        if np.ndim(x) == 1:
+            raise RuntimeError("no vectors here")
+        return backprop(net, params, x, y)
+
+    cases = _random_cases(3)
+    cases[1] = (*cases[1][:2], cases[1][2][0], cases[1][3][0])
+    picky = SimpleNamespace(name="picky", backprop=fails_on_one_sample)
+    reports = list(adapters.crosscheck_many(cases, [picky, "torch"]))
+    assert [r.ok for r in reports] == [True, False, True]
+    assert reports[1].errors == {"picky": "RuntimeError: no vectors here"}
+    assert reports[1].comparisons["torch"]
+
+
+def test_crosscheck_many_names_the_bad_case_after_yielding_earlier_chunks():
+    cases = _random_cases(4)
+    net, params, x, y = cases[3]
+    cases[3] = (net, params, x[:, :-1] if x.shape[1] > 1 else np.ones((1, 2)), y)
+    reports = adapters.crosscheck_many(cases, ["torch"], chunk=2)
+    assert [next(reports).ok, next(reports).ok] == [True, True]  # before case 3 is read
+    with pytest.raises(ValueError, match=r"^cases\[3\]: x has \d+ features, the network's"):
+        next(reports)
+
+
+@pytest.mark.parametrize("case", [None, (NET, PARAMS, X)], ids=["None", "three items"])
+def test_crosscheck_many_rejects_a_case_that_is_not_four_items(case):
+    with pytest.raises(TypeError, match=r"^cases\[1\] must be a tuple \(net, params, x, y\)"):
+        list(adapters.crosscheck_many([(NET, PARAMS, X, Y), case], ["torch"]))
+
+
+@pytest.mark.parametrize("chunk", [0, -1, 2.5, True])
+def test_crosscheck_many_rejects_a_bad_chunk(chunk):
+    with pytest.raises(ValueError, match=r"^chunk must be a positive integer, got"):
+        list(adapters.crosscheck_many([(NET, PARAMS, X, Y)], ["torch"], chunk=chunk))
+
+
+def test_crosscheck_many_of_nothing_is_nothing():
+    assert list(adapters.crosscheck_many([], ["torch"])) == []
