@@ -69,16 +69,20 @@ def test_one_sample_gives_vectors():
     assert single.grads.dtype == np.float64
 
 
-def test_small_shapes_share_one_compilation():
+def test_small_shapes_share_a_compilation_per_depth_bucket():
     cache_size = jax_backend._value_and_grad._cache_size  # jax.jit's count of compilations
-    first = Network((3, 2), "relu", "mse")
+    first = Network((3, 9, 2), ("tanh", "relu"), "mse")
     jax_backend.backprop(first, init_params(first, seed=0), X, np.ones((4, 2)))
     compiled = cache_size()
-    other = Network((7, 30, 1, 9, 2), ("elu", "softplus", "silu", "identity"), "half_sse", "sum")
+    other = Network((7, 30, 2), ("softplus", "identity"), "half_sse", "sum")  # also depth 2
     for n in (1, 5, 16):
         x, y = np.ones((n, 7)), np.ones((n, 2))
         jax_backend.backprop(other, init_params(other, seed=n), x, y)
     assert cache_size() == compiled
+    for depth in range(1, 9):  # buckets 1, 2, 4 and 8: two more compilations at most
+        net = Network((5, *[4] * (depth - 1), 3), "elu", "half_sse")
+        jax_backend.backprop(net, init_params(net, seed=depth), np.ones((3, 5)), np.ones((3, 3)))
+    assert cache_size() <= compiled + 3
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
