@@ -23,8 +23,10 @@ class Backend(Protocol):
     """Anything with a ``name`` and a ``backprop`` like ``reference.backprop``.
 
     A backend may also offer ``tolerance(scale, loss) -> (rtol, atol)`` (its own default
-    tolerance) and ``backprop_checked(net, params, batch)``, ``backprop`` on a ``Batch`` that
-    ``reference.check_inputs`` has already checked (``crosscheck`` checks each case once).
+    tolerance); ``backprop_checked(net, params, batch)``, ``backprop`` on a ``Batch`` that
+    ``reference.check_inputs`` has already checked (``crosscheck`` checks each case once); and
+    ``backprop_many_checked([(net, params, batch), ...])``, a list with a result or the
+    exception raised for each case, which ``crosscheck_many`` calls once per chunk.
     """
 
     name: str
@@ -178,7 +180,7 @@ def crosscheck_many(
     iterator = iter(enumerate(cases))
     while group := list(itertools.islice(iterator, chunk)):
         prepared = [_Case.numbered(i, case) for i, case in group]
-        outcomes = [[_run(b, case) for case in prepared] for b in chosen]
+        outcomes = [_run_many(b, prepared) for b in chosen]
         for k, case in enumerate(prepared):
             yield case.report(chosen, [runs[k] for runs in outcomes], rtol, atol)
 
@@ -258,4 +260,20 @@ def _run(backend: Backend, case: _Case) -> BackpropResult | str:
             return result
         return backend.backprop(case.net, case.params, case.x, case.y)
     except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"
+        return _failure(exc)
+
+
+def _run_many(backend: Backend, cases: Sequence[_Case]) -> list[BackpropResult | str]:
+    """``_run`` of ``backend`` on every case, in one call where the backend can take many."""
+    many = getattr(backend, "backprop_many_checked", None)
+    if many is None:
+        return [_run(backend, case) for case in cases]
+    try:
+        results = many([(case.net, case.params, case.batch) for case in cases])
+    except Exception:
+        return [_run(backend, case) for case in cases]  # find the case that fails
+    return [r if isinstance(r, BackpropResult) else _failure(r) for r in results]
+
+
+def _failure(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"

@@ -9,7 +9,7 @@ instead (each case is commented).  Computes in the params' dtype; the user's tor
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -83,21 +83,77 @@ def _tensor(a: np.ndarray, requires_grad: bool = False) -> Tensor:
     return t.requires_grad_() if requires_grad else t
 
 
+class _Graph:
+    """One network's forward pass and loss, recorded by autograd, waiting for its gradients."""
+
+    def __init__(self, net: Network, params: Params, batch: Batch) -> None:
+        self.params, self.batch = params, batch
+        self.leaves = [_tensor(p, requires_grad=True) for p in (*params.weights, *params.biases)]
+        n = len(params)
+        self.zs, self.activations = forward(net, self.leaves[:n], self.leaves[n:], _tensor(batch.x))
+        self.value = loss(net, self.zs, self.activations, _tensor(batch.y))
+
+    def result(self, grads: Sequence[Tensor]) -> BackpropResult:
+        """The ``BackpropResult`` given this graph's gradients, in the order of ``leaves``."""
+        n = len(self.params)
+        return _common.result(
+            self.value.item(),
+            [g.numpy() for g in grads[:n]],
+            [g.numpy() for g in grads[n:]],
+            [z.detach().numpy() for z in self.zs],
+            [a.detach().numpy() for a in self.activations],
+            np.dtype(self.params.dtype),
+            self.batch.single,
+        )
+
+
 def backprop_checked(net: Network, params: Params, batch: Batch) -> BackpropResult:
     """``backprop`` on input already checked by ``reference.check_inputs``."""
     with torch.enable_grad():
-        weights = [_tensor(W, requires_grad=True) for W in params.weights]
-        biases = [_tensor(b, requires_grad=True) for b in params.biases]
-        zs, activations = forward(net, weights, biases, _tensor(batch.x))
-        value = loss(net, zs, activations, _tensor(batch.y))
-        grads = torch.autograd.grad(value, [*weights, *biases])
-    n = len(weights)
-    return _common.result(
-        value.item(),
-        [g.numpy() for g in grads[:n]],
-        [g.numpy() for g in grads[n:]],
-        [z.detach().numpy() for z in zs],
-        [a.detach().numpy() for a in activations],
-        np.dtype(params.dtype),
-        batch.single,
-    )
+        graph = _Graph(net, params, batch)
+        return graph.result(torch.autograd.grad(graph.value, graph.leaves))
+
+
+def backprop_many_checked(
+    cases: Sequence[tuple[Network, Params, Batch]],
+) -> list[BackpropResult | Exception]:
+    """``backprop_checked`` of every case, with one pass of autograd's engine for them all.
+
+    The networks share no parameter, so the gradient of the sum of their losses with respect
+    to one network's parameters is that network's own gradient, bit for bit: the sum passes
+    exactly 1 back to every loss.  One call into the engine instead of one per network saves
+    about a quarter of torch's time on small networks.  A case whose forward pass raises gets
+    its exception in its place; should the joint backward pass raise, every case is run on
+    its own, so that a failure stays with its case.
+    """
+    built: list[_Graph | Exception] = []
+    with torch.enable_grad():
+        for net, params, batch in cases:
+            try:
+                built.append(_Graph(net, params, batch))
+            except Exception as exc:
+                built.append(exc)
+        graphs = [g for g in built if isinstance(g, _Graph)]
+        try:
+            total = torch.stack([g.value for g in graphs]).sum() if graphs else None
+            leaves = [leaf for g in graphs for leaf in g.leaves]
+            grads = torch.autograd.grad(total, leaves) if total is not None else ()
+        except Exception:
+            return [_run_alone(*case) for case in cases]
+    outcomes: list[BackpropResult | Exception] = []
+    start = 0
+    for graph in built:
+        if isinstance(graph, Exception):
+            outcomes.append(graph)
+            continue
+        stop = start + len(graph.leaves)
+        outcomes.append(graph.result(grads[start:stop]))
+        start = stop
+    return outcomes
+
+
+def _run_alone(net: Network, params: Params, batch: Batch) -> BackpropResult | Exception:
+    try:
+        return backprop_checked(net, params, batch)
+    except Exception as exc:
+        return exc

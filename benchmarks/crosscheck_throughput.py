@@ -4,11 +4,12 @@ Issue 3's goal: reference vs torch vs jax on random small float64 networks (ever
 and loss) at >= 500 networks per second on a 2-core machine.  The networks (depth 1-5, widths
 1-32, batch 1-16) are drawn from a fixed seed before the clock starts; one warm-up pass over
 every distinct JAX bucket and dtype compiles outside the timed region (reported separately).
-Two timed loops check every network: ``crosscheck(net, params, x, y, ["torch", "jax"])`` once
-per network, and ``crosscheck_many(cases, ["torch", "jax"])``, the sweep, which runs each
-backend over a chunk of networks in turn (same reports).  A third, untimed-for-the-headline
-pass times each stage on its own (checks, reference and error scales, torch, jax,
-comparisons) to show where the time goes::
+Each timed round checks every network twice: with ``crosscheck(net, params, x, y, ["torch",
+"jax"])`` once per network, and with ``crosscheck_many(cases, ["torch", "jax"])``, the sweep,
+which runs each backend over a chunk of networks in turn (same reports).  Rounds alternate the
+two, and the median round is the result: this shared machine's speed drifts by a quarter from
+minute to minute.  A last, untimed-for-the-headline pass times each stage on its own (checks,
+reference and error scales, torch, jax, comparisons) to show where the time goes::
 
     python -m crossgrad.benchmarks.crosscheck_throughput --networks 2000 --seed 0 --json out.json
 """
@@ -101,16 +102,23 @@ def _stages(cases: Sequence[Case], progress: bool) -> dict[str, float]:
 
 
 def measure(
-    n_networks: int = 2000, seed: int = 0, torch_threads: int | None = 1, progress: bool = True
+    n_networks: int = 2000,
+    seed: int = 0,
+    torch_threads: int | None = 1,
+    rounds: int = 3,
+    progress: bool = True,
 ) -> dict[str, Any]:
-    """Time ``crosscheck`` (reference vs torch vs jax) over ``n_networks`` random networks.
+    """Time ``crosscheck`` and ``crosscheck_many`` (reference vs torch vs jax) over
+    ``n_networks`` random networks, ``rounds`` times each, alternating.
 
     ``torch_threads`` sets torch's intra-op threads for the run (restored after; ``None``
     keeps torch's default): on a small network, more threads than free cores cost far more
-    in synchronisation than they save.  Returns ``networks``, ``seed``, ``torch_threads``,
-    ``seconds`` (the timed loop), ``networks_per_second``, ``compile_seconds`` (the JAX
-    warm-up), ``mismatches`` (reports not ok; 0 expected) and ``stages``: seconds per stage
-    from a second pass, each stage timed on its own.
+    in synchronisation than they save.  Returns ``networks``, ``seed``, ``rounds``,
+    ``torch_threads``, ``compile_seconds`` (the JAX warm-up), and for each way of checking
+    (``crosscheck``, ``crosscheck_many``): ``networks_per_second`` (the median round),
+    ``rounds_per_second`` (every round), ``mismatches`` (reports not ok over all rounds; 0
+    expected); then ``stages``: seconds per stage from a last pass, each stage timed on its
+    own.
     """
     import torch
 
@@ -118,14 +126,14 @@ def measure(
     if torch_threads is not None:
         torch.set_num_threads(torch_threads)
     try:
-        result = _measure(n_networks, seed, progress)
+        result = _measure(n_networks, seed, rounds, progress)
     finally:
         torch.set_num_threads(before)
     return {**result, "torch_threads": torch.get_num_threads() if torch_threads is None
             else torch_threads}  # fmt: skip
 
 
-def _measure(n_networks: int, seed: int, progress: bool) -> dict[str, Any]:
+def _measure(n_networks: int, seed: int, rounds: int, progress: bool) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     cases = [random_case(rng) for _ in range(n_networks)]
 
@@ -139,31 +147,35 @@ def _measure(n_networks: int, seed: int, progress: bool) -> dict[str, Any]:
             warmed.add(key)
     compile_seconds = time.perf_counter() - t0
 
-    def bar(desc: str) -> tqdm[Any]:
-        return tqdm(total=n_networks, desc=desc, disable=not progress, file=sys.stderr)
-
     backends = ["torch", "jax"]
-    mismatches = {"crosscheck": 0, "crosscheck_many": 0}
-    seconds = {}
-    with bar("crosscheck") as progress_bar:
-        t0 = time.perf_counter()
-        for net, params, x, y in cases:
-            mismatches["crosscheck"] += not crosscheck(net, params, x, y, backends).ok
-            progress_bar.update()
-        seconds["crosscheck"] = time.perf_counter() - t0
-    with bar("crosscheck_many") as progress_bar:
-        t0 = time.perf_counter()
-        for report in crosscheck_many(cases, backends):
-            mismatches["crosscheck_many"] += not report.ok
-            progress_bar.update()
-        seconds["crosscheck_many"] = time.perf_counter() - t0
+    ways = {
+        "crosscheck": lambda: (crosscheck(*case, backends) for case in cases),
+        "crosscheck_many": lambda: crosscheck_many(cases, backends),
+    }
+    per_second: dict[str, list[float]] = {way: [] for way in ways}
+    mismatches = dict.fromkeys(ways, 0)
+    with tqdm(total=rounds * len(ways) * n_networks, desc="crosscheck", disable=not progress,
+              file=sys.stderr) as progress_bar:  # fmt: skip
+        for _ in range(rounds):
+            for way, reports in ways.items():
+                t0 = time.perf_counter()
+                for report in reports():
+                    mismatches[way] += not report.ok
+                    progress_bar.update()
+                per_second[way].append(n_networks / (time.perf_counter() - t0))
     return {
         "networks": n_networks,
         "seed": seed,
-        "seconds": seconds,
-        "networks_per_second": {k: n_networks / v for k, v in seconds.items()},
+        "rounds": rounds,
         "compile_seconds": compile_seconds,
-        "mismatches": mismatches,
+        **{
+            way: {
+                "networks_per_second": float(np.median(per_second[way])),
+                "rounds_per_second": per_second[way],
+                "mismatches": mismatches[way],
+            }
+            for way in ways
+        },
         "stages": _stages(cases, progress),
     }
 
@@ -173,14 +185,15 @@ def table(result: dict[str, Any]) -> str:
     n = result["networks"]
     lines = [
         f"reference vs torch vs jax on {n} random float64 networks, seed {result['seed']}, "
-        f"torch threads {result['torch_threads']}",
+        f"torch threads {result['torch_threads']}, {result['rounds']} rounds",
         f"  {'JAX compile':<34} {result['compile_seconds']:8.2f} s (warm-up, not timed)",
     ]
     for way, how in (("crosscheck", "one call per network"), ("crosscheck_many", "a sweep")):
+        rates = result[way]["rounds_per_second"]
         lines.append(
-            f"  {f'{way} ({how})':<34} {result['networks_per_second'][way]:8.1f} networks/s "
-            f"({result['seconds'][way]:.2f} s, {result['mismatches'][way]} mismatches; "
-            "goal >= 500/s)"
+            f"  {f'{way} ({how})':<34} {result[way]['networks_per_second']:8.1f} networks/s "
+            f"(median; rounds {min(rates):.0f}-{max(rates):.0f}; "
+            f"{result[way]['mismatches']} mismatches; goal >= 500/s)"
         )
     lines.append("  per network, each stage timed alone:")
     for stage, spent in result["stages"].items():
@@ -189,26 +202,31 @@ def table(result: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``[--networks N] [--seed S] [--torch-threads T] [--json PATH]``; prints
-    the table, and writes the measurement to ``PATH`` as JSON when given."""
+    """Command line: ``[--networks N] [--seed S] [--rounds R] [--torch-threads T]
+    [--json PATH] [--no-progress]``; prints the table, and writes the measurement and the
+    machine to ``PATH`` as JSON when given."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--networks", type=int, default=2000, help="networks to check")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random networks")
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds of each way")
     parser.add_argument(
         "--torch-threads", type=int, default=1, help="torch intra-op threads (0: torch's default)"
     )
     parser.add_argument("--json", metavar="PATH", help="also write the measurement as JSON")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
-    if args.networks < 1:
-        parser.error(f"--networks must be at least 1, got {args.networks}")
+    for name in ("networks", "rounds"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")
     if args.torch_threads < 0:
         parser.error(f"--torch-threads must be 0 or more, got {args.torch_threads}")
-    result = measure(args.networks, args.seed, args.torch_threads or None)
+    result = measure(
+        args.networks, args.seed, args.torch_threads or None, args.rounds, not args.no_progress
+    )
     print(table(result))
     if args.json:
-        Path(args.json).write_text(
-            json.dumps({"machine": platform_info(), **result}, indent=2) + "\n"
-        )
+        report = {"machine": platform_info(), **result}
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return 0
 
 

@@ -268,3 +268,34 @@ def test_limit_threads_sets_and_restores_torch_threads() -> None:
         assert settings.threads == 1
         assert all(b["num_threads"] == 1 for b in settings.libraries["blas"])
     assert torch.get_num_threads() == before
+
+
+def test_crosscheck_throughput_command_writes_table_and_json(tmp_path: Path, capsys) -> None:
+    from crossgrad.benchmarks import crosscheck_throughput
+
+    out = tmp_path / "throughput.json"
+    argv = ["--networks", "6", "--rounds", "2", "--seed", "3", "--no-progress", "--json", str(out)]
+    assert crosscheck_throughput.main(argv) == 0
+    text = capsys.readouterr().out
+    assert "6 random float64 networks, seed 3, torch threads 1, 2 rounds" in text
+    for way in ("crosscheck (one call per network)", "crosscheck_many (a sweep)"):
+        assert way in text
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["machine"]["cores"] >= 1
+    for way in ("crosscheck", "crosscheck_many"):
+        rates = report[way]["rounds_per_second"]
+        assert len(rates) == 2
+        assert all(r > 0 for r in rates)
+        assert report[way]["networks_per_second"] == pytest.approx(float(np.median(rates)))
+        assert report[way]["mismatches"] == 0
+    assert set(report["stages"]) == {"checks", "reference+scales", "torch", "jax", "comparisons"}
+
+
+@pytest.mark.parametrize("flag", ["--networks", "--rounds"])
+def test_crosscheck_throughput_rejects_zero(flag: str, capsys) -> None:
+    from crossgrad.benchmarks import crosscheck_throughput
+
+    with pytest.raises(SystemExit) as raised:
+        crosscheck_throughput.main([flag, "0"])
+    assert raised.value.code == 2
+    assert f"{flag} must be at least 1, got 0" in capsys.readouterr().err

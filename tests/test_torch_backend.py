@@ -57,3 +57,71 @@ def test_torch_defaults_would_be_caught(monkeypatch, activation, torch_default, 
     monkeypatch.setitem(torch_backend.ACTIVATIONS, activation, torch_default)
     report = adapters.crosscheck(net, params, x[:, np.newaxis], y, backends=["torch"])
     assert report.ok == (activation == "gelu")
+
+
+def _checked_cases(n: int, seed: int = 11):
+    from crossgrad.benchmarks.crosscheck_throughput import random_case
+    from crossgrad.reference.validation import check_inputs
+
+    rng = np.random.default_rng(seed)
+    cases = []
+    for i in range(n):
+        net, params, x, y = random_case(rng, max_depth=3, max_width=6, max_batch=4,
+                                        dtype=np.float32 if i % 3 == 0 else np.float64)  # fmt: skip
+        if i % 4 == 1:
+            x, y = x[0], y[0]  # one sample, as vectors
+        cases.append((net, params, check_inputs(net, params, x, y)))
+    return cases
+
+
+def _assert_identical(got, want):
+    assert got.loss == want.loss
+    assert got.grads == want.grads  # Params equality: same dtypes, same values
+    for g, w in zip((*got.preactivations, *got.activations),
+                    (*want.preactivations, *want.activations), strict=True):  # fmt: skip
+        np.testing.assert_array_equal(g, w, strict=True)
+
+
+def test_many_networks_in_one_backward_pass_are_each_networks_own_bit_for_bit():
+    cases = _checked_cases(12)
+    many = torch_backend.backprop_many_checked(cases)
+    assert len(many) == len(cases)
+    for case, got in zip(cases, many, strict=True):
+        _assert_identical(got, torch_backend.backprop_checked(*case))
+
+
+def test_a_failing_forward_pass_stays_with_its_case(monkeypatch):
+    cases = _checked_cases(8)
+
+    def broken(yhat, y):
+        raise RuntimeError("mse is broken")
+
+    monkeypatch.setitem(torch_backend.LOSSES, "mse", broken)
+    many = torch_backend.backprop_many_checked(cases)
+    failing = [i for i, (net, _, _) in enumerate(cases) if net.loss == "mse"]
+    assert 0 < len(failing) < len(cases)
+    for i, (case, got) in enumerate(zip(cases, many, strict=True)):
+        if i in failing:
+            assert isinstance(got, RuntimeError)
+            assert str(got) == "mse is broken"
+        else:
+            _assert_identical(got, torch_backend.backprop_checked(*case))
+
+
+def test_a_failing_joint_backward_pass_falls_back_to_one_case_at_a_time(monkeypatch):
+    cases = _checked_cases(5)
+    want = [torch_backend.backprop_checked(*case) for case in cases]
+    grad, calls = torch.autograd.grad, []
+
+    def only_one_network(outputs, inputs, *args, **kwargs):
+        calls.append(len(inputs))
+        if len(inputs) > 6:  # more leaves than one network of depth <= 3 has: the joint pass
+            raise RuntimeError("out of memory")
+        return grad(outputs, inputs, *args, **kwargs)
+
+    monkeypatch.setattr(torch.autograd, "grad", only_one_network)
+    many = torch_backend.backprop_many_checked(cases)
+    assert calls[0] == sum(2 * net.n_layers for net, _, _ in cases)
+    assert len(calls) == 1 + len(cases)
+    for got, w in zip(many, want, strict=True):
+        _assert_identical(got, w)
