@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -26,7 +26,10 @@ class Backend(Protocol):
     tolerance); ``backprop_checked(net, params, batch)``, ``backprop`` on a ``Batch`` that
     ``reference.check_inputs`` has already checked (``crosscheck`` checks each case once); and
     ``backprop_many_checked([(net, params, batch), ...])``, a list with a result or the
-    exception raised for each case, which ``crosscheck_many`` calls once per chunk.
+    exception raised for each case, which ``crosscheck_many`` calls once per chunk; and
+    ``start_checked(net, params, batch)``, which starts an asynchronous computation and
+    returns the function that waits for its result (``crosscheck`` starts such a backend
+    before it computes the reference's side).
     """
 
     name: str
@@ -153,9 +156,13 @@ def crosscheck(
     ``x``: ``(batch, in)`` or ``(in,)``; ``y``: ``(batch, out)`` or ``(out,)``.  An exception
     inside a backend is reported as that backend's failure, not raised.
     """
-    case = _Case(net, params, x, y)  # bad input raises here, as in the reference
+    batch = prepare(net, params, x, y)  # bad input raises here, as in the reference
     chosen = _choose(backends, rtol, atol)
-    return case.report(chosen, [_run(b, case) for b in chosen], rtol, atol)
+    # Backends that compute asynchronously (JAX) start first and run while the reference and
+    # the other backends do their work; every result is collected in order at the end.
+    pending = [_start(b, net, params, x, y, batch) for b in chosen]
+    case = _Case(net, params, x, y, batch)
+    return case.report(chosen, [finish() for finish in pending], rtol, atol)
 
 
 def crosscheck_many(
@@ -201,10 +208,17 @@ def _choose(
 class _Case:
     """One checked case with everything on the reference's side of the comparison."""
 
-    def __init__(self, net: Network, params: Params, x: ArrayLike, y: ArrayLike) -> None:
+    def __init__(
+        self, net: Network, params: Params, x: ArrayLike, y: ArrayLike, batch: Batch | None = None
+    ) -> None:
         self.net, self.params, self.x, self.y = net, params, x, y
-        self.batch = prepare(net, params, x, y)
+        self.batch = prepare(net, params, x, y) if batch is None else batch
         self.reference, self.grad_scale, self.expected = reference_side(net, params, self.batch)
+
+    @property
+    def inputs(self) -> tuple[Network, Params, ArrayLike, ArrayLike, Batch]:
+        """``(net, params, x, y, batch)``: the case as given, and checked."""
+        return self.net, self.params, self.x, self.y, self.batch
 
     @classmethod
     def numbered(cls, i: int, case: tuple[Network, Params, ArrayLike, ArrayLike]) -> _Case:
@@ -250,28 +264,54 @@ class _Case:
         return CrossCheckReport(net, results, comparisons, tolerances, errors)
 
 
-def _run(backend: Backend, case: _Case) -> BackpropResult | str:
+def _run(
+    backend: Backend, net: Network, params: Params, x: ArrayLike, y: ArrayLike, batch: Batch
+) -> BackpropResult | str:
     """``backend``'s result on ``case``, or the exception it raised, as text: a backend's
     failure is a finding to report.  Built-in backends skip re-checking the input."""
     try:
         checked = getattr(backend, "backprop_checked", None)
         if checked is not None:
-            result: BackpropResult = checked(case.net, case.params, case.batch)
+            result: BackpropResult = checked(net, params, batch)
             return result
-        return backend.backprop(case.net, case.params, case.x, case.y)
+        return backend.backprop(net, params, x, y)
     except Exception as exc:
         return _failure(exc)
+
+
+def _start(
+    backend: Backend, net: Network, params: Params, x: ArrayLike, y: ArrayLike, batch: Batch
+) -> Callable[[], BackpropResult | str]:
+    """What ``_run`` gives, as a function to call for it: a backend with ``start_checked``
+    starts now and is waited for by the call; any other runs when it is called."""
+    start = getattr(backend, "start_checked", None)
+    if start is None:
+        return lambda: _run(backend, net, params, x, y, batch)
+    try:
+        finish = start(net, params, batch)
+    except Exception as exc:
+        failure = _failure(exc)
+        return lambda: failure
+
+    def wait() -> BackpropResult | str:
+        try:
+            result: BackpropResult = finish()
+            return result
+        except Exception as exc:
+            return _failure(exc)
+
+    return wait
 
 
 def _run_many(backend: Backend, cases: Sequence[_Case]) -> list[BackpropResult | str]:
     """``_run`` of ``backend`` on every case, in one call where the backend can take many."""
     many = getattr(backend, "backprop_many_checked", None)
     if many is None:
-        return [_run(backend, case) for case in cases]
+        return [_run(backend, *case.inputs) for case in cases]
     try:
         results = many([(case.net, case.params, case.batch) for case in cases])
     except Exception:
-        return [_run(backend, case) for case in cases]  # find the case that fails
+        return [_run(backend, *case.inputs) for case in cases]  # find the case that fails
     return [r if isinstance(r, BackpropResult) else _failure(r) for r in results]
 
 

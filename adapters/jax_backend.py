@@ -32,8 +32,9 @@ a second each) save.
 
 from __future__ import annotations
 
+import collections
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import jax
@@ -183,18 +184,59 @@ def backprop_checked(
     net: Network, params: Params, batch: Batch, *, bucketed: bool = True
 ) -> BackpropResult:
     """``backprop`` on input already checked by ``reference.check_inputs``."""
+    if not bucketed:
+        return _exact(net, params, batch, np.dtype(params.dtype))
+    return start_checked(net, params, batch)()
+
+
+IN_FLIGHT = 4
+"""How many cases ``backprop_many_checked`` keeps dispatched ahead of the one it collects."""
+
+
+def backprop_many_checked(
+    cases: Sequence[tuple[Network, Params, Batch]],
+) -> list[BackpropResult | Exception]:
+    """``backprop_checked`` of every case, each in its own exception's place if it raises.
+
+    JAX runs a compiled call asynchronously: the call returns once the work is queued.  So
+    the next cases are padded and dispatched while XLA computes the earlier ones on another
+    core, instead of the two waiting for each other in turn.
+    """
+    outcomes: list[BackpropResult | Exception] = [Exception()] * len(cases)
+    pending: collections.deque[tuple[int, Callable[[], BackpropResult]]] = collections.deque()
+
+    def collect() -> None:
+        i, finish = pending.popleft()
+        try:
+            outcomes[i] = finish()
+        except Exception as exc:
+            outcomes[i] = exc
+
+    for i, case in enumerate(cases):
+        try:
+            pending.append((i, start_checked(*case)))
+        except Exception as exc:
+            outcomes[i] = exc
+        if len(pending) > IN_FLIGHT:
+            collect()
+    while pending:
+        collect()
+    return outcomes
+
+
+def start_checked(net: Network, params: Params, batch: Batch) -> Callable[[], BackpropResult]:
+    """Pad one checked case to its bucket and start its compiled computation, which JAX runs
+    asynchronously; returns the function that waits for the result and unpads it into a
+    ``BackpropResult``."""
     dtype = np.dtype(params.dtype)
     n, L = batch.x.shape[0], net.n_layers
-    if not bucketed:
-        return _exact(net, params, batch, dtype)
     width, depth, rows = _bucket(max(net.sizes), 32), _bucket(L, 1), _bucket(n, 16)
     front = depth - L  # identity layers in front
 
     # The padded network, built stacked: zeros, the identity in front, the real layers after.
     weights = np.zeros((depth, width, width), dtype)
+    weights.reshape(depth, width * width)[:front, :: width + 1] = 1  # the diagonals, a view
     biases = np.zeros((depth, width), dtype)
-    diagonal = np.arange(width)
-    weights[:front, diagonal, diagonal] = 1
     for l, (W, b) in enumerate(params, start=front):
         weights[l, : W.shape[0], : W.shape[1]] = W
         biases[l, : b.shape[0]] = b
@@ -210,14 +252,15 @@ def backprop_checked(
     out_mask[: net.sizes[-1]] = 1
     sample_weight = np.zeros(rows, dtype)
     sample_weight[:n] = _sample_weight(net, n)
-
     with _precision(dtype):
-        (value, (zs, activations)), (gW, gb) = _value_and_grad(
+        outputs = _value_and_grad(
             weights, biases, x_pad, y_pad, codes, *_loss_args(net), out_mask, sample_weight,
             stacked=True,
         )  # fmt: skip
+
+    def finish() -> BackpropResult:
         # One device-to-host copy each, then NumPy views of the real (unpadded) entries.
-        gW, gb, zs, activations = (np.asarray(t) for t in (gW, gb, zs, activations))
+        (value, (zs, activations)), (gW, gb) = jax.device_get(outputs)
         sizes = net.sizes
         return _common.result(
             value,
@@ -228,6 +271,8 @@ def backprop_checked(
             dtype,
             batch.single,
         )
+
+    return finish
 
 
 def _loss_args(net: Network) -> tuple[np.int32, np.bool_]:

@@ -3,6 +3,8 @@ exact-shape path, compiling once per bucket, and jax.nn's conventions that it re
 
 from __future__ import annotations
 
+import importlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -118,3 +120,71 @@ def test_jax_nn_gelu_default_is_the_tanh_approximation():
 def test_jax_nn_leaky_relu_slope_at_zero_is_one():
     assert float(jax.grad(jax.nn.leaky_relu)(0.0)) == 1.0
     assert float(jax.grad(jax_backend.ACTIVATIONS["leaky_relu"])(0.0)) == pytest.approx(0.01)
+
+
+def _checked(cases):
+    return [(net, params, check_inputs(net, params, x, y)) for net, params, x, y in cases]
+
+
+def test_many_cases_in_flight_give_each_cases_own_result_bit_for_bit():
+    cases = _checked(RANDOM_CASES[:10])
+    many = jax_backend.backprop_many_checked(cases)
+    assert len(many) == len(cases) > jax_backend.IN_FLIGHT
+    for case, got in zip(cases, many, strict=True):
+        want = jax_backend.backprop_checked(*case)
+        assert got.loss == want.loss
+        assert got.grads == want.grads
+        for g, w in zip(got.activations, want.activations, strict=True):
+            np.testing.assert_array_equal(g, w, strict=True)
+
+
+def test_a_failing_case_in_flight_stays_with_its_case(monkeypatch):
+    cases = _checked(RANDOM_CASES[:7])
+    start = jax_backend.start_checked
+
+    def fails_on_mse(net, params, batch):
+        if net.loss == "mse":
+            raise RuntimeError("no mse today")
+        finish = start(net, params, batch)
+        if net.loss == "half_sse":
+
+            def late():
+                raise FloatingPointError("half_sse failed late")
+
+            return late
+        return finish
+
+    monkeypatch.setattr(jax_backend, "start_checked", fails_on_mse)
+    many = jax_backend.backprop_many_checked(cases)
+    losses = [net.loss for net, _, _ in cases]
+    assert {"mse", "half_sse"} <= set(losses)
+    assert len(set(losses)) > 2
+    for loss, got in zip(losses, many, strict=True):
+        if loss == "mse":
+            assert isinstance(got, RuntimeError)
+        elif loss == "half_sse":
+            assert isinstance(got, FloatingPointError)
+        else:
+            assert got.grads.dtype == np.float64
+
+
+def test_crosscheck_starts_jax_before_the_reference_and_collects_it_after(monkeypatch):
+    events = []
+    start = jax_backend.start_checked
+
+    def recording(net, params, batch):
+        events.append("jax started")
+        finish = start(net, params, batch)
+        return lambda: (events.append("jax collected"), finish())[1]
+
+    module = importlib.import_module("crossgrad.adapters.crosscheck")  # the name is shadowed
+    backprop_reference = module._backprop
+
+    def reference(*args):
+        events.append("reference")
+        return backprop_reference(*args)
+
+    monkeypatch.setattr(jax_backend, "start_checked", recording)
+    monkeypatch.setattr(module, "_backprop", reference)
+    adapters.crosscheck(NET, init_params(NET, seed=4), X, Y, backends=["jax"]).raise_for_mismatch()
+    assert events == ["jax started", "reference", "jax collected"]
