@@ -238,6 +238,10 @@ class Expected:
             self._r = np.concatenate([r.ravel() for r in self.references], dtype=np.float64)
             self._s = np.concatenate([s.ravel() for s in self.scales], dtype=np.float64)
             self._starts = np.cumsum([0, *self._sizes[:-1]])
+            self._s_positive = self._s > 0
+            self._allowed: dict[
+                tuple[float, float], tuple[NDArray[np.float64], NDArray[np.bool_]]
+            ] = {}
 
     def compare(
         self, candidates: Sequence[NDArray[np.floating]], rtol: float, atol: float = 0.0
@@ -257,10 +261,15 @@ class Expected:
             ]
         s, starts = self._s, self._starts
         with np.errstate(invalid="ignore", over="ignore"):
+            if (rtol, atol) not in self._allowed:  # the same for every backend of a case
+                allowed = atol + rtol * s
+                self._allowed[rtol, atol] = allowed, allowed > 0
+            allowed, allowed_positive = self._allowed[rtol, atol]
             err = np.abs(g - self._r)
-            allowed = atol + rtol * s
-            ratio = np.divide(err, allowed, out=np.where(err > 0, np.inf, 0.0), where=allowed > 0)
-            rel = np.divide(err, s, out=np.where(err > 0, np.inf, 0.0), where=s > 0)
+            # Where the allowance (or the scale) is 0, any error is infinitely too large.
+            zero_or_inf = np.where(err > 0, np.inf, 0.0)
+            ratio = np.divide(err, allowed, out=zero_or_inf.copy(), where=allowed_positive)
+            rel = np.divide(err, s, out=zero_or_inf, where=self._s_positive)
         worst_ratio = np.maximum.reduceat(ratio, starts)
         # The first entry of each array that reaches its array's largest ratio (argmax's tie
         # rule): every array holds at least one, so each start finds one in its own array.

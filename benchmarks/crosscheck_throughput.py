@@ -20,7 +20,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 from tqdm import tqdm
 
-from ..adapters import crosscheck, crosscheck_many, get, tolerance
+from ..adapters import CrossCheckReport, crosscheck, crosscheck_many, get, tolerance
 from ..adapters.crosscheck import candidates, reference_side
 from ..reference import ACTIVATIONS, LOSSES, REDUCTIONS, Network, Params, init_params
 from ..reference.validation import check_inputs
@@ -148,10 +148,14 @@ def _measure(n_networks: int, seed: int, rounds: int, progress: bool) -> dict[st
     compile_seconds = time.perf_counter() - t0
 
     backends = ["torch", "jax"]
-    ways = {
-        "crosscheck": lambda: (crosscheck(*case, backends) for case in cases),
-        "crosscheck_many": lambda: crosscheck_many(cases, backends),
-    }
+
+    def one_call_each() -> Iterator[CrossCheckReport]:
+        return (crosscheck(*case, backends) for case in cases)
+
+    def a_sweep() -> Iterator[CrossCheckReport]:
+        return crosscheck_many(cases, backends)
+
+    ways = {"crosscheck": one_call_each, "crosscheck_many": a_sweep}
     per_second: dict[str, list[float]] = {way: [] for way in ways}
     mismatches = dict.fromkeys(ways, 0)
     with tqdm(total=rounds * len(ways) * n_networks, desc="crosscheck", disable=not progress,
