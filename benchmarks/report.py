@@ -66,7 +66,11 @@ def table(report: Report) -> str:
 def summary(report: Report) -> str:
     """The machine line, the skipped backends, the table and the goals, as the CLI prints."""
     m = report["machine"]
-    gemm = ", ".join(f"{dt} {v:.1f}" for dt, v in m["gemm_gflops"].items())
+    counts = m.get("gemm_measurements", {})
+    gemm = ", ".join(
+        f"{dt} {v:.1f}" + (f" (best of {counts[dt]})" if dt in counts else "")
+        for dt, v in m["gemm_gflops"].items()
+    )
     blas = "; ".join(
         " ".join(str(b[key]) for key in ("internal_api", "version", "architecture") if b[key])
         + f" ({b['num_threads']} threads)"
@@ -74,7 +78,8 @@ def summary(report: Report) -> str:
     )
     parts = [
         f"{m['cpu']}: {m['threads']} threads for every backend; thread pools: {blas}",
-        f"GEMM peak ({m['gemm_size']}² matmul, best library): {gemm} GFLOP/s",
+        f"GEMM peak ({m['gemm_size']}² matmul, best library and best measurement in the run): "
+        f"{gemm} GFLOP/s",
     ]
     if m["openblas_env"]:
         parts.append(f"note: OpenBLAS environment set: {m['openblas_env']}")

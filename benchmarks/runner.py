@@ -13,7 +13,10 @@
 
 ``first_step_s`` is the warm-up step, excluded from the timings: for the JIT backends it is
 mostly compilation.  ``peak_fraction`` is ``gflops`` over the machine's GEMM rate in the same
-dtype (``timing.gemm_rates``, best library).
+dtype: the best rate of any library (``timing.gemm_rates``) seen in the run, measured at the
+start and again after every case in that case's dtype.  A shared machine's speed drifts by a
+quarter from minute to minute; a peak measured once, in a slow minute, let one run report a
+step at 126% of "peak".  ``machine["gemm_measurements"]`` counts the measurements per dtype.
 """
 
 from __future__ import annotations
@@ -109,7 +112,10 @@ def run_benchmark(
                 }
                 timings = timing.measure(steps, numbers, rounds, pause_s, bar.update)
                 for name, t in timings.items():
-                    results.append(_result(name, case, t, machine["gemm_gflops"][case.dtype]))
+                    results.append(_result(name, case, t))
+                _update_peak(machine, case.dtype, timing.gemm_rates(case.dtype, gemm_size))
+    for record in results:
+        record["peak_fraction"] = record["gflops"] / machine["gemm_gflops"][record["dtype"]]
     return {
         "machine": machine,
         "results": results,
@@ -133,15 +139,24 @@ def _record(backend: str, case: Case) -> dict[str, Any]:
     return record | {"network": case.network, "batch": case.batch, "dtype": case.dtype}
 
 
-def _result(backend: str, case: Case, t: timing.Timing, gemm_gflops: float) -> dict[str, Any]:
-    gflops = case.flops / t.median / 1e9
+def _result(backend: str, case: Case, t: timing.Timing) -> dict[str, Any]:
+    """One record of ``results``; ``peak_fraction`` is filled in once the run's peak is known."""
     return _record(backend, case) | {
         "median_s": t.median,
         "spread_s": t.spread,
         "samples_per_s": case.batch / t.median,
-        "gflops": gflops,
-        "peak_fraction": gflops / gemm_gflops,
+        "gflops": case.flops / t.median / 1e9,
+        "peak_fraction": None,
     }
+
+
+def _update_peak(machine: dict[str, Any], dtype: str, rates: dict[str, float]) -> None:
+    """Keep the best GEMM rate seen so far, per library and overall, in ``machine``."""
+    best = machine["gemm_gflops_by_library"][dtype]
+    for library, rate in rates.items():
+        best[library] = max(best.get(library, 0.0), rate)
+    machine["gemm_gflops"][dtype] = max(best.values())
+    machine["gemm_measurements"][dtype] += 1
 
 
 def platform_info() -> dict[str, Any]:
@@ -178,6 +193,7 @@ def _machine(thread_settings: timing.ThreadSettings, gemm_size: int) -> dict[str
         "gemm_size": gemm_size,
         "gemm_gflops": {dtype: max(rates.values()) for dtype, rates in by_library.items()},
         "gemm_gflops_by_library": by_library,
+        "gemm_measurements": dict.fromkeys(by_library, 1),
     }
 
 

@@ -299,3 +299,23 @@ def test_crosscheck_throughput_rejects_zero(flag: str, capsys) -> None:
         crosscheck_throughput.main([flag, "0"])
     assert raised.value.code == 2
     assert f"{flag} must be at least 1, got 0" in capsys.readouterr().err
+
+
+def test_gemm_peak_is_the_best_rate_seen_in_the_run(monkeypatch) -> None:
+    # A machine that is slow when the run starts and fast later: the peak must be the later,
+    # higher rate, so that no step is reported above 100% of a peak measured in a slow moment.
+    rates = iter([1.0, 1.0, 50.0, 3.0, 7.0, 2.0])
+
+    def drifting(dtype: str, size: int = 0, repeats: int = 5) -> dict[str, float]:
+        return {"numpy": next(rates)}
+
+    monkeypatch.setattr(timing_module, "gemm_rates", drifting)
+    result = _tiny_report()
+    machine = result["machine"]
+    # float32 then float64 at the start (1, 1); then after each of the tiny grid's 4 cases.
+    assert machine["gemm_measurements"] == {"float32": 3, "float64": 3}
+    assert machine["gemm_gflops"] == {"float32": 50.0, "float64": 7.0}
+    assert machine["gemm_gflops_by_library"] == {"float32": {"numpy": 50.0},
+                                                 "float64": {"numpy": 7.0}}  # fmt: skip
+    for r in result["results"]:
+        assert r["peak_fraction"] == pytest.approx(r["gflops"] / machine["gemm_gflops"][r["dtype"]])
