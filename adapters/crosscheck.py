@@ -267,8 +267,9 @@ class _Case:
 def _run(
     backend: Backend, net: Network, params: Params, x: ArrayLike, y: ArrayLike, batch: Batch
 ) -> BackpropResult | str:
-    """``backend``'s result on ``case``, or the exception it raised, as text: a backend's
-    failure is a finding to report.  Built-in backends skip re-checking the input."""
+    """``backend``'s result on one case (as given, and as checked: ``batch``), or the
+    exception it raised, as text: a backend's failure is a finding to report.  Built-in
+    backends skip re-checking the input."""
     try:
         checked = getattr(backend, "backprop_checked", None)
         if checked is not None:
