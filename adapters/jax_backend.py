@@ -202,6 +202,7 @@ def backprop_many_checked(
     the next cases are padded and dispatched while XLA computes the earlier ones on another
     core, instead of the two waiting for each other in turn.
     """
+    # Every slot is filled below: with the case's result, or with the exception it raised.
     outcomes: list[BackpropResult | Exception] = [Exception()] * len(cases)
     pending: collections.deque[tuple[int, Callable[[], BackpropResult]]] = collections.deque()
 
