@@ -24,8 +24,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .activations import ACTIVATIONS
-from .losses import LOSSES
-from .network import Network, Params
+from .losses import LOSSES, Scalar
+from .network import Network, Params, n_params
 from .validation import check_grads, check_inputs, check_lr, check_x
 
 Array = NDArray[np.floating]
@@ -66,54 +66,71 @@ def forward(net: Network, params: Params, x: Array) -> tuple[list[Array], list[A
     return zs, activations
 
 
-def batch_loss(net: Network, zs: list[Array], activations: list[Array], y: Array) -> Array:
-    """The reduced loss as a 0-d array, from the forward pass's ``zs`` and ``activations``."""
-    loss = LOSSES[net.loss]
-    out = zs[-1] if loss.on_logits else activations[-1]
-    total = loss.value(out, y).sum()
-    # sum / n: the mean without np.mean's Python-level overhead, which dominates a small batch.
-    return total / y.shape[0] if net.reduction == "mean" else total
+def batch_loss(net: Network, zs: list[Array], activations: list[Array], y: Array) -> Scalar:
+    """The reduced loss as a NumPy scalar, from the forward pass's ``zs`` and ``activations``.
+
+    Computed as ``backprop`` computes it, so that ``loss`` and ``backprop(...).loss`` agree to
+    the last bit; the loss gradient that comes with it is dropped.
+    """
+    return _reduced_loss_and_gradient(net, zs, activations, y)[0]
 
 
 def loss_and_output_delta(
     net: Network, zs: list[Array], activations: list[Array], y: Array
-) -> tuple[Array, Array]:
-    """The reduced loss (0-d) and δ_L = ∂L/∂z_L, the reduction's 1/batch folded into δ_L."""
-    loss = LOSSES[net.loss]
-    values, delta = loss.value_and_gradient(zs[-1] if loss.on_logits else activations[-1], y)
-    total = values.sum()
-    if net.reduction == "mean":
-        total = total / y.shape[0]
-        delta *= 1 / y.shape[0]  # in place: the gradient is a fresh array
-    if not loss.on_logits:  # else the loss is fused with its output activation: δ_L is done
+) -> tuple[Scalar, Array]:
+    """The reduced loss (a NumPy scalar) and δ_L = ∂L/∂z_L, with the reduction's 1/batch."""
+    total, delta = _reduced_loss_and_gradient(net, zs, activations, y)
+    if not LOSSES[net.loss].on_logits:  # else the loss is fused with its output activation
         ACTIVATIONS[net.activations[-1]].backward(delta, zs[-1], activations[-1])  # ∘ f'(z_L)
     return total, delta
 
 
+def _reduced_loss_and_gradient(
+    net: Network, zs: list[Array], activations: list[Array], y: Array
+) -> tuple[Scalar, Array]:
+    """The reduced loss (a NumPy scalar) and its gradient with respect to the loss's input
+    (``ŷ``, or ``z_L`` for a loss on logits), the reduction's 1/batch folded in."""
+    loss = LOSSES[net.loss]
+    total, gradient = loss.total_and_gradient(zs[-1] if loss.on_logits else activations[-1], y)
+    batch = y.shape[0]
+    if net.reduction == "mean" and batch > 1:  # (a mean of one sample is that sample: exact)
+        # sum / n: the mean without np.mean's Python-level overhead, which dominates small input
+        total = total / batch
+        gradient *= 1 / batch  # in place: the gradient is a fresh array
+    return total, gradient
+
+
 def _backprop(net: Network, params: Params, x: Array, y: Array, single: bool) -> BackpropResult:
-    zs, activations = forward(net, params, x)
-    loss, delta = loss_and_output_delta(net, zs, activations, y)
-
-    n = net.n_layers
-    dW: list[Array] = [np.empty(0)] * n
-    db: list[Array] = [np.empty(0)] * n
-    for l in reversed(range(n)):  # l indexes params; the document's layer is l + 1
-        dW[l] = np.dot(delta.T, activations[l])
-        db[l] = delta.sum(axis=0)
-        if l > 0:
-            delta = np.dot(delta, params.weights[l])
-            # ∘ f'(z_{l-1}), in place on the fresh product
-            ACTIVATIONS[net.activations[l - 1]].backward(delta, zs[l - 1], activations[l])
-
+    loss, grads, zs, activations = _gradients(net, params, x, y)
     if single:
         zs = [z[0] for z in zs]
         activations = [a[0] for a in activations]
     return BackpropResult(
         loss=float(loss),
-        grads=Params._trusted(tuple(dW), tuple(db)),
+        grads=grads,
         preactivations=tuple(zs),
         activations=tuple(activations),
     )
+
+
+def _gradients(
+    net: Network, params: Params, x: Array, y: Array
+) -> tuple[Scalar, Params, list[Array], list[Array]]:
+    """The loss (a NumPy scalar), the gradients, and the forward's ``zs`` and ``activations``."""
+    zs, activations = forward(net, params, x)
+    loss, delta = loss_and_output_delta(net, zs, activations, y)
+
+    # The gradients are written into one buffer (see Params._in_buffer), so that an SGD step
+    # on them is one array operation.
+    grads = Params._in_buffer(np.empty(n_params(net.sizes), x.dtype), net.sizes)
+    for l in reversed(range(net.n_layers)):  # l indexes params; the document's layer is l + 1
+        np.dot(delta.T, activations[l], out=grads.weights[l])
+        np.add.reduce(delta, axis=0, out=grads.biases[l])  # Σ over the batch
+        if l > 0:
+            delta = np.dot(delta, params.weights[l])
+            # ∘ f'(z_{l-1}), in place on the fresh product
+            ACTIVATIONS[net.activations[l - 1]].backward(delta, zs[l - 1], activations[l])
+    return loss, grads, zs, activations
 
 
 def backprop(net: Network, params: Params, x: ArrayLike, y: ArrayLike) -> BackpropResult:
@@ -152,10 +169,8 @@ def predict(net: Network, params: Params, x: ArrayLike) -> Array:
 
 
 def _sgd(params: Params, grads: Params, lr: float) -> Params:
-    return Params._trusted(
-        tuple(W - lr * dW for W, dW in zip(params.weights, grads.weights, strict=True)),
-        tuple(b - lr * db for b, db in zip(params.biases, grads.biases, strict=True)),
-    )
+    new = Params._in_buffer(np.empty(n_params(params.sizes), params.dtype), params.sizes)
+    return _sgd_into(params, grads, lr, new)
 
 
 def sgd_step(params: Params, grads: Params, lr: float) -> Params:
@@ -174,19 +189,40 @@ def train_step(
 ) -> tuple[float, Params]:
     """Forward, backward and update in one call: ``(loss before the step, new params)``."""
     lr_ = check_lr(lr)
-    result = backprop(net, params, x, y)
-    return result.loss, _sgd_into_grads(params, result.grads, lr_)
+    batch = check_inputs(net, params, x, y)
+    loss, grads, _, _ = _gradients(net, params, batch.x, batch.y)
+    return float(loss), _sgd_into_grads(params, grads, lr_)
 
 
 def _sgd_into_grads(params: Params, grads: Params, lr: float) -> Params:
     """``_sgd`` written into the gradients' own arrays, which only ``train_step`` holds.
 
-    Same arithmetic as ``_sgd`` (``W − lr·dW``, bit for bit) without two new arrays the size
-    of every parameter: for large layers those allocations cost more than the arithmetic.
+    The same numbers as ``_sgd`` without a new array the size of all the parameters: for
+    large layers that allocation costs more than the arithmetic.
     """
-    for p, g in zip(
-        (*params.weights, *params.biases), (*grads.weights, *grads.biases), strict=True
-    ):
-        np.multiply(g, lr, out=g)
-        np.subtract(p, g, out=g)
-    return grads
+    return _sgd_into(params, grads, lr, grads)
+
+
+def _sgd_into(params: Params, grads: Params, lr: float, out: Params) -> Params:
+    """``out ← params − lr·grads``, array by array; ``out`` may be ``grads`` itself.
+
+    ``lr·dW`` is rounded first and then subtracted, as ``W - lr * dW`` is.  When all three
+    are laid out in one buffer each (``Params._in_buffer``), that is one operation per step
+    over the whole buffer instead of one per array.
+    """
+    p, g = params._flat(), grads._flat()
+    o = g if out is grads else out._flat()
+    pairs = (
+        [(p, g, o)]
+        if p is not None and g is not None and o is not None
+        else zip(
+            (*params.weights, *params.biases),
+            (*grads.weights, *grads.biases),
+            (*out.weights, *out.biases),
+            strict=True,
+        )
+    )
+    for p_, g_, o_ in pairs:
+        np.multiply(g_, lr, out=o_)
+        np.subtract(p_, o_, out=o_)
+    return out

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -29,6 +30,7 @@ from numpy.typing import NDArray
 from .activations import _sigmoid
 
 Array = NDArray[np.floating]
+Scalar = np.floating[Any]
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,8 @@ class Loss:
     ``y`` of shape ``(batch, width)``.  ``out`` is ``ŷ``, or ``z`` of the output layer when
     ``on_logits`` is set (then the loss requires ``output_activation``).  ``target_domain``
     describes the valid targets, and ``target_error(y)`` returns why ``y`` is outside it, or
-    ``None``.
+    ``None``.  ``fused_total(out, y) -> (total, gradient)``, when given, computes the batch
+    sum of the values together with the gradient, sharing their work.
     """
 
     name: str
@@ -52,14 +55,19 @@ class Loss:
     curvature: Callable[[Array, Array], Array]
     on_logits: bool = False
     output_activation: str | None = None
-    fused: Callable[[Array, Array], tuple[Array, Array]] | None = None
+    fused_total: Callable[[Array, Array], tuple[Scalar, Array]] | None = None
 
-    def value_and_gradient(self, out: Array, y: Array) -> tuple[Array, Array]:
-        """``(value(out, y), gradient(out, y))``, computed together where the two share work
-        (``fused``); the same numbers either way.  The gradient is a fresh array."""
-        if self.fused is not None:
-            return self.fused(out, y)
-        return self.value(out, y), self.gradient(out, y)
+    def total_and_gradient(self, out: Array, y: Array) -> tuple[Scalar, Array]:
+        """``(Σ_batch value(out, y), gradient(out, y))``: the batch total as a 0-d array of
+        ``out``'s dtype, and the gradient as a fresh array, the caller's to scale in place.
+
+        Computed together where the two share work (``fused_total``).  The gradient is the
+        same bit for bit either way; the total may differ from ``value(out, y).sum()`` in its
+        last bits, because it adds the same terms in a different order.
+        """
+        if self.fused_total is not None:
+            return self.fused_total(out, y)
+        return self.value(out, y).sum(), self.gradient(out, y)
 
 
 def _any_finite(y: Array) -> str | None:
@@ -79,9 +87,10 @@ def _half_sse_scale(yhat: Array, y: Array) -> Array:
     return np.abs(yhat) + np.abs(y)
 
 
-def _half_sse_fused(yhat: Array, y: Array) -> tuple[Array, Array]:
+def _half_sse_fused_total(yhat: Array, y: Array) -> tuple[Scalar, Array]:
     r = yhat - y  # the residual is the gradient: computed once
-    return 0.5 * np.einsum("ij,ij->i", r, r), r
+    # Σ_batch ½‖r_i‖² = ½ r·r: one dot product over the whole batch (np.vdot flattens).
+    return 0.5 * np.vdot(r, r), r
 
 
 def _mse(yhat: Array, y: Array) -> Array:
@@ -93,9 +102,9 @@ def _mse_gradient(yhat: Array, y: Array) -> Array:
     return (2 / yhat.shape[1]) * (yhat - y)
 
 
-def _mse_fused(yhat: Array, y: Array) -> tuple[Array, Array]:
+def _mse_fused_total(yhat: Array, y: Array) -> tuple[Scalar, Array]:
     r = yhat - y
-    return np.einsum("ij,ij->i", r, r) / r.shape[1], (2 / yhat.shape[1]) * r
+    return np.vdot(r, r) / r.shape[1], (2 / yhat.shape[1]) * r
 
 
 def _mse_scale(yhat: Array, y: Array) -> Array:
@@ -152,15 +161,18 @@ def _softmax_cross_entropy_gradient(logits: Array, y: Array) -> Array:
     return y.sum(axis=1, keepdims=True) * _softmax(logits) - y
 
 
-def _softmax_cross_entropy_fused(logits: Array, y: Array) -> tuple[Array, Array]:
-    # The value's log softmax and the gradient's softmax share the shifted exponentials and
-    # their row sums; each line is the same arithmetic as _log_softmax and _softmax.
+def _softmax_cross_entropy_fused_total(logits: Array, y: Array) -> tuple[Scalar, Array]:
+    # The value's log softmax and the gradient's softmax share the shifted exponentials, their
+    # row sums and the targets' row sums; each is the same arithmetic as in _log_softmax and
+    # _softmax.  Summed over the batch, −Σ_ij y_ij (s_ij − log t_i) = Σ_i (Σ_j y_ij) log t_i
+    # − Σ_ij y_ij s_ij, two dot products of non-negative terms (s ≤ 0, t ≥ 1): no cancellation.
     shifted = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(shifted)
-    total = e.sum(axis=1, keepdims=True)
-    value = -np.einsum("ij,ij->i", y, shifted - np.log(total))
-    e /= total  # softmax, in place: e is a fresh array
-    return value, y.sum(axis=1, keepdims=True) * e - y
+    row_sums = e.sum(axis=1, keepdims=True)
+    weights = y.sum(axis=1, keepdims=True)  # Σ_j y_ij, 1 for one-hot rows
+    total = np.vdot(weights, np.log(row_sums)) - np.vdot(y, shifted)
+    e /= row_sums  # softmax, in place: e is a fresh array
+    return total, weights * e - y
 
 
 def _softmax_cross_entropy_scale(logits: Array, y: Array) -> Array:
@@ -179,7 +191,7 @@ LOSSES: dict[str, Loss] = {
             _any_finite,
             _half_sse_scale,
             lambda yhat, y: np.ones((1, 1), yhat.dtype),  # ∂(ŷ − y)/∂ŷ = 1
-            fused=_half_sse_fused,
+            fused_total=_half_sse_fused_total,
         ),
         Loss(
             "mse",
@@ -190,7 +202,7 @@ LOSSES: dict[str, Loss] = {
             _any_finite,
             _mse_scale,
             lambda yhat, y: np.full((1, 1), 2 / yhat.shape[1], yhat.dtype),
-            fused=_mse_fused,
+            fused_total=_mse_fused_total,
         ),
         Loss(
             "binary_cross_entropy",
@@ -213,7 +225,7 @@ LOSSES: dict[str, Loss] = {
             _non_negative,
             _softmax_cross_entropy_scale,
             lambda logits, y: y.sum(axis=1, keepdims=True),  # (Σy)·softmax' ≤ Σy
-            fused=_softmax_cross_entropy_fused,
+            fused_total=_softmax_cross_entropy_fused_total,
         ),
     )
 }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 from typing import Any
 
 import numpy as np
@@ -153,6 +155,31 @@ def test_init_params_follows_torch_linear_default(dtype: type) -> None:
         assert np.abs(W).max() <= bound
         assert np.abs(b).max() <= bound
         assert np.abs(W).max() > bound / 2  # really spread over the interval
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_init_params_draws_each_array_in_turn_into_one_buffer(dtype: type) -> None:
+    net = Network((5, 7, 3))
+    params = init_params(net, seed=2, dtype=dtype)
+    rng = np.random.default_rng(2)  # the same draws, one array at a time, W1 b1 W2 b2
+    for (W, b), fan_in in zip(params, (5, 7), strict=True):
+        bound = 1 / np.sqrt(fan_in)
+        np.testing.assert_array_equal(W, rng.uniform(-bound, bound, W.shape).astype(dtype))
+        np.testing.assert_array_equal(b, rng.uniform(-bound, bound, b.shape).astype(dtype))
+    buffer = params._flat()  # all four arrays are views into one buffer, in layer order
+    assert buffer is not None
+    assert buffer.shape == (5 * 7 + 7 + 7 * 3 + 3,)
+    np.testing.assert_array_equal(
+        buffer, np.concatenate([a.ravel() for pair in params for a in pair]), strict=True
+    )
+
+
+def test_a_copy_of_params_has_no_shared_buffer() -> None:
+    params = init_params(Network((4, 3, 2)))
+    assert params._flat() is not None
+    assert copy.deepcopy(params)._flat() is None  # deep copies: arrays of their own
+    assert pickle.loads(pickle.dumps(params))._flat() is None
+    assert Params(params.weights, params.biases)._flat() is None  # made by the caller
 
 
 def test_init_params_is_reproducible() -> None:
