@@ -5,7 +5,8 @@
 
     {"machine": {..., "threads": n, "gemm_gflops": {"float32": ..., "float64": ...}},
      "results": [{"backend", "network", "batch", "dtype", "median_s", "spread_s",
-                  "samples_per_s", "gflops", "peak_fraction"}, ...],
+                  "samples_per_s", "gflops", "peak_fraction", "gemm_gflops_alongside",
+                  "alongside_fraction"}, ...],
      "compile": [{"backend", "network", "batch", "dtype", "first_step_s"}, ...],
      "skipped": [{"backend", "reason"} or {"backend", "case", "reason"}, ...],
      "cases": [{"network", "batch", "dtype", "group", "flops"}, ...],
@@ -17,6 +18,12 @@ dtype: the best rate of any library (``timing.gemm_rates``) seen in the run, mea
 start and again after every case in that case's dtype.  A shared machine's speed drifts by a
 quarter from minute to minute; a peak measured once, in a slow minute, let one run report a
 step at 126% of "peak".  ``machine["gemm_measurements"]`` counts the measurements per dtype.
+
+A best rate of the run is often well above a typical minute's rate, so each case also times
+the product beside its steps: one library's product (``machine["gemm_alongside_library"]``,
+the fastest at the start) runs as one more entry of the case's interleaved rounds.
+``gemm_gflops_alongside`` is its median rate, and ``alongside_fraction`` is ``gflops`` over
+it: how close the step comes to the matrix product under the same conditions.
 """
 
 from __future__ import annotations
@@ -44,8 +51,13 @@ RESULT_KEYS = (
     "samples_per_s",
     "gflops",
     "peak_fraction",
+    "gemm_gflops_alongside",
+    "alongside_fraction",
 )
 """The fields of one record of ``results``, in order (the CSV's columns)."""
+
+ALONGSIDE = "gemm"
+"""The name under which a case's rounds time the GEMM product beside its backends."""
 
 
 def run_benchmark(
@@ -89,7 +101,7 @@ def run_benchmark(
     compiled: list[dict[str, Any]] = []
     with timing.limit_threads(n_threads) as thread_settings, backends.frameworks_configured():
         machine = _machine(thread_settings, gemm_size)
-        total = len(cases) * len(active) * (rounds + 1)
+        total = len(cases) * (len(active) * (rounds + 1) + rounds)  # + the GEMM's samples
         with tqdm(total=total, disable=not progress, unit="sample", leave=False) as bar:
             for case in cases:
                 bar.set_description(case.id)
@@ -107,12 +119,23 @@ def run_benchmark(
                         continue
                     compiled.append(_record(name, case) | {"first_step_s": first})
                     bar.update()
-                numbers = {
-                    name: timing.calibrate(step, min_sample_s) for name, step in steps.items()
+                if not steps:
+                    bar.update(rounds)
+                    continue
+                # The GEMM product is timed in the same interleaved rounds as the steps, so
+                # that the machine's drift hits it and them alike (see the module docstring).
+                library = machine["gemm_alongside_library"][case.dtype]
+                timed: dict[str, timing.Timed] = {
+                    **steps,
+                    ALONGSIDE: timing.Product(timing.gemm_product(library, case.dtype, gemm_size)),
                 }
-                timings = timing.measure(steps, numbers, rounds, pause_s, bar.update)
+                numbers = {
+                    name: timing.calibrate(step, min_sample_s) for name, step in timed.items()
+                }
+                timings = timing.measure(timed, numbers, rounds, pause_s, bar.update)
+                alongside = 2 * gemm_size**3 / timings.pop(ALONGSIDE).median / 1e9
                 for name, t in timings.items():
-                    results.append(_result(name, case, t))
+                    results.append(_result(name, case, t, alongside))
                 _update_peak(machine, case.dtype, timing.gemm_rates(case.dtype, gemm_size))
     for record in results:
         record["peak_fraction"] = record["gflops"] / machine["gemm_gflops"][record["dtype"]]
@@ -139,14 +162,17 @@ def _record(backend: str, case: Case) -> dict[str, Any]:
     return record | {"network": case.network, "batch": case.batch, "dtype": case.dtype}
 
 
-def _result(backend: str, case: Case, t: timing.Timing) -> dict[str, Any]:
+def _result(backend: str, case: Case, t: timing.Timing, alongside: float) -> dict[str, Any]:
     """One record of ``results``; ``peak_fraction`` is filled in once the run's peak is known."""
+    gflops = case.flops / t.median / 1e9
     return _record(backend, case) | {
         "median_s": t.median,
         "spread_s": t.spread,
         "samples_per_s": case.batch / t.median,
-        "gflops": case.flops / t.median / 1e9,
+        "gflops": gflops,
         "peak_fraction": None,
+        "gemm_gflops_alongside": alongside,
+        "alongside_fraction": gflops / alongside,
     }
 
 
@@ -193,6 +219,11 @@ def _machine(thread_settings: timing.ThreadSettings, gemm_size: int) -> dict[str
         "gemm_size": gemm_size,
         "gemm_gflops": {dtype: max(rates.values()) for dtype, rates in by_library.items()},
         "gemm_gflops_by_library": by_library,
+        # The library with the fastest product at the start: its product is timed beside the
+        # steps of every case in that dtype.
+        "gemm_alongside_library": {
+            dtype: max(rates, key=rates.__getitem__) for dtype, rates in by_library.items()
+        },
         "gemm_measurements": dict.fromkeys(by_library, 1),
     }
 

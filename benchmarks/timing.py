@@ -16,11 +16,9 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
-
-from .backends import Step
 
 GEMM_SIZE = 1024
 """The side of the square matrices of the GEMM rate measurement."""
@@ -99,27 +97,69 @@ def seconds(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def gemm_rates(dtype: str, size: int = GEMM_SIZE, repeats: int = 5) -> dict[str, float]:
-    """GFLOP/s of an ``size``×``size`` product in ``dtype``, per library (best of ``repeats``)."""
+def gemm_libraries() -> list[str]:
+    """The libraries whose matrix product ``gemm_rates`` measures: NumPy, torch and jax if
+    installed."""
+    return ["numpy"] + [module for module in ("torch", "jax") if installed(module)]
+
+
+def gemm_product(library: str, dtype: str, size: int = GEMM_SIZE) -> Callable[[], object]:
+    """One ``size``×``size`` product in ``dtype`` by ``library``, finished when it returns.
+
+    The operands are made here, once; the product runs at every call.
+    """
     rng = np.random.default_rng(0)
     a = rng.standard_normal((size, size)).astype(dtype)
     b = rng.standard_normal((size, size)).astype(dtype)
-    flops = 2 * size**3
-    rates = {"numpy": _best_rate(flops, lambda: a @ b, repeats)}
-    if installed("torch"):
+    if library == "numpy":
+        return lambda: a @ b
+    if library == "torch":
         import torch
 
         ta, tb = torch.from_numpy(a), torch.from_numpy(b)
-        rates["torch"] = _best_rate(flops, lambda: ta @ tb, repeats)
-    if installed("jax"):
+        return lambda: ta @ tb
+    if library == "jax":
         import jax
         import jax.numpy as jnp
 
         with jax.enable_x64(True):  # scoped: float64 arrays without touching the user's config
             ja, jb = jnp.asarray(a), jnp.asarray(b)
-            matmul = jax.jit(jnp.matmul)
-            rates["jax"] = _best_rate(flops, lambda: matmul(ja, jb).block_until_ready(), repeats)
-    return rates
+        matmul = jax.jit(jnp.matmul)
+
+        def product() -> object:
+            with jax.enable_x64(True):  # traced and run in the operands' dtype
+                return matmul(ja, jb).block_until_ready()
+
+        return product
+    raise ValueError(f"library must be one of numpy, torch, jax, got {library!r}")
+
+
+def gemm_rates(dtype: str, size: int = GEMM_SIZE, repeats: int = 5) -> dict[str, float]:
+    """GFLOP/s of an ``size``×``size`` product in ``dtype``, per library (best of ``repeats``)."""
+    flops = 2 * size**3
+    return {
+        library: _best_rate(flops, gemm_product(library, dtype, size), repeats)
+        for library in gemm_libraries()
+    }
+
+
+class Timed(Protocol):
+    """What ``measure`` times: ``run()`` once per step, then ``sync()`` to wait for queued work
+    (a ``backends.Step``, or a ``Product``)."""
+
+    @property
+    def run(self) -> Callable[[], object]: ...
+
+    @property
+    def sync(self) -> Callable[[], None]: ...
+
+
+@dataclass(frozen=True)
+class Product:
+    """A matrix product (``gemm_product``) timed like a step, among the steps of a case."""
+
+    run: Callable[[], object]
+    sync: Callable[[], None] = lambda: None  # each product waits for itself
 
 
 @dataclass(frozen=True)
@@ -139,7 +179,7 @@ class Timing:
         return float(q3 - q1)
 
 
-def calibrate(step: Step, min_seconds: float) -> int:
+def calibrate(step: Timed, min_seconds: float) -> int:
     """How many consecutive steps make one timed sample last at least ``min_seconds``."""
     number = 1
     while True:
@@ -149,7 +189,7 @@ def calibrate(step: Step, min_seconds: float) -> int:
         number = max(number * 2, int(number * 1.2 * min_seconds / max(elapsed, 1e-9)))
 
 
-def _run(step: Step, number: int) -> float:
+def _run(step: Timed, number: int) -> float:
     run = step.run
     start = time.perf_counter()
     for _ in range(number):
@@ -159,7 +199,7 @@ def _run(step: Step, number: int) -> float:
 
 
 def measure(
-    steps: Mapping[str, Step],
+    steps: Mapping[str, Timed],
     numbers: Mapping[str, int],
     rounds: int,
     pause_s: float = 0.0,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -319,3 +320,53 @@ def test_gemm_peak_is_the_best_rate_seen_in_the_run(monkeypatch) -> None:
                                                  "float64": {"numpy": 7.0}}  # fmt: skip
     for r in result["results"]:
         assert r["peak_fraction"] == pytest.approx(r["gflops"] / machine["gemm_gflops"][r["dtype"]])
+
+
+def test_the_gemm_is_timed_in_each_cases_rounds_beside_its_steps(monkeypatch) -> None:
+    measured: list[tuple[list[str], float]] = []
+    real_measure = timing_module.measure
+
+    def spying(steps, numbers, rounds, pause_s=0.0, tick=lambda: None):
+        timings = real_measure(steps, numbers, rounds, pause_s, tick)
+        measured.append((list(steps), timings["gemm"].median))
+        return timings
+
+    monkeypatch.setattr(timing_module, "measure", spying)
+    result = _tiny_report(("numpy",))
+    assert [names for names, _ in measured] == [["numpy", "gemm"]] * len(grid("tiny"))
+    for r, (_, gemm_median) in zip(result["results"], measured, strict=True):
+        assert r["gemm_gflops_alongside"] == 2 * 32**3 / gemm_median / 1e9
+        assert r["alongside_fraction"] == r["gflops"] / r["gemm_gflops_alongside"]
+    libraries = result["machine"]["gemm_alongside_library"]
+    for dtype, rates in result["machine"]["gemm_gflops_by_library"].items():
+        assert libraries[dtype] in rates  # the fastest at the start, so it is installed
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_each_librarys_gemm_product_is_the_product_in_its_dtype(dtype: str) -> None:
+    rng = np.random.default_rng(0)  # the operands gemm_product draws
+    a = rng.standard_normal((16, 16)).astype(dtype)
+    b = rng.standard_normal((16, 16)).astype(dtype)
+    with frameworks_configured():
+        for library in timing_module.gemm_libraries():
+            product = np.asarray(timing_module.gemm_product(library, dtype, 16)())
+            assert product.dtype == dtype, library
+            np.testing.assert_allclose(product, a @ b, rtol=100 * np.finfo(dtype).eps, atol=0)
+    with pytest.raises(ValueError, match="library must be one of numpy, torch, jax, got 'mkl'"):
+        timing_module.gemm_product("mkl", "float32")
+
+
+def test_summary_explains_the_alongside_column_and_reports_it_in_the_peak_goal() -> None:
+    result = _tiny_report()
+    text = report.summary(result)
+    assert "alongside: the fraction of the GEMM rate timed in the same rounds as the case" in text
+    header = next(line for line in text.splitlines() if line.startswith("case "))
+    assert re.split(r"\s{2,}", header.strip()) == [
+        "case", "backend", "median", "spread", "samples/s", "GFLOP/s", "peak", "alongside",
+        "1st step",
+    ]  # fmt: skip
+    record = dict(result["results"][0], network="784-1024-1024-10", batch=256, dtype="float32")
+    (goal,) = report.goals({"results": [record]})
+    assert goal["value"] == record["peak_fraction"]  # the goal is judged on the run's peak
+    alongside = f"{100 * record['alongside_fraction']:.1f}% of the GEMM rate timed alongside"
+    assert alongside in goal["text"]
