@@ -3,9 +3,10 @@
 - ``limit_threads(n)`` gives NumPy's BLAS (threadpoolctl), torch and XLA the same ``n``
   threads, and restores the previous settings on exit.
 - ``gemm_rates(dtype)`` is the dense matrix-product rate of the machine: the best of NumPy's
-  BLAS and, when installed, torch's and XLA's, for one square product.
+  BLAS and, when installed, torch's and XLA's, for one square product (``gemm_product``).
 - ``measure(steps, ...)`` times backends in interleaved rounds, so that a slow spell of a
-  shared machine hits every backend alike, and reports per-step medians and spreads.
+  shared machine hits every backend alike, and reports per-step medians and spreads.  A
+  ``Product`` wraps a ``gemm_product`` so that it can take its turn in those rounds.
 """
 
 from __future__ import annotations
