@@ -131,6 +131,11 @@ class Params:
     float64; float32 and float64 arrays are kept as they are (not copied).  All arrays share one
     dtype, the dtype every computation on these parameters uses.  ``Params`` never modifies
     the arrays it is given, and nothing in crossgrad modifies a ``Params``' arrays.
+
+    The ``Params`` that crossgrad makes (``init_params``, ``backprop``'s gradients, the
+    results of ``sgd_step`` and ``train_step``) hold views into one contiguous 1-D buffer,
+    laid out ``W1, b1, W2, b2, …``, so that an SGD step is one array operation; each view is
+    an ordinary C-contiguous array of the shape above.
     """
 
     weights: tuple[NDArray[np.floating], ...]
