@@ -25,7 +25,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from .activations import ACTIVATIONS
 from .losses import LOSSES, Scalar
-from .network import Network, Params, n_params
+from .network import Network, Params
 from .validation import check_grads, check_inputs, check_lr, check_x
 
 Array = NDArray[np.floating]
@@ -122,7 +122,7 @@ def _gradients(
 
     # The gradients are written into one buffer (see Params._in_buffer), so that an SGD step
     # on them is one array operation.
-    grads = Params._in_buffer(np.empty(n_params(net.sizes), x.dtype), net.sizes)
+    grads = Params._in_buffer(net.sizes, x.dtype)
     for l in reversed(range(net.n_layers)):  # l indexes params; the document's layer is l + 1
         np.dot(delta.T, activations[l], out=grads.weights[l])
         np.add.reduce(delta, axis=0, out=grads.biases[l])  # Σ over the batch
@@ -169,7 +169,7 @@ def predict(net: Network, params: Params, x: ArrayLike) -> Array:
 
 
 def _sgd(params: Params, grads: Params, lr: float) -> Params:
-    new = Params._in_buffer(np.empty(n_params(params.sizes), params.dtype), params.sizes)
+    new = Params._in_buffer(params.sizes, params.dtype)
     return _sgd_into(params, grads, lr, new)
 
 

@@ -58,7 +58,7 @@ class Loss:
     fused_total: Callable[[Array, Array], tuple[Scalar, Array]] | None = None
 
     def total_and_gradient(self, out: Array, y: Array) -> tuple[Scalar, Array]:
-        """``(Σ_batch value(out, y), gradient(out, y))``: the batch total as a 0-d array of
+        """``(Σ_batch value(out, y), gradient(out, y))``: the batch total as a NumPy scalar of
         ``out``'s dtype, and the gradient as a fresh array, the caller's to scale in place.
 
         Computed together where the two share work (``fused_total``).  The gradient is the

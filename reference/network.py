@@ -180,15 +180,17 @@ class Params:
         return params
 
     @classmethod
-    def _in_buffer(cls, buffer: NDArray[np.floating], sizes: tuple[int, ...]) -> Params:
-        """Params whose arrays are views into one 1-D ``buffer``, laid out ``W1, b1, W2, …``.
+    def _in_buffer(cls, sizes: tuple[int, ...], dtype: DTypeLike) -> Params:
+        """Uninitialised Params for layer widths ``sizes``, whose arrays are views into one new
+        1-D buffer, laid out ``W1, b1, W2, …``; the caller fills them.
 
-        ``buffer`` holds ``n_params(sizes)`` elements, filled by the caller (before or after).
         One buffer lets the SGD update run as one array operation instead of one per array,
         which is most of its cost on small networks.
         """
+        layout = _layout(sizes)
+        buffer = np.empty(layout[-1][2].stop, dtype)  # up to the end of the last bias
         weights, biases = [], []
-        for w, shape, b in _layout(sizes):
+        for w, shape, b in layout:
             weights.append(buffer[w].reshape(shape))
             biases.append(buffer[b])
         params = cls._trusted(tuple(weights), tuple(biases))
@@ -257,12 +259,6 @@ def _layout(sizes: tuple[int, ...]) -> tuple[tuple[slice, tuple[int, int], slice
         layers.append((slice(start, w_end), (fan_out, fan_in), slice(w_end, w_end + fan_out)))
         start = w_end + fan_out
     return tuple(layers)
-
-
-@functools.cache
-def n_params(sizes: tuple[int, ...]) -> int:
-    """The number of parameters (weights and biases) of a network with layer widths ``sizes``."""
-    return sum((fan_in + 1) * fan_out for fan_in, fan_out in itertools.pairwise(sizes))
 
 
 def as_float_array(name: str, value: ArrayLike, dtype: DTypeLike | None = None) -> NDArray[Any]:
@@ -345,7 +341,7 @@ def init_params(
     ):
         raise TypeError(f"seed must be an int, a numpy Generator or None, got {seed!r}")
     rng = np.random.default_rng(seed)
-    params = Params._in_buffer(np.empty(n_params(net.sizes), dt), net.sizes)
+    params = Params._in_buffer(net.sizes, dt)
     for W, b in params:
         bound = 1 / np.sqrt(W.shape[1])  # 1/√fan_in
         W[...] = rng.uniform(-bound, bound, size=W.shape)  # cast to dt, as astype(dt) would
