@@ -1,12 +1,13 @@
-"""The same network in other frameworks, and the cross-check against the reference.
+"""The same network in other frameworks, behind one backend protocol, and the cross-check.
 
-Each backend is a module with the same functions (``forward``, ``loss``, ``backprop``), written
-in its framework's own idiom; ``backprop`` has the signature and result type of
-``crossgrad.reference.backprop``::
+Each backend is a module that satisfies ``protocol.Backend`` (``name``, ``capabilities``,
+``backprop``, ``backprop_checked``, ``tolerance``); the framework backends also expose
+``forward(net, weights, biases, x)`` and ``loss(net, zs, activations, y)`` written in their
+framework's own idiom::
 
     from crossgrad import adapters
 
-    adapters.available()                        # e.g. ("torch", "jax", "numeric")
+    adapters.available()                        # e.g. ("reference", "torch", "jax", "numeric")
     adapters.get("torch").backprop(net, params, x, y)
     report = adapters.crosscheck(net, params, x, y)
     print(report); report.raise_for_mismatch()
@@ -19,59 +20,104 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from types import ModuleType
+from dataclasses import dataclass
 
-from . import tolerance
-from .crosscheck import Backend, CrossCheckReport, crosscheck, crosscheck_many
+from . import checking, protocol, tolerance
+from .checking import CrossCheckReport, crosscheck, crosscheck_many
+from .protocol import Backend, Capabilities
 
-# name -> (module, the framework it needs, the pip extra that installs it)
-BACKENDS: dict[str, tuple[str, str | None, str | None]] = {
-    "torch": ("torch_backend", "torch", "torch"),
-    "jax": ("jax_backend", "jax", "jax"),
-    "numeric": ("numeric_backend", None, None),
+
+@dataclass(frozen=True)
+class Registered:
+    """A backend in the registry: its module in this package, the framework it imports (and
+    the pip extra that installs it), and whether ``crosscheck`` runs it by default."""
+
+    module: str
+    framework: str | None = None
+    extra: str | None = None
+    default: bool = False
+
+
+BACKENDS: dict[str, Registered] = {
+    "reference": Registered("reference_backend"),
+    "numpy": Registered("numpy_backend"),
+    # The default witnesses: independent autodiff, sharing no derivative with the reference.
+    "torch": Registered("torch_backend", "torch", "torch", default=True),
+    "jax": Registered("jax_backend", "jax", "jax", default=True),
+    "numeric": Registered("numeric_backend"),  # slow: only when named
 }
 
 
-def _installed(framework: str | None) -> bool:
-    if framework is None:
-        return True
+def _found(module: str) -> bool:
     try:
-        return importlib.util.find_spec(framework) is not None
-    except (ImportError, ValueError):  # e.g. sys.modules[framework] is None
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # e.g. sys.modules[module] is None
         return False
 
 
 def available() -> tuple[str, ...]:
-    """The backends usable here: those whose framework is installed, in a fixed order."""
-    return tuple(name for name, (_, fw, _) in BACKENDS.items() if _installed(fw))
+    """The backends usable here (their module and framework importable), in a fixed order."""
+    return tuple(
+        name
+        for name, entry in BACKENDS.items()
+        if _found(f"{__name__}.{entry.module}")
+        and (entry.framework is None or _found(entry.framework))
+    )
 
 
-def get(name: str) -> ModuleType:
-    """The backend called ``name``: a module with ``name`` and ``backprop``.
+def defaults() -> tuple[str, ...]:
+    """The backends ``crosscheck`` runs when none are named: the available frameworks."""
+    return tuple(name for name in available() if BACKENDS[name].default)
+
+
+def get(name: str) -> Backend:
+    """The backend called ``name``: a module satisfying ``protocol.Backend``.
 
     Raises ``ValueError`` for an unknown name and ``ImportError`` naming the extra to install
-    when its framework is missing.
+    when its framework (or its module) is missing.
     """
     if not isinstance(name, str):
         raise TypeError(f"name must be a backend name (str), got {type(name).__name__}")
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; expected one of {', '.join(BACKENDS)}")
-    module, framework, extra = BACKENDS[name]
-    if not _installed(framework):
+    entry = BACKENDS[name]
+    if entry.framework is not None and not _found(entry.framework):
         raise ImportError(
-            f"the {name!r} backend needs {framework}, which is not installed here: "
-            f"pip install 'crossgrad[{extra}]'"
+            f"the {name!r} backend needs {entry.framework}, which is not installed here: "
+            f"pip install 'crossgrad[{entry.extra}]'"
         )
-    return importlib.import_module(f".{module}", __name__)
+    if name in _LOADED:
+        return _LOADED[name]
+    if not _found(f"{__name__}.{entry.module}"):
+        raise ImportError(f"the {name!r} backend's module {__name__}.{entry.module} is missing")
+    module = importlib.import_module(f".{entry.module}", __name__)
+    if not isinstance(module, Backend):  # checked once: a registered module must declare it all
+        missing = [m for m in _PROTOCOL if not hasattr(module, m)]
+        raise TypeError(
+            f"the {name!r} backend's module does not satisfy adapters.protocol.Backend: "
+            f"it lacks {', '.join(missing)}"
+        )
+    _LOADED[name] = module
+    return module
+
+
+_LOADED: dict[str, Backend] = {}
+"""The registered backends imported so far, each checked against the protocol once."""
+_PROTOCOL = ("name", "capabilities", "backprop", "backprop_checked", "tolerance")
 
 
 __all__ = [
     "BACKENDS",
     "Backend",
+    "Capabilities",
     "CrossCheckReport",
+    "Registered",
     "available",
+    "checking",
     "crosscheck",
     "crosscheck_many",
+    "defaults",
     "get",
+    "protocol",
     "tolerance",
 ]

@@ -41,7 +41,7 @@ def result(
         zs, acts = tuple(z[0] for z in zs), tuple(a[0] for a in acts)
     return BackpropResult(
         loss=float(loss),
-        grads=Params._trusted(as_numpy(weight_grads), as_numpy(bias_grads)),
+        grads=Params(as_numpy(weight_grads), as_numpy(bias_grads)),
         preactivations=zs,
         activations=acts,
     )

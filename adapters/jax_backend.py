@@ -47,8 +47,14 @@ from ..reference import LOSSES as REFERENCE_LOSSES
 from ..reference import BackpropResult, Network, Params
 from ..reference.validation import Batch
 from . import _common
+from .protocol import Capabilities
+from .tolerance import model_tolerance
 
 name = "jax"
+capabilities = Capabilities(many=True, asynchronous=True)
+"""``start_checked`` dispatches to XLA and returns at once; ``backprop_many_checked`` keeps
+``IN_FLIGHT`` cases dispatched ahead of the one it collects."""
+tolerance = model_tolerance
 
 Array = jax.Array
 
@@ -88,31 +94,51 @@ LOSSES: dict[str, Callable[[Array, Array, Array], Array]] = {
     ),
 }
 
+
+def forward(
+    net: Network, weights: Sequence[Array], biases: Sequence[Array], x: Array
+) -> tuple[list[Array], list[Array]]:
+    """``([z_1..z_L], [a_0..a_L])`` for ``x`` ``(batch, in)``, at the exact shapes; ``z = a Wᵀ
+    + b``.  Traceable: usable under ``jax.grad`` and ``jax.jit`` with ``net`` static."""
+    zs, activations = [], [x]
+    for W, b, act in zip(weights, biases, net.activations, strict=True):
+        z = activations[-1] @ W.T + b
+        zs.append(z)
+        activations.append(ACTIVATIONS[act](z))
+    return zs, activations
+
+
+def loss(net: Network, zs: Sequence[Array], activations: Sequence[Array], y: Array) -> Array:
+    """The batch loss (0-d) from the forward pass, at the exact shapes (every unit real)."""
+    out = zs[-1] if REFERENCE_LOSSES[net.loss].on_logits else activations[-1]
+    per_sample = LOSSES[net.loss](out, y, jnp.ones_like(out))
+    return per_sample.mean() if net.reduction == "mean" else per_sample.sum()
+
+
+def _exact_loss(
+    weights: list[Array], biases: list[Array], x: Array, y: Array, net: Network
+) -> tuple[Array, tuple[list[Array], list[Array]]]:
+    zs, activations = forward(net, weights, biases, x)
+    return loss(net, zs, activations, y), (zs, activations)
+
+
+_exact_value_and_grad = jax.jit(
+    jax.value_and_grad(_exact_loss, argnums=(0, 1), has_aux=True), static_argnames=("net",)
+)
+
+# The padded path (see the module docstring) picks each layer's activation and the loss at run
+# time, by their position in the tables above.
 _ACTIVATION_CODES = {act: i for i, act in enumerate(ACTIVATIONS)}
 _LOSS_CODES = {loss_name: i for i, loss_name in enumerate(LOSSES)}
 _ACTIVATION_BRANCHES = tuple(ACTIVATIONS.values())
 _LOSS_BRANCHES = tuple(LOSSES.values())
 
 
-def forward(
-    weights: list[Array], biases: list[Array], x: Array, codes: Array
-) -> tuple[list[Array], list[Array]]:
-    """``([z_1..z_L], [a_1..a_L])`` for ``x`` ``(batch, in)``; layer ``l`` applies the
-    activation numbered ``codes[l]`` (in the order of ``ACTIVATIONS``)."""
-    zs, activations = [], []
-    a = x
-    for l, (W, b) in enumerate(zip(weights, biases, strict=True)):
-        z = a @ W.T + b
-        a = lax.switch(codes[l], _ACTIVATION_BRANCHES, z)
-        zs.append(z)
-        activations.append(a)
-    return zs, activations
-
-
-def forward_stacked(weights: Array, biases: Array, x: Array, codes: Array) -> tuple[Array, Array]:
-    """``forward`` for layers of one square width stacked as ``weights`` ``(depth, w, w)`` and
-    ``biases`` ``(depth, w)``: one ``lax.scan`` step per layer, so it compiles once whatever
-    the depth.  Returns ``z`` and ``a`` stacked, ``(depth, batch, w)``."""
+def _forward_stacked(weights: Array, biases: Array, x: Array, codes: Array) -> tuple[Array, Array]:
+    """The forward pass of layers of one square width stacked as ``weights`` ``(depth, w, w)``
+    and ``biases`` ``(depth, w)``, layer ``l`` applying the activation numbered ``codes[l]``:
+    one ``lax.scan`` step per layer, so it compiles once whatever the depth.  Returns ``z``
+    and ``a`` stacked, ``(depth, batch, w)``."""
 
     def layer(a: Array, layer_params: tuple[Array, Array, Array]) -> tuple[Array, Any]:
         W, b, code = layer_params
@@ -124,9 +150,9 @@ def forward_stacked(weights: Array, biases: Array, x: Array, codes: Array) -> tu
     return zs, activations
 
 
-def loss(
-    weights: Any,
-    biases: Any,
+def _padded_loss(
+    weights: Array,
+    biases: Array,
     x: Array,
     y: Array,
     codes: Array,
@@ -134,24 +160,20 @@ def loss(
     on_logits: Array,
     out_mask: Array,
     sample_weight: Array,
-    stacked: bool,
-) -> tuple[Array, tuple[Any, Any]]:
-    """The batch loss and, as auxiliary output, the forward pass (``z`` and ``a`` per layer).
+) -> tuple[Array, tuple[Array, Array]]:
+    """The batch loss of a padded, stacked network and, as auxiliary output, its forward pass.
 
-    ``weights``/``biases`` are per-layer lists, or stacked arrays when ``stacked``.
     ``out_mask`` ``(width,)`` marks the real output units; ``sample_weight`` ``(batch,)`` is
     ``1/batch`` (mean) or 1 (sum) for real samples and 0 for padding.
     """
-    zs, activations = (forward_stacked if stacked else forward)(weights, biases, x, codes)
+    zs, activations = _forward_stacked(weights, biases, x, codes)
     out = jnp.where(on_logits, zs[-1], activations[-1])
     mask = jnp.broadcast_to(out_mask, out.shape)
     per_sample = lax.switch(loss_code, _LOSS_BRANCHES, out, y, mask)
     return jnp.sum(sample_weight * per_sample), (zs, activations)
 
 
-_value_and_grad = jax.jit(
-    jax.value_and_grad(loss, argnums=(0, 1), has_aux=True), static_argnames=("stacked",)
-)
+_padded_value_and_grad = jax.jit(jax.value_and_grad(_padded_loss, argnums=(0, 1), has_aux=True))
 
 
 def _bucket(n: int, floor: int) -> int:
@@ -254,10 +276,9 @@ def start_checked(net: Network, params: Params, batch: Batch) -> Callable[[], Ba
     sample_weight = np.zeros(rows, dtype)
     sample_weight[:n] = _sample_weight(net, n)
     with _precision(dtype):
-        outputs = _value_and_grad(
-            weights, biases, x_pad, y_pad, codes, *_loss_args(net), out_mask, sample_weight,
-            stacked=True,
-        )  # fmt: skip
+        outputs = _padded_value_and_grad(
+            weights, biases, x_pad, y_pad, codes, *_loss_args(net), out_mask, sample_weight
+        )
 
     def finish() -> BackpropResult:
         # One device-to-host copy each (np.asarray: jax.device_get costs 7 times as much),
@@ -290,12 +311,8 @@ def _sample_weight(net: Network, n: int) -> float:
 
 def _exact(net: Network, params: Params, batch: Batch, dtype: np.dtype[Any]) -> BackpropResult:
     """``backprop`` compiled for the exact shapes of ``net`` and ``batch``."""
-    n = batch.x.shape[0]
-    codes = np.array([_ACTIVATION_CODES[a] for a in net.activations], dtype=np.int32)
     with _precision(dtype):
-        (value, (zs, activations)), (gW, gb) = _value_and_grad(
-            list(params.weights), list(params.biases), batch.x, batch.y, codes,
-            *_loss_args(net), np.ones(net.sizes[-1], dtype),
-            np.full(n, _sample_weight(net, n), dtype), stacked=False,
-        )  # fmt: skip
-        return _common.result(value, gW, gb, zs, [batch.x, *activations], dtype, batch.single)
+        (value, (zs, activations)), (gW, gb) = _exact_value_and_grad(
+            list(params.weights), list(params.biases), batch.x, batch.y, net=net
+        )
+        return _common.result(value, gW, gb, zs, activations, dtype, batch.single)

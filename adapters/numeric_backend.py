@@ -9,15 +9,21 @@ networks.  Not valid where a parameter sits within ``h`` of a kink (relu, leaky_
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 from ..reference import BackpropResult, Network, Params
-from ..reference.backprop import batch_loss, forward
+from ..reference.backpropagation import batch_loss
 from ..reference.validation import Batch
 from . import _common
+from .protocol import Capabilities
+from .reference_backend import forward
 
 name = "numeric"
+capabilities = Capabilities()
 
 STEP = float(np.finfo(np.float64).eps) ** (1 / 3)
 RTOL = 1e-6
@@ -25,10 +31,19 @@ RTOL = 1e-6
 is about 1e-10 of it, and a wrong derivative formula is off by far more than 1e-6."""
 
 
-def loss(net: Network, params: Params, x: np.ndarray, y: np.ndarray) -> float:
-    """The batch loss of checked float64 input ``x`` ``(batch, in)``, ``y`` ``(batch, out)``."""
-    zs, activations = forward(net, params, x)
-    return float(batch_loss(net, zs, activations, y))
+Array = NDArray[np.floating]
+
+__all__ = ["backprop", "backprop_checked", "capabilities", "forward", "loss", "name", "tolerance"]
+
+
+def loss(net: Network, zs: Sequence[Array], activations: Sequence[Array], y: Array) -> float:
+    """The batch loss from the forward pass (``forward``: the reference's, in NumPy)."""
+    return batch_loss(net, list(zs), list(activations), y)
+
+
+def _loss_at(net: Network, weights: list[Array], biases: list[Array], x: Array, y: Array) -> float:
+    zs, activations = forward(net, weights, biases, x)
+    return loss(net, zs, activations, y)
 
 
 def backprop(net: Network, params: Params, x: ArrayLike, y: ArrayLike) -> BackpropResult:
@@ -44,7 +59,7 @@ def backprop_checked(net: Network, params: Params, batch: Batch) -> BackpropResu
 
     def loss_with(k: int, value: np.ndarray) -> float:
         trial = [value if j == k else a for j, a in enumerate(arrays)]
-        return loss(net, Params._trusted(tuple(trial[:n]), tuple(trial[n:])), x64, y64)
+        return _loss_at(net, trial[:n], trial[n:], x64, y64)
 
     grads = []
     for k, theta in enumerate(arrays):
@@ -58,10 +73,9 @@ def backprop_checked(net: Network, params: Params, batch: Batch) -> BackpropResu
             grad[i] = (loss_with(k, plus) - loss_with(k, minus)) / (plus[i] - minus[i])
         grads.append(grad)
 
-    p64 = Params._trusted(tuple(arrays[:n]), tuple(arrays[n:]))
-    zs, activations = forward(net, p64, x64)
+    zs, activations = forward(net, arrays[:n], arrays[n:], x64)
     return _common.result(
-        batch_loss(net, zs, activations, y64),
+        loss(net, zs, activations, y64),
         grads[:n],
         grads[n:],
         zs,
@@ -71,7 +85,9 @@ def backprop_checked(net: Network, params: Params, batch: Batch) -> BackpropResu
     )
 
 
-def tolerance(scale: Params, loss_value: float) -> tuple[float, float]:
+def tolerance(
+    net: Network, dtype: np.dtype[Any], scale: Params, loss: float
+) -> tuple[float, float]:
     """The oracle's ``(rtol, atol)`` under ``|g − r| ≤ atol + rtol·S``, whatever the dtype.
 
     ``rtol = RTOL``; ``atol = RTOL·max S + 1000·STEP²·(1 + |L|)``.  The second term covers an
@@ -80,4 +96,4 @@ def tolerance(scale: Params, loss_value: float) -> tuple[float, float]:
     for third derivatives of order 1 (9e-12 is seen on a 1→1 elu network at 0).
     """
     max_scale = max(float(a.max()) for a in (*scale.weights, *scale.biases))
-    return RTOL, RTOL * max_scale + 1000 * STEP**2 * (1 + abs(loss_value))
+    return RTOL, RTOL * max_scale + 1000 * STEP**2 * (1 + abs(loss))

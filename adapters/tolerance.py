@@ -16,8 +16,9 @@ Backward (``error_scale``), with ``D_l = max(|f'(z_l)|, 1) + sup|f''| · t_l``::
     S(W_l)  = m_lᵀ s_{l-1}           S(b_l) = Σ_batch m_l
     m_{l-1} = (m_l |W_l|) ∘ D_{l-1}
 
-``gradient_scale`` and ``curvature`` come with each loss (``reference.Loss``: ``|ŷ| + |y|`` and
-1 for ½‖ŷ − y‖²), ``sup|f''|`` with each activation (``reference.Activation.curvature``).
+``gradient_scale`` and ``curvature`` of each loss (``|ŷ| + |y|`` and 1 for ½‖ŷ − y‖²) are in
+``LOSS_SCALES``, ``sup|f''|`` of each activation in ``CURVATURE``: the model's constants live
+here, in one table each, not in the reference.
 ``S ≥ |∂L/∂θ|`` entry by entry.  Each term has a reason: ``max(|f'|, 1)`` covers frameworks
 that compute ``σ'`` as ``σ(1 − σ)``, exact only to ``eps`` *absolutely* where σ saturates;
 ``s_{l-1}`` instead of ``|a_{l-1}|`` covers an activation that is tiny but carries the absolute
@@ -39,8 +40,9 @@ million times tighter than the error of an implementation that silently computes
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -48,13 +50,80 @@ from numpy.typing import ArrayLike, NDArray
 from ..reference import ACTIVATIONS, LOSSES, Network, Params, forward
 from ..reference.validation import check_inputs
 
+Array = NDArray[np.floating]
+
 RTOL_FACTOR = 16.0
 """The constant in the default rtol; see the module docstring."""
+
+CURVATURE: dict[str, float] = {
+    "identity": 0.0,
+    "sigmoid": 0.1,  # sup|σ''| = 1/(6√3) ≈ 0.096
+    "tanh": 0.77,  # sup|tanh''| = 4/(3√3) ≈ 0.770
+    "relu": 0.0,
+    "leaky_relu": 0.0,
+    "softplus": 0.25,  # softplus'' = σ' ≤ 1/4
+    "elu": 1.0,  # elu'' = e^z ≤ 1 on z ≤ 0
+    "gelu": 0.8,  # sup|gelu''| = 2φ(0) ≈ 0.798
+    "silu": 0.5,  # sup|silu''| ≈ 0.5 (at z = 0)
+}
+"""``sup|f''|`` of each activation: how far a rounding error in ``z`` can move ``f'(z)``."""
+
+
+@dataclass(frozen=True)
+class LossScale:
+    """The loss's part of the error scale, for output ``out`` and targets ``y`` ``(batch, width)``.
+
+    ``gradient(out, y)`` bounds the size of the terms of ``∂ℓ/∂out`` (``(batch, width)``);
+    ``curvature(out, y)`` bounds ``|∂²ℓ/∂out²|`` (broadcastable to ``(batch, width)``), how
+    far a rounding error in ``out`` moves the gradient.
+    """
+
+    gradient: Callable[[Array, Array], Array]
+    curvature: Callable[[Array, Array], Array]
+
+
+LOSS_SCALES: dict[str, LossScale] = {
+    "half_sse": LossScale(
+        lambda yhat, y: np.abs(yhat) + np.abs(y),  # the terms of ŷ − y
+        lambda yhat, y: np.ones((1, 1)),  # ∂(ŷ − y)/∂ŷ = 1
+    ),
+    "mse": LossScale(
+        lambda yhat, y: (2 / yhat.shape[1]) * (np.abs(yhat) + np.abs(y)),
+        lambda yhat, y: np.full((1, 1), 2 / yhat.shape[1]),
+    ),
+    "binary_cross_entropy": LossScale(  # on logits: (σ(z) − y) / width
+        lambda z, y: (ACTIVATIONS["sigmoid"].forward(z) + y) / z.shape[1],
+        lambda z, y: np.full((1, 1), 0.25 / z.shape[1]),  # σ' ≤ 1/4
+    ),
+    "softmax_cross_entropy": LossScale(  # (Σy)·softmax − y
+        lambda logits, y: y.sum(axis=1, keepdims=True) * _softmax(logits) + y,
+        lambda logits, y: y.sum(axis=1, keepdims=True),  # (Σy)·softmax' ≤ Σy
+    ),
+}
+"""The error scale of each loss's gradient, by loss name."""
+
+
+def _softmax(logits: Array) -> Array:
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
 
 
 def default_rtol(net: Network, dtype: np.dtype[np.floating] | type) -> float:
     """The default rtol (relative to the error scale ``S``) for ``net`` in ``dtype``."""
     return RTOL_FACTOR * float(np.finfo(dtype).eps) * (net.n_layers + 1)
+
+
+def model_tolerance(
+    net: Network, dtype: np.dtype[np.floating], scale: Params, loss: float
+) -> tuple[float, float]:
+    """The model's ``(rtol, atol)``: ``(default_rtol(net, dtype), 0)``, whatever the scales.
+
+    The ``tolerance`` of every backend that computes in the params' dtype (see
+    ``adapters.protocol.Backend.tolerance``); ``scale`` (the gradients' error scales) and
+    ``loss`` (the reference's loss) are there for backends whose error does not follow the
+    model, like the finite-difference oracle.
+    """
+    return default_rtol(net, dtype), 0.0
 
 
 @dataclass(frozen=True)
@@ -86,7 +155,7 @@ def error_scales(
     biases = [b.astype(np.float64, copy=False) for b in params.biases]
     x, y = x.astype(np.float64, copy=False), y.astype(np.float64, copy=False)
     if forward_values is None or params.dtype != np.float64:
-        forward_values = forward(net, Params._trusted(tuple(weights), tuple(biases)), x)
+        forward_values = forward(net, Params(weights, biases), x)
     zs, activations = forward_values
     abs_weights = [np.abs(W) for W in weights]
 
@@ -96,25 +165,25 @@ def error_scales(
     for W_abs, b, name, z, a in zip(
         abs_weights, biases, net.activations, zs, activations[1:], strict=True
     ):
-        act = ACTIVATIONS[name]
         t = s @ W_abs.T + np.abs(b)
-        derivative = np.maximum(np.abs(act.derivative(z, a)), 1)  # max(|f'(z)|, 1)
+        derivative = np.maximum(np.abs(ACTIVATIONS[name].derivative(z, a)), 1)  # max(|f'|, 1)
         s = derivative * t + np.abs(a)
         # D_l: max(|f'(z)|, 1) for the derivative itself, plus sup|f''|·t for how far a
         # rounding error in z (of size eps·t) moves f'(z).
-        bounds.append(derivative + act.curvature * t if act.curvature else derivative)
+        curvature = CURVATURE[name]
+        bounds.append(derivative + curvature * t if curvature else derivative)
         ts.append(t)
         ss.append(s)
 
-    loss = LOSSES[net.loss]
+    loss, loss_scale = LOSSES[net.loss], LOSS_SCALES[net.loss]
     out, out_scale = (zs[-1], ts[-1]) if loss.on_logits else (activations[-1], ss[-1])
-    gradient_scale = loss.gradient_scale(out, y)
+    gradient_scale = loss_scale.gradient(out, y)
     per_sample = (gradient_scale * out_scale).sum(axis=1) + np.abs(loss.value(out, y))
     forward_total = per_sample.mean() if net.reduction == "mean" else per_sample.sum()
 
     # Backward, on absolute values: the loss gradient's terms, plus its movement under the
     # rounding error of the output.
-    m = gradient_scale + loss.curvature(out, y) * out_scale.max(axis=1, keepdims=True)
+    m = gradient_scale + loss_scale.curvature(out, y) * out_scale.max(axis=1, keepdims=True)
     if net.reduction == "mean":
         m = m / x.shape[0]
     if not loss.on_logits:
@@ -129,14 +198,14 @@ def error_scales(
         if l > 0:
             m = (m @ abs_weights[l]) * bounds[l - 1]
     forward_scales = ForwardScales(tuple(ts), tuple(ss), float(forward_total))
-    return forward_scales, Params._trusted(tuple(S_W), tuple(S_b))
+    return forward_scales, Params(S_W, S_b)
 
 
 def error_scale(net: Network, params: Params, x: ArrayLike, y: ArrayLike) -> Params:
     """The error scale ``S`` of every gradient entry, as ``Params`` shaped like ``params``.
 
-    ``x``: ``(batch, in)`` or ``(in,)``; ``y``: ``(batch, out)`` or ``(out,)``.  Computed in the
-    params' dtype.
+    ``x``: ``(batch, in)`` or ``(in,)``; ``y``: ``(batch, out)`` or ``(out,)``.  Computed in
+    float64 whatever the params' dtype.
     """
     batch = check_inputs(net, params, x, y)
     return error_scales(net, params, batch.x, batch.y)[1]
@@ -159,60 +228,25 @@ def forward_scales(
 
 @dataclass(frozen=True)
 class ParamComparison:
-    """How a candidate's gradient of one parameter array compares with the reference's.
+    """How a candidate's array (a gradient, a forward value or the loss) compares with the
+    reference's ``r``, entry by entry, under ``|g − r| ≤ atol + rtol·S``.
 
-    ``max_abs_err`` is ``max |g − r|``; ``max_rel_err`` is ``max |g − r| / S`` (relative to the
-    error scale, so it is meaningful where ``r`` is zero); ``worst_index`` is where
-    ``|g − r| / (atol + rtol·S)`` peaks, and ``ok`` whether that ratio is at most 1 everywhere
-    (with shape and dtype equal).
+    ``max_abs_err`` is ``max |g − r|``; ``max_rel_err`` is the true relative error
+    ``max |g − r| / |r|`` over the entries with ``r ≠ 0`` (0 when there are none);
+    ``max_err_over_tolerance`` is ``max |g − r| / (atol + rtol·S)``, at most 1 to pass, and
+    ``worst_index`` where it peaks; ``ok`` whether it passes with shape and dtype equal and
+    every value finite, and ``problem`` what else is wrong (``"shape (3, 4), expected (4,
+    3)"``, a dtype, non-finite values), or ``None``.  A shape mismatch has no entries to
+    compare: its errors are ``inf`` and its index ``()``.
     """
 
     name: str
     max_abs_err: float
     max_rel_err: float
+    max_err_over_tolerance: float
     worst_index: tuple[int, ...]
-    worst_ratio: float
     ok: bool
     problem: str | None = None
-
-
-def compare_arrays(
-    name: str,
-    candidate: NDArray[np.floating],
-    reference: NDArray[np.floating],
-    scale: NDArray[np.floating],
-    rtol: float,
-    atol: float = 0.0,
-) -> ParamComparison:
-    """Compare one candidate array with the reference under ``|g − r| ≤ atol + rtol · scale``."""
-    if candidate.shape != reference.shape:
-        return ParamComparison(
-            name, np.inf, np.inf, (), np.inf, False,
-            f"shape {candidate.shape}, expected {reference.shape}",
-        )  # fmt: skip
-    if candidate.dtype != reference.dtype:
-        problem: str | None = f"dtype {candidate.dtype}, expected {reference.dtype}"
-    elif not np.isfinite(candidate).all():
-        problem = "non-finite values"
-    else:
-        problem = None
-    with np.errstate(invalid="ignore", over="ignore"):
-        err = np.abs(candidate.astype(np.float64) - reference.astype(np.float64))
-        err = np.where(np.isnan(err), np.inf, err)
-        allowed = atol + rtol * scale.astype(np.float64)
-        ratio = np.divide(err, allowed, out=np.where(err > 0, np.inf, 0.0), where=allowed > 0)
-        rel = np.divide(err, scale, out=np.where(err > 0, np.inf, 0.0), where=scale > 0)
-    worst = np.unravel_index(int(np.argmax(ratio)), ratio.shape) if ratio.size else ()
-    worst_ratio = float(ratio[worst]) if ratio.size else 0.0
-    return ParamComparison(
-        name=name,
-        max_abs_err=float(err.max()) if err.size else 0.0,
-        max_rel_err=float(rel.max()) if rel.size else 0.0,
-        worst_index=tuple(int(i) for i in worst),
-        worst_ratio=worst_ratio,
-        ok=problem is None and worst_ratio <= 1,
-        problem=problem,
-    )
 
 
 class Expected:
@@ -220,71 +254,119 @@ class Expected:
 
     ``items`` are ``(name, reference, scale)``; ``scale`` has the reference's size (its shape
     may differ, e.g. ``(1, width)`` for a one-sample ``(width,)``).  ``compare(candidates,
-    rtol, atol)`` then gives what ``compare_arrays`` gives on each array, exactly, from one
-    pass over the concatenation of every array: a dozen small NumPy calls per candidate instead
-    of a dozen per array (per-array calls were a third of a cross-check's time).  A cross-check
-    of several backends builds the reference's concatenation once.
+    rtol, atol)`` gives one ``ParamComparison`` per item from one pass over the concatenation
+    of every array: a dozen small NumPy calls per candidate instead of a dozen per array
+    (per-array calls were a third of a cross-check's time).  This is the only comparator:
+    ``compare_arrays`` is it on one array.
     """
 
     def __init__(
         self, items: Sequence[tuple[str, NDArray[np.floating], NDArray[np.floating]]]
     ) -> None:
         self.names = [name for name, _, _ in items]
-        self.references = [r for _, r, _ in items]
-        self.scales = [np.reshape(s, r.shape) for _, r, s in items]
-        self._sizes = [r.size for r in self.references]
-        self._usual = all(self._sizes)  # an empty array takes the per-array path
-        if self._usual:
-            self._r = np.concatenate([r.ravel() for r in self.references], dtype=np.float64)
-            self._s = np.concatenate([s.ravel() for s in self.scales], dtype=np.float64)
-            self._starts = np.cumsum([0, *self._sizes[:-1]])
-            self._s_positive = self._s > 0
-            self._allowed: dict[
-                tuple[float, float], tuple[NDArray[np.float64], NDArray[np.bool_]]
-            ] = {}
+        self.references = [np.asarray(r) for _, r, _ in items]
+        self.scales = [
+            np.reshape(s, r.shape) for r, (_, _, s) in zip(self.references, items, strict=True)
+        ]
+        sizes = [r.size for r in self.references]
+        # Empty arrays have nothing to compare and would break reduceat: left out of the pass.
+        self._in_pass = [k for k, n in enumerate(sizes) if n]
+        self._sizes = [sizes[k] for k in self._in_pass]
+        self._starts = np.cumsum([0, *self._sizes[:-1]])
+        self._r = self._concatenate(self.references)
+        self._s = self._concatenate(self.scales)
+        self._abs_r, self._r_nonzero = np.abs(self._r), self._r != 0
+        self._allowed: dict[tuple[float, float], tuple[NDArray[np.float64], NDArray[np.bool_]]] = {}
+
+    def _concatenate(self, arrays: Sequence[NDArray[Any]]) -> NDArray[np.float64]:
+        """The arrays in the pass, raveled one after another, in float64."""
+        if not self._in_pass:
+            return np.zeros(0)
+        return np.concatenate([arrays[k].ravel() for k in self._in_pass], dtype=np.float64)
 
     def compare(
-        self, candidates: Sequence[NDArray[np.floating]], rtol: float, atol: float = 0.0
+        self, candidates: Sequence[ArrayLike], rtol: float, atol: float = 0.0
     ) -> list[ParamComparison]:
-        """``compare_arrays`` of each candidate with its reference, in one pass."""
-        refs = self.references
-        usual = self._usual and all(
-            g.shape == r.shape and g.dtype == r.dtype for g, r in zip(candidates, refs, strict=True)
+        """One ``ParamComparison`` per item for ``candidates``, in the order of the items."""
+        if len(candidates) != len(self.names):
+            raise ValueError(f"{len(candidates)} candidates for {len(self.names)} expected arrays")
+        values = [np.asarray(g) for g in candidates]
+        problems = [_problem(g, r) for g, r in zip(values, self.references, strict=True)]
+        # Entries compare only when the shapes match and the values are numbers; for any other
+        # candidate the reference stands in in the pass (its row is replaced below), so that
+        # the others still get one pass.
+        comparable = [g.shape == r.shape and g.dtype.kind in "biuf"
+                      for g, r in zip(values, self.references, strict=True)]  # fmt: skip
+        g = self._concatenate(
+            [v if ok else r for v, ok, r in zip(values, comparable, self.references, strict=True)]
         )
-        if usual:
-            g = np.concatenate([a.ravel() for a in candidates], dtype=np.float64)
-            usual = bool(np.isfinite(g).all())
-        if not usual:  # a shape or dtype mismatch, a non-finite or empty array: say which
-            return [
-                compare_arrays(n, g, r, s, rtol, atol)
-                for n, g, r, s in zip(self.names, candidates, refs, self.scales, strict=True)
-            ]
-        s, starts = self._s, self._starts
         with np.errstate(invalid="ignore", over="ignore"):
+            err = np.abs(g - self._r)
+            finite = bool(np.isfinite(err).all())
+            if not finite:
+                err[np.isnan(err)] = np.inf
             if (rtol, atol) not in self._allowed:  # the same for every backend of a case
-                allowed = atol + rtol * s
+                allowed = atol + rtol * self._s
                 self._allowed[rtol, atol] = allowed, allowed > 0
             allowed, allowed_positive = self._allowed[rtol, atol]
-            err = np.abs(g - self._r)
-            # Where the allowance (or the scale) is 0, any error is infinitely too large.
-            zero_or_inf = np.where(err > 0, np.inf, 0.0)
-            ratio = np.divide(err, allowed, out=zero_or_inf.copy(), where=allowed_positive)
-            rel = np.divide(err, s, out=zero_or_inf, where=self._s_positive)
-        worst_ratio = np.maximum.reduceat(ratio, starts)
-        # The first entry of each array that reaches its array's largest ratio (argmax's tie
-        # rule): every array holds at least one, so each start finds one in its own array.
-        hits = np.flatnonzero(ratio == np.repeat(worst_ratio, self._sizes))
-        worst = hits[np.searchsorted(hits, starts)] - starts
-        return [
-            ParamComparison(name, e, r, _unravel(k, ref.shape), w, w <= 1)
-            for name, ref, e, r, k, w in zip(
-                self.names, refs,
+            # Where the allowance is 0, any error is infinitely too large.
+            ratio = np.divide(err, allowed, out=np.where(err > 0, np.inf, 0.0),
+                              where=allowed_positive)  # fmt: skip
+            # The true relative error, where r ≠ 0 (it may overflow to inf next to a subnormal r).
+            rel = np.divide(err, self._abs_r, out=np.zeros_like(err), where=self._r_nonzero)
+        rows = [ParamComparison(name, 0.0, 0.0, 0.0, (), problems[k] is None, problems[k])
+                for k, name in enumerate(self.names)]  # fmt: skip
+        if self._in_pass:
+            starts = self._starts
+            worst_ratio = np.maximum.reduceat(ratio, starts)
+            # The first entry of each array that reaches its array's largest ratio (argmax's
+            # tie rule): every array holds at least one, so each start finds one in its own.
+            hits = np.flatnonzero(ratio == np.repeat(worst_ratio, self._sizes))
+            worst = hits[np.searchsorted(hits, starts)] - starts
+            non_finite = (
+                [False] * len(starts) if finite
+                else np.logical_or.reduceat(~np.isfinite(err), starts).tolist()
+            )  # fmt: skip
+            for k, e, r, w, i, bad in zip(
+                self._in_pass,
                 np.maximum.reduceat(err, starts).tolist(),
                 np.maximum.reduceat(rel, starts).tolist(),
-                worst.tolist(), worst_ratio.tolist(),
+                worst_ratio.tolist(),
+                worst.tolist(),
+                non_finite,
                 strict=True,
-            )
-        ]  # fmt: skip
+            ):
+                problem = problems[k] or ("non-finite values" if bad else None)
+                rows[k] = ParamComparison(
+                    self.names[k], e, r, w, _unravel(i, self.references[k].shape),
+                    problem is None and w <= 1, problem,
+                )  # fmt: skip
+        for k, problem in enumerate(problems):
+            if not comparable[k]:
+                rows[k] = ParamComparison(self.names[k], np.inf, np.inf, np.inf, (), False, problem)
+        return rows
+
+
+def _problem(candidate: NDArray[np.generic], reference: NDArray[np.floating]) -> str | None:
+    """What makes ``candidate`` unlike ``reference`` besides its values, or ``None``."""
+    if candidate.shape != reference.shape:
+        return f"shape {candidate.shape}, expected {reference.shape}"
+    if candidate.dtype != reference.dtype:
+        return f"dtype {candidate.dtype}, expected {reference.dtype}"
+    return None
+
+
+def compare_arrays(
+    name: str,
+    candidate: ArrayLike,
+    reference: NDArray[np.floating],
+    scale: NDArray[np.floating],
+    rtol: float,
+    atol: float = 0.0,
+) -> ParamComparison:
+    """Compare one candidate array with the reference under ``|g − r| ≤ atol + rtol · scale``:
+    ``Expected`` on one array."""
+    return Expected([(name, reference, scale)]).compare([candidate], rtol, atol)[0]
 
 
 def _unravel(k: int, shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -294,14 +376,3 @@ def _unravel(k: int, shape: tuple[int, ...]) -> tuple[int, ...]:
     if len(shape) < 2:
         return (k,) if shape else ()
     return tuple(int(i) for i in np.unravel_index(k, shape))
-
-
-def compare_all(
-    items: Sequence[tuple[str, NDArray[np.floating], NDArray[np.floating], NDArray[np.floating]]],
-    rtol: float,
-    atol: float = 0.0,
-) -> list[ParamComparison]:
-    """``compare_arrays`` on each ``(name, candidate, reference, scale)``, in one pass: the
-    same results, exactly (see ``Expected``)."""
-    expected = Expected([(name, r, s) for name, _, r, s in items])
-    return expected.compare([g for _, g, _, _ in items], rtol, atol)

@@ -16,11 +16,17 @@ import torch
 import torch.nn.functional as F  # noqa: N812  (torch's own convention)
 from numpy.typing import ArrayLike
 
+from ..reference import LOSSES as REFERENCE_LOSSES
 from ..reference import BackpropResult, Network, Params
 from ..reference.validation import Batch
 from . import _common
+from .protocol import Capabilities
+from .tolerance import model_tolerance
 
 name = "torch"
+capabilities = Capabilities(many=True)
+"""``backprop_many_checked`` runs one pass of autograd's engine over many networks."""
+tolerance = model_tolerance
 
 Tensor = torch.Tensor
 
@@ -47,7 +53,7 @@ LOSSES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
     ).mean(dim=1),
     "softmax_cross_entropy": lambda logits, y: -(y * F.log_softmax(logits, dim=1)).sum(dim=1),
 }
-LOSS_ON_LOGITS = {"binary_cross_entropy"}
+"""Each loss per sample, ``(batch,)``, from the output (``z_L`` for a loss on logits) and ``y``."""
 
 
 def forward(
@@ -64,7 +70,7 @@ def forward(
 
 def loss(net: Network, zs: list[Tensor], activations: list[Tensor], y: Tensor) -> Tensor:
     """The batch loss (0-d) from the forward pass."""
-    out = zs[-1] if net.loss in LOSS_ON_LOGITS else activations[-1]
+    out = zs[-1] if REFERENCE_LOSSES[net.loss].on_logits else activations[-1]
     per_sample = LOSSES[net.loss](out, y)
     return per_sample.mean() if net.reduction == "mean" else per_sample.sum()
 

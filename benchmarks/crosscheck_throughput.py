@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 from tqdm import tqdm
 
 from ..adapters import CrossCheckReport, crosscheck, crosscheck_many, get, tolerance
-from ..adapters.crosscheck import candidates, reference_side
+from ..adapters.checking import candidates, reference_side
 from ..reference import ACTIVATIONS, LOSSES, REDUCTIONS, Network, Params, init_params
 from ..reference.validation import check_inputs
 from .runner import platform_info

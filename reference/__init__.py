@@ -10,13 +10,15 @@ an immutable description, and every function is pure::
     out = reference.backprop(net, params, x, y)     # x: (batch, 4), y: (batch, 2)
     new = reference.sgd_step(params, out.grads, lr=0.1)
 
-See ``backprop`` for the algorithm, ``ACTIVATIONS`` and ``LOSSES`` for what is supported, and
-``worked_example`` for the document the project started from.
+Read it top to bottom: ``activations`` (each ``f`` beside its ``f'``), ``losses`` (each loss
+beside its gradient), ``network`` (``Network``, ``Params``, ``init_params``), ``validation``
+(the checks at the public boundary) and ``backpropagation`` (the forward loop, the backward
+loop and the SGD step); ``worked_example`` holds the document the project started from.
 """
 
-from . import worked_example
+from . import activations, backpropagation, losses, network, validation, worked_example
 from .activations import ACTIVATIONS, Activation
-from .backprop import BackpropResult, backprop, forward, loss, predict, sgd_step, train_step
+from .backpropagation import BackpropResult, backprop, forward, loss, predict, sgd_step, train_step
 from .losses import LOSSES, REDUCTIONS, Loss
 from .network import Network, Params, init_params
 from .validation import check_inputs, check_lr
@@ -30,14 +32,19 @@ __all__ = [
     "Loss",
     "Network",
     "Params",
+    "activations",
     "backprop",
+    "backpropagation",
     "check_inputs",
     "check_lr",
     "forward",
     "init_params",
     "loss",
+    "losses",
+    "network",
     "predict",
     "sgd_step",
     "train_step",
+    "validation",
     "worked_example",
 ]

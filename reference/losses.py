@@ -22,15 +22,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from .activations import _sigmoid
+from .activations import sigmoid
 
 Array = NDArray[np.floating]
-Scalar = np.floating[Any]
 
 
 @dataclass(frozen=True)
@@ -41,8 +39,7 @@ class Loss:
     ``y`` of shape ``(batch, width)``.  ``out`` is ``ŷ``, or ``z`` of the output layer when
     ``on_logits`` is set (then the loss requires ``output_activation``).  ``target_domain``
     describes the valid targets, and ``target_error(y)`` returns why ``y`` is outside it, or
-    ``None``.  ``fused_total(out, y) -> (total, gradient)``, when given, computes the batch
-    sum of the values together with the gradient, sharing their work.
+    ``None``.
     """
 
     name: str
@@ -51,23 +48,8 @@ class Loss:
     gradient: Callable[[Array, Array], Array]
     target_domain: str
     target_error: Callable[[Array], str | None]
-    gradient_scale: Callable[[Array, Array], Array]
-    curvature: Callable[[Array, Array], Array]
     on_logits: bool = False
     output_activation: str | None = None
-    fused_total: Callable[[Array, Array], tuple[Scalar, Array]] | None = None
-
-    def total_and_gradient(self, out: Array, y: Array) -> tuple[Scalar, Array]:
-        """``(Σ_batch value(out, y), gradient(out, y))``: the batch total as a NumPy scalar of
-        ``out``'s dtype, and the gradient as a fresh array, the caller's to scale in place.
-
-        Computed together where the two share work (``fused_total``).  The gradient is the
-        same bit for bit either way; the total may differ from ``value(out, y).sum()`` in its
-        last bits, because it adds the same terms in a different order.
-        """
-        if self.fused_total is not None:
-            return self.fused_total(out, y)
-        return self.value(out, y).sum(), self.gradient(out, y)
 
 
 def _any_finite(y: Array) -> str | None:
@@ -83,16 +65,6 @@ def _half_sse_gradient(yhat: Array, y: Array) -> Array:
     return yhat - y
 
 
-def _half_sse_scale(yhat: Array, y: Array) -> Array:
-    return np.abs(yhat) + np.abs(y)
-
-
-def _half_sse_fused_total(yhat: Array, y: Array) -> tuple[Scalar, Array]:
-    r = yhat - y  # the residual is the gradient: computed once
-    # Σ_batch ½‖r_i‖² = ½ r·r: one dot product over the whole batch (np.vdot flattens).
-    return 0.5 * np.vdot(r, r), r
-
-
 def _mse(yhat: Array, y: Array) -> Array:
     r = yhat - y
     return np.einsum("ij,ij->i", r, r) / r.shape[1]
@@ -102,17 +74,8 @@ def _mse_gradient(yhat: Array, y: Array) -> Array:
     return (2 / yhat.shape[1]) * (yhat - y)
 
 
-def _mse_fused_total(yhat: Array, y: Array) -> tuple[Scalar, Array]:
-    r = yhat - y
-    return np.vdot(r, r) / r.shape[1], (2 / yhat.shape[1]) * r
-
-
-def _mse_scale(yhat: Array, y: Array) -> Array:
-    return (2 / yhat.shape[1]) * (np.abs(yhat) + np.abs(y))
-
-
 def _in_unit_interval(y: Array) -> str | None:
-    if y.min() >= 0 and y.max() <= 1:  # two reductions, no boolean temporaries
+    if y.min() >= 0 and y.max() <= 1:
         return None
     return f"values in [0, 1], got values from {y.min()!r} to {y.max()!r}"
 
@@ -125,21 +88,18 @@ def _bce_from_logits(z: Array, y: Array) -> Array:
 
 def _bce_from_logits_gradient(z: Array, y: Array) -> Array:
     # ∂/∂z of the per-output loss is σ(z) − y: the sigmoid's derivative cancels the log's.
-    return (_sigmoid(z) - y) / z.shape[1]
-
-
-def _bce_from_logits_scale(z: Array, y: Array) -> Array:
-    return (_sigmoid(z) + y) / z.shape[1]
+    return (sigmoid(z) - y) / z.shape[1]
 
 
 def _non_negative(y: Array) -> str | None:
-    if y.min() >= 0:  # one reduction, no boolean temporary
+    if y.min() >= 0:
         return None
     return f"non-negative weights, got a minimum of {y.min()!r}"
 
 
 def _log_softmax(logits: Array) -> Array:
-    # Shifting by the row maximum leaves softmax unchanged and keeps every exponent ≤ 0.
+    # Shifting by the row maximum leaves softmax unchanged and keeps every exponent ≤ 0:
+    # log Σ_j e^{ŷ_j} = max ŷ + log Σ_j e^{ŷ_j − max ŷ} (log-sum-exp).
     shifted = logits - logits.max(axis=1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
@@ -149,34 +109,14 @@ def _softmax_cross_entropy(logits: Array, y: Array) -> Array:
 
 
 def _softmax(logits: Array) -> Array:
-    # e^{ŷ − max ŷ} / Σ e^{ŷ − max ŷ}: every exponent ≤ 0, so nothing overflows, and the sum is
-    # at least 1; three array passes fewer than exp(log_softmax).
+    # e^{ŷ − max ŷ} / Σ e^{ŷ − max ŷ}: every exponent ≤ 0, so nothing overflows.
     e = np.exp(logits - logits.max(axis=1, keepdims=True))
-    e /= e.sum(axis=1, keepdims=True)  # in place: e is a fresh array
-    return e
+    return e / e.sum(axis=1, keepdims=True)
 
 
 def _softmax_cross_entropy_gradient(logits: Array, y: Array) -> Array:
     # ∂/∂ŷ −Σ_j y_j log softmax(ŷ)_j = (Σ_j y_j)·softmax(ŷ) − y; Σ_j y_j = 1 for one-hot rows.
     return y.sum(axis=1, keepdims=True) * _softmax(logits) - y
-
-
-def _softmax_cross_entropy_fused_total(logits: Array, y: Array) -> tuple[Scalar, Array]:
-    # The value's log softmax and the gradient's softmax share the shifted exponentials, their
-    # row sums and the targets' row sums; each is the same arithmetic as in _log_softmax and
-    # _softmax.  Summed over the batch, −Σ_ij y_ij (s_ij − log t_i) = Σ_i (Σ_j y_ij) log t_i
-    # − Σ_ij y_ij s_ij, two dot products of non-negative terms (s ≤ 0, t ≥ 1): no cancellation.
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(shifted)
-    row_sums = e.sum(axis=1, keepdims=True)
-    weights = y.sum(axis=1, keepdims=True)  # Σ_j y_ij, 1 for one-hot rows
-    total = np.vdot(weights, np.log(row_sums)) - np.vdot(y, shifted)
-    e /= row_sums  # softmax, in place: e is a fresh array
-    return total, weights * e - y
-
-
-def _softmax_cross_entropy_scale(logits: Array, y: Array) -> Array:
-    return y.sum(axis=1, keepdims=True) * _softmax(logits) + y
 
 
 LOSSES: dict[str, Loss] = {
@@ -189,9 +129,6 @@ LOSSES: dict[str, Loss] = {
             _half_sse_gradient,
             "any finite values",
             _any_finite,
-            _half_sse_scale,
-            lambda yhat, y: np.ones((1, 1), yhat.dtype),  # ∂(ŷ − y)/∂ŷ = 1
-            fused_total=_half_sse_fused_total,
         ),
         Loss(
             "mse",
@@ -200,9 +137,6 @@ LOSSES: dict[str, Loss] = {
             _mse_gradient,
             "any finite values",
             _any_finite,
-            _mse_scale,
-            lambda yhat, y: np.full((1, 1), 2 / yhat.shape[1], yhat.dtype),
-            fused_total=_mse_fused_total,
         ),
         Loss(
             "binary_cross_entropy",
@@ -211,8 +145,6 @@ LOSSES: dict[str, Loss] = {
             _bce_from_logits_gradient,
             "values in [0, 1]",
             _in_unit_interval,
-            _bce_from_logits_scale,
-            lambda z, y: np.full((1, 1), 0.25 / z.shape[1], z.dtype),  # σ' ≤ 1/4
             on_logits=True,
             output_activation="sigmoid",
         ),
@@ -223,9 +155,6 @@ LOSSES: dict[str, Loss] = {
             _softmax_cross_entropy_gradient,
             "non-negative weights",
             _non_negative,
-            _softmax_cross_entropy_scale,
-            lambda logits, y: y.sum(axis=1, keepdims=True),  # (Σy)·softmax' ≤ Σy
-            fused_total=_softmax_cross_entropy_fused_total,
         ),
     )
 }

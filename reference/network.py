@@ -8,7 +8,6 @@ of ``torch.nn.Linear``.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import numbers
 from collections.abc import Iterator, Sequence
@@ -127,15 +126,13 @@ def _check_activations(activation: object, n_layers: int) -> tuple[str, ...]:
 class Params:
     """The parameters of a network: ``weights[l]`` is ``(out, in)``, ``biases[l]`` is ``(out,)``.
 
-    Arrays are converted with ``np.asarray``: integer, boolean and nested-list input become
-    float64; float32 and float64 arrays are kept as they are (not copied).  All arrays share one
-    dtype, the dtype every computation on these parameters uses.  ``Params`` never modifies
-    the arrays it is given, and nothing in crossgrad modifies a ``Params``' arrays.
-
-    The ``Params`` that crossgrad makes (``init_params``, ``backprop``'s gradients, the
-    results of ``sgd_step`` and ``train_step``) hold views into one contiguous 1-D buffer,
-    laid out ``W1, b1, W2, b2, …``, so that an SGD step is one array operation; each view is
-    an ordinary C-contiguous array of the shape above.
+    Plain data.  Arrays are converted with ``np.asarray``: integer, boolean and nested-list
+    input become float64; float32 and float64 arrays are kept as they are (not copied).  All
+    arrays share one dtype, the dtype every computation on these parameters uses.  ``Params``
+    never modifies the arrays it is given, and nothing in crossgrad modifies a ``Params``'
+    arrays.  The constructor checks structure (dimensions, matching shapes, one dtype);
+    whether the values are finite is checked where params enter a computation
+    (``reference.validation``), so that gradients can hold whatever the arithmetic gave.
     """
 
     weights: tuple[NDArray[np.floating], ...]
@@ -168,49 +165,6 @@ class Params:
                 )
         object.__setattr__(self, "weights", ws)
         object.__setattr__(self, "biases", bs)
-
-    @classmethod
-    def _trusted(
-        cls, weights: tuple[NDArray[np.floating], ...], biases: tuple[NDArray[np.floating], ...]
-    ) -> Params:
-        """Wrap arrays that crossgrad itself just computed, skipping validation."""
-        params = object.__new__(cls)
-        object.__setattr__(params, "weights", weights)
-        object.__setattr__(params, "biases", biases)
-        return params
-
-    @classmethod
-    def _in_buffer(cls, sizes: tuple[int, ...], dtype: DTypeLike) -> Params:
-        """Uninitialised Params for layer widths ``sizes``, whose arrays are views into one new
-        1-D buffer, laid out ``W1, b1, W2, …``; the caller fills them.
-
-        One buffer lets the SGD update run as one array operation instead of one per array,
-        which is most of its cost on small networks.
-        """
-        layout = _layout(sizes)
-        buffer = np.empty(layout[-1][2].stop, dtype)  # up to the end of the last bias
-        weights, biases = [], []
-        for w, shape, b in layout:
-            weights.append(buffer[w].reshape(shape))
-            biases.append(buffer[b])
-        params = cls._trusted(tuple(weights), tuple(biases))
-        object.__setattr__(params, "_buffer", buffer)
-        return params
-
-    def _flat(self) -> NDArray[np.floating] | None:
-        """The one buffer all arrays are views into (see ``_in_buffer``), or ``None``.
-
-        ``None`` unless crossgrad laid these arrays out itself and they are still views into
-        that buffer: a copy (``copy.deepcopy``, pickling) has arrays of its own.
-        """
-        buffer: NDArray[np.floating] | None = self.__dict__.get("_buffer")
-        if buffer is None:
-            return None
-        for arrays in (self.weights, self.biases):
-            for a in arrays:  # a loop, not any(...): this runs in every training step
-                if a.base is not buffer:
-                    return None
-        return buffer
 
     @property
     def dtype(self) -> np.dtype[Any]:
@@ -250,17 +204,6 @@ class Params:
         return out
 
 
-@functools.cache
-def _layout(sizes: tuple[int, ...]) -> tuple[tuple[slice, tuple[int, int], slice], ...]:
-    """Where each layer's ``W`` (a slice and its shape) and ``b`` lie in a ``_in_buffer``."""
-    layers, start = [], 0
-    for fan_in, fan_out in itertools.pairwise(sizes):
-        w_end = start + fan_out * fan_in
-        layers.append((slice(start, w_end), (fan_out, fan_in), slice(w_end, w_end + fan_out)))
-        start = w_end + fan_out
-    return tuple(layers)
-
-
 def as_float_array(name: str, value: ArrayLike, dtype: DTypeLike | None = None) -> NDArray[Any]:
     """``value`` as a finite float32 or float64 array, or a clear ``TypeError``/``ValueError``.
 
@@ -272,13 +215,16 @@ def as_float_array(name: str, value: ArrayLike, dtype: DTypeLike | None = None) 
         arr = value  # the common case in a training loop: nothing to convert
     else:
         arr = _as_float(name, value, dtype)
-    # count_nonzero rather than .all(): the same answer at half the fixed cost of a reduction.
-    if np.count_nonzero(np.isfinite(arr)) != arr.size:
-        raise ValueError(
-            f"{name} must be finite, got {np.count_nonzero(~np.isfinite(arr))} "
-            "non-finite value(s) (nan or inf)"
-        )
+    check_finite(name, arr)
     return arr
+
+
+def check_finite(name: str, a: NDArray[np.floating]) -> None:
+    """Raise ``ValueError`` naming ``name`` when ``a`` holds a nan or an infinity."""
+    # count_nonzero rather than .all(): the same answer at half the fixed cost of a reduction.
+    bad = a.size - np.count_nonzero(np.isfinite(a))
+    if bad:
+        raise ValueError(f"{name} must be finite, got {bad} non-finite value(s) (nan or inf)")
 
 
 def _as_float(name: str, value: ArrayLike, dtype: DTypeLike | None) -> NDArray[Any]:
@@ -311,7 +257,7 @@ def _as_float_arrays(name: str, arrays: object, ndim: int) -> tuple[NDArray[np.f
         raise ValueError(f"{name} must hold at least one layer, got none")
     out = []
     for l, value in enumerate(arrays):
-        arr = as_float_array(f"{name}[{l}]", value)
+        arr = _as_float(f"{name}[{l}]", value, None)
         if arr.ndim != ndim:
             raise ValueError(f"{name}[{l}] must be {ndim}-D, got shape {arr.shape}")
         if 0 in arr.shape:
@@ -341,9 +287,9 @@ def init_params(
     ):
         raise TypeError(f"seed must be an int, a numpy Generator or None, got {seed!r}")
     rng = np.random.default_rng(seed)
-    params = Params._in_buffer(net.sizes, dt)
-    for W, b in params:
-        bound = 1 / np.sqrt(W.shape[1])  # 1/√fan_in
-        W[...] = rng.uniform(-bound, bound, size=W.shape)  # cast to dt, as astype(dt) would
-        b[...] = rng.uniform(-bound, bound, size=b.shape)
-    return params
+    weights, biases = [], []
+    for fan_in, fan_out in itertools.pairwise(net.sizes):
+        bound = 1 / np.sqrt(fan_in)
+        weights.append(rng.uniform(-bound, bound, size=(fan_out, fan_in)).astype(dt))
+        biases.append(rng.uniform(-bound, bound, size=fan_out).astype(dt))
+    return Params(weights, biases)

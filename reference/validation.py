@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .losses import LOSSES
-from .network import Network, Params, as_float_array
+from .network import Network, Params, as_float_array, check_finite
 
 
 class Batch(NamedTuple):
@@ -47,6 +47,9 @@ def check_network_params(net: object, params: object) -> None:
                 f"params.weights[{l}] has shape {W.shape}, the network's layer {l + 1} "
                 f"({net.sizes[l]} -> {net.sizes[l + 1]}) needs {expected} (out, in)"
             )
+    for kind, arrays in (("weights", params.weights), ("biases", params.biases)):
+        for l, a in enumerate(arrays):
+            check_finite(f"params.{kind}[{l}]", a)
 
 
 def check_x(net: Network, params: Params, x: ArrayLike) -> tuple[NDArray[np.floating], bool]:

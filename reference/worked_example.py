@@ -20,7 +20,7 @@ from decimal import Decimal
 import numpy as np
 from numpy.typing import NDArray
 
-from .backprop import BackpropResult
+from .backpropagation import BackpropResult
 from .network import Network, Params
 
 NETWORK = Network((4, 3, 2), activation="sigmoid", loss="half_sse", reduction="mean")

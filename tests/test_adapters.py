@@ -60,10 +60,13 @@ def test_every_activation_and_loss_matches_reference(
             assert (g.dtype, g.shape) == (np.dtype(dtype), r.shape)
 
 
-def test_available_lists_installed_frameworks_in_order():
-    assert adapters.available() == ("torch", "jax", "numeric")
-    for name in adapters.available():
+def test_available_lists_installed_backends_in_order():
+    available = adapters.available()
+    assert {"reference", "torch", "jax", "numeric"} <= set(available)
+    assert list(available) == [name for name in adapters.BACKENDS if name in available]
+    for name in available:
         assert adapters.get(name).name == name
+    assert adapters.defaults() == FRAMEWORKS
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
@@ -175,7 +178,7 @@ BAD_INPUTS = {
 }
 
 
-@pytest.mark.parametrize("backend", [*FRAMEWORKS, "numeric", "crosscheck"])
+@pytest.mark.parametrize("backend", ["reference", *FRAMEWORKS, "numeric", "crosscheck"])
 @pytest.mark.parametrize("bad", BAD_INPUTS.values(), ids=BAD_INPUTS)
 def test_bad_input_raises_the_references_error(backend, bad):
     x, y, params = (*bad, PARAMS)[:3]

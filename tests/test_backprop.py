@@ -15,7 +15,6 @@ from crossgrad.reference import (
     Network,
     Params,
     backprop,
-    init_params,
     loss,
     predict,
     sgd_step,
@@ -227,35 +226,6 @@ def test_sgd_step_is_params_minus_lr_times_grads() -> None:
     loss_before, stepped = train_step(net, params, x, y, lr=0.3)
     assert loss_before == backprop(net, params, x, y).loss
     assert stepped == new
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_steps_on_one_buffer_and_on_separate_arrays_agree_bit_for_bit(dtype: type) -> None:
-    # train_step and sgd_step update parameters laid out in one buffer (init_params, and
-    # every step's result) with one operation; separate arrays, one array at a time.
-    net, _, x, y = _problem((3, 5, 4, 2), ("tanh", "relu", "identity"), "mse", "mean", 4)
-    flat = init_params(net, seed=5, dtype=dtype)
-    separate = Params([W.copy() for W in flat.weights], [b.copy() for b in flat.biases])
-    assert flat._flat() is not None
-    assert separate._flat() is None
-    a, b = flat, separate
-    for _ in range(3):  # the second and third steps start from the buffers steps made
-        (loss_a, a), (loss_b, b) = train_step(net, a, x, y, 0.1), train_step(net, b, x, y, 0.1)
-        assert loss_a == loss_b
-        assert a == b
-        assert a._flat() is not None
-        assert b._flat() is not None
-    grads = backprop(net, flat, x, y).grads
-    assert grads._flat() is not None
-    stepped = sgd_step(flat, grads, 0.1)
-    assert stepped._flat() is not None
-    assert stepped == sgd_step(separate, grads, 0.1)
-    for p_new, p, g in zip(
-        (*stepped.weights, *stepped.biases), (*flat.weights, *flat.biases),
-        (*grads.weights, *grads.biases), strict=True,
-    ):  # fmt: skip
-        np.testing.assert_array_equal(p_new, p - dtype(0.1) * g, strict=True)
-    assert not np.shares_memory(stepped._flat(), flat._flat())  # a new buffer: flat kept
 
 
 def test_a_small_step_against_the_gradient_lowers_the_loss() -> None:

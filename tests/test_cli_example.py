@@ -95,7 +95,7 @@ class _Wrong:
 def test_a_disagreeing_backend_exits_1(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(adapters, "get", lambda name: _Wrong())
+    monkeypatch.setattr(adapters, "get", lambda name: adapters.protocol.as_backend(_Wrong()))
     assert main(["example", "--backends", "torch"]) == 1
     out = capsys.readouterr().out
     assert "DISAGREE: torch" in out
@@ -108,7 +108,7 @@ def test_a_missing_framework_exits_2_naming_the_extra(
     def get(name: str) -> Any:
         if name == "jax":
             raise ImportError("jax is not installed: pip install 'crossgrad[jax]'")
-        return _Wrong()
+        return adapters.protocol.as_backend(_Wrong())
 
     monkeypatch.setattr(adapters, "get", get)
     assert main(["example"]) == 2

@@ -25,8 +25,8 @@ from crossgrad.reference import (
 NET = Network((3, 5, 2), ("gelu", "tanh"), "half_sse")
 X, Y = np.linspace(-2, 2, 12).reshape(4, 3), np.zeros((4, 2))
 
-# The exact-shape path compiles once per shape (a few seconds each, activations and loss are
-# run-time codes), so many random networks share a few shapes: depths 1-5, widths 1-32,
+# The exact-shape path compiles once per network (net is static), so the random networks
+# share a few shapes: depths 1-5, widths 1-32,
 # batches 1-16; and one network both wider than 32 and deeper than 8 (another bucket).
 SHAPES = [((5, 1), 16), ((1, 32, 7, 2), 1), ((9, 3, 17, 1, 30, 4), 6)]
 RNG = np.random.default_rng(7)
@@ -72,7 +72,7 @@ def test_one_sample_gives_vectors():
 
 
 def test_small_shapes_share_a_compilation_per_depth_bucket():
-    cache_size = jax_backend._value_and_grad._cache_size  # jax.jit's count of compilations
+    cache_size = jax_backend._padded_value_and_grad._cache_size  # jax.jit's count of compilations
     first = Network((3, 9, 2), ("tanh", "relu"), "mse")
     jax_backend.backprop(first, init_params(first, seed=0), X, np.ones((4, 2)))
     compiled = cache_size()
@@ -177,14 +177,35 @@ def test_crosscheck_starts_jax_before_the_reference_and_collects_it_after(monkey
         finish = start(net, params, batch)
         return lambda: (events.append("jax collected"), finish())[1]
 
-    module = importlib.import_module("crossgrad.adapters.crosscheck")  # the name is shadowed
-    backprop_reference = module._backprop
+    module = importlib.import_module("crossgrad.adapters.reference_backend")
+    backprop_reference = module.backprop_checked
 
     def reference(*args):
         events.append("reference")
         return backprop_reference(*args)
 
     monkeypatch.setattr(jax_backend, "start_checked", recording)
-    monkeypatch.setattr(module, "_backprop", reference)
+    monkeypatch.setattr(module, "backprop_checked", reference)
     adapters.crosscheck(NET, init_params(NET, seed=4), X, Y, backends=["jax"]).raise_for_mismatch()
     assert events == ["jax started", "reference", "jax collected"]
+
+
+def test_exact_forward_and_loss_work_under_jit_and_grad_with_net_static():
+    net = Network((3, 4, 2), ("tanh", "sigmoid"), "binary_cross_entropy", "sum")
+    params = init_params(net, seed=2)
+    y = np.linspace(0, 1, 8).reshape(4, 2)
+
+    def batch_loss(weights, biases, x, y, net):
+        zs, activations = jax_backend.forward(net, weights, biases, x)
+        return jax_backend.loss(net, zs, activations, y)
+
+    grad = jax.jit(jax.grad(batch_loss, argnums=(0, 1)), static_argnames=("net",))
+    with jax.enable_x64(True):
+        gW, gb = grad(list(params.weights), list(params.biases), X, y, net=net)
+        gW, gb = [np.asarray(g) for g in gW], [np.asarray(g) for g in gb]
+    from crossgrad.reference import backprop
+
+    want = backprop(net, params, X, y).grads
+    assert gW[0].dtype == np.float64
+    for g, w in zip((*gW, *gb), (*want.weights, *want.biases), strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-15)

@@ -59,13 +59,6 @@ def test_gradient_matches_central_differences(name: str) -> None:
     assert_close_to_numeric(loss.gradient(out, y), numeric)
 
 
-@pytest.mark.parametrize("name", sorted(LOSSES))
-def test_gradient_scale_bounds_the_gradient(name: str) -> None:
-    loss = LOSSES[name]
-    out, y = _out_and_target(name)
-    assert (np.abs(loss.gradient(out, y)) <= loss.gradient_scale(out, y)).all()
-
-
 def test_mse_is_torch_mse_loss_under_mean_reduction() -> None:
     out, y = _out_and_target("mse")
     assert LOSSES["mse"].value(out, y).mean() == pytest.approx(((out - y) ** 2).mean(), rel=1e-15)
@@ -132,27 +125,3 @@ def test_target_domain_errors_describe_the_domain(
 @pytest.mark.parametrize("name", ["half_sse", "mse"])
 def test_regression_losses_accept_any_finite_target(name: str) -> None:
     assert LOSSES[name].target_error(np.array([[-1e6, 1e6]])) is None
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("name", sorted(LOSSES))
-def test_total_and_gradient_are_the_summed_values_and_the_gradient(name: str, dtype: type) -> None:
-    out, y = (a.astype(dtype) for a in _out_and_target(name, batch=5, width=3))
-    out[1] *= 300  # far-out logits too
-    out_before, y_before = out.copy(), y.copy()
-    total, gradient = LOSSES[name].total_and_gradient(out, y)
-    values = LOSSES[name].value(out, y)
-    assert np.shape(total) == ()
-    assert total.dtype == dtype
-    # Every loss here is a sum of non-negative terms, one or two per entry of `out`; fused or
-    # not, each term carries a few roundings and the sum at most one per term (Higham), so the
-    # two totals differ by at most 4·(entries + batch)·eps of the total.  A wrong formula is
-    # off by far more; a fused total computed in float32 for float64 input, by ~1e-8.
-    bound = 4 * (out.size + out.shape[0]) * np.finfo(dtype).eps * float(values.sum())
-    assert abs(float(total) - float(values.sum())) <= bound
-    np.testing.assert_array_equal(gradient, LOSSES[name].gradient(out, y), strict=True)
-    assert not np.shares_memory(gradient, out)
-    assert not np.shares_memory(gradient, y)
-    gradient += 1  # the gradient is the caller's to scale in place: nothing else moves
-    np.testing.assert_array_equal(out, out_before)
-    np.testing.assert_array_equal(y, y_before)

@@ -126,8 +126,6 @@ BAD_PARAMS: list[tuple[Any, Any, type[Exception], str]] = [
     ([np.ones((3, 4), np.float16)], [np.ones(3)], TypeError, "float32 or float64, got float16"),
     ([np.array([["a"]])], [np.ones(1)], TypeError, "weights[0] must be an array of real numbers"),
     ([[[1.0, 2.0], [3.0]]], [np.ones(2)], TypeError, "weights[0] must be an array of real"),
-    ([np.full((1, 1), np.nan)], [np.ones(1)], ValueError, "weights[0] must be finite"),
-    ([np.ones((1, 1))], [np.array([np.inf])], ValueError, "biases[0] must be finite"),
     ([], [], ValueError, "weights must hold at least one layer"),
     (np.ones((3, 4)), [np.ones(3)], TypeError, "weights must be a sequence with one array per"),
     ([np.ones((0, 4))], [np.ones(0)], ValueError, "weights[0] must not be empty"),
@@ -158,7 +156,7 @@ def test_init_params_follows_torch_linear_default(dtype: type) -> None:
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_init_params_draws_each_array_in_turn_into_one_buffer(dtype: type) -> None:
+def test_init_params_draws_each_array_in_turn(dtype: type) -> None:
     net = Network((5, 7, 3))
     params = init_params(net, seed=2, dtype=dtype)
     rng = np.random.default_rng(2)  # the same draws, one array at a time, W1 b1 W2 b2
@@ -166,20 +164,21 @@ def test_init_params_draws_each_array_in_turn_into_one_buffer(dtype: type) -> No
         bound = 1 / np.sqrt(fan_in)
         np.testing.assert_array_equal(W, rng.uniform(-bound, bound, W.shape).astype(dtype))
         np.testing.assert_array_equal(b, rng.uniform(-bound, bound, b.shape).astype(dtype))
-    buffer = params._flat()  # all four arrays are views into one buffer, in layer order
-    assert buffer is not None
-    assert buffer.shape == (5 * 7 + 7 + 7 * 3 + 3,)
-    np.testing.assert_array_equal(
-        buffer, np.concatenate([a.ravel() for pair in params for a in pair]), strict=True
-    )
 
 
-def test_a_copy_of_params_has_no_shared_buffer() -> None:
+def test_params_are_plain_data() -> None:
+    # Two fields and nothing hidden: copies, pickles and the caller's own Params are equal.
     params = init_params(Network((4, 3, 2)))
-    assert params._flat() is not None
-    assert copy.deepcopy(params)._flat() is None  # deep copies: arrays of their own
-    assert pickle.loads(pickle.dumps(params))._flat() is None
-    assert Params(params.weights, params.biases)._flat() is None  # made by the caller
+    assert set(vars(params)) == {"weights", "biases"}
+    assert copy.deepcopy(params) == params
+    assert pickle.loads(pickle.dumps(params)) == params
+    assert Params(params.weights, params.biases) == params
+
+
+def test_params_hold_non_finite_values_for_backprop_to_reject() -> None:
+    # Params is data (a gradient may overflow); finiteness is checked where params are used.
+    params = Params([np.full((1, 1), np.nan)], [np.array([np.inf])])
+    assert np.isnan(params.weights[0]).all()
 
 
 def test_init_params_is_reproducible() -> None:

@@ -44,7 +44,7 @@ def test_oracle_tolerance_catches_a_small_error():
     want = backprop(net, params, x, y)
     got = numeric_backend.backprop(net, params, x, y)
     scale = tolerance.error_scale(net, params, x, y)
-    rtol, atol = numeric_backend.tolerance(scale, want.loss)
+    rtol, atol = numeric_backend.tolerance(net, params.dtype, scale, want.loss)
     W, S = want.grads.weights[0], scale.weights[0]
     assert tolerance.compare_arrays("W1", got.grads.weights[0], W, S, rtol, atol).ok
     assert not tolerance.compare_arrays("W1", W * (1 + 1e-4), W, S, rtol, atol).ok

@@ -7,6 +7,8 @@ import sys
 from importlib import metadata
 from pathlib import PurePosixPath
 
+import pytest
+
 import crossgrad
 
 
@@ -48,3 +50,47 @@ def test_the_package_is_typed() -> None:
     files = {str(f) for f in metadata.files("crossgrad") or []}
     editable = any("__editable__" in f for f in files)
     assert editable or "crossgrad/py.typed" in files
+
+
+def _submodules() -> list[str]:
+    """Every module of the crossgrad package, walked on disk (not only those imported)."""
+    import importlib
+    import importlib.util
+    import pkgutil
+
+    # The packages pyproject.toml lists; the last three live in top-level folders, mapped below
+    # crossgrad (so crossgrad.__path__ alone does not reach them).
+    packages = ["crossgrad", "crossgrad.cli", "crossgrad.testing", "crossgrad.reference",
+                "crossgrad.adapters", "crossgrad.benchmarks"]  # fmt: skip
+    names = []
+    for package in packages:
+        path = importlib.import_module(package).__path__
+        for info in pkgutil.iter_modules(path, f"{package}."):
+            short = info.name.rsplit(".", 1)[-1]
+            if short == "__main__":  # runs a command when imported
+                continue
+            framework = {"torch_backend": "torch", "jax_backend": "jax"}.get(short)
+            if framework is None or importlib.util.find_spec(framework) is not None:
+                names.append(info.name)
+    return names
+
+
+def test_every_submodule_imports_as_a_module() -> None:
+    # No package __init__ exports a function (or anything else) under a submodule's name:
+    # `crossgrad.reference.backprop` is no module, so importing it fails loudly.
+    import importlib
+
+    names = _submodules()
+    assert {"crossgrad.reference.backpropagation", "crossgrad.adapters.checking"} <= set(names)
+    for name in names:
+        module = importlib.import_module(name)
+        package, short = name.rsplit(".", 1)
+        assert getattr(importlib.import_module(package), short) is module, name
+
+
+@pytest.mark.parametrize("name", ["crossgrad.reference.backprop", "crossgrad.adapters.crosscheck"])
+def test_a_function_is_not_a_module(name: str) -> None:
+    import importlib
+
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module(name)

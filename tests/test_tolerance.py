@@ -1,5 +1,5 @@
 """The tolerance model: the error scale bounds every gradient, float64 checks catch a float32
-computation, float32 checks pass correct code, and ``compare_arrays`` flags what differs."""
+computation, float32 checks pass correct code, and the comparator flags what differs."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def test_float32_inside_fails_a_float64_check(case):
     net, params, x, y = CASES[case]
     report = adapters.crosscheck(net, params, x, y, backends=[_computing_in(np.float32)])
     assert not report.ok
-    assert report.max_rel_err("float32 inside") > 1e3 * tolerance.default_rtol(net, np.float64)
+    assert report.max_err_over_tolerance("float32 inside") > 1e3
 
 
 @pytest.mark.parametrize("case", range(len(CASES)))
@@ -80,12 +80,25 @@ def test_compare_arrays_bound_is_inclusive_and_elementwise():
     at_bound = REF + np.array([[0.0, 0.0], [0.0, 4 * rtol]])  # allowed there: rtol · 4
     c = tolerance.compare_arrays("W1", at_bound, REF, SCALE, rtol)
     assert c.ok
-    assert (c.worst_index, c.worst_ratio) == ((1, 1), 1.0)
+    assert (c.worst_index, c.max_err_over_tolerance) == ((1, 1), 1.0)
+    assert (c.max_abs_err, c.max_rel_err) == (4 * rtol, 4 * rtol / 3)  # true relative: vs 3
     past = REF + np.array([[0.0, 0.0], [2 * rtol, 0.0]])  # allowed there: rtol · 1
     c = tolerance.compare_arrays("W1", past, REF, SCALE, rtol)
     assert not c.ok
-    assert (c.worst_index, c.worst_ratio, c.max_rel_err) == ((1, 0), 2.0, 2 * rtol)
+    assert (c.worst_index, c.max_err_over_tolerance) == ((1, 0), 2.0)
+    assert c.max_rel_err == 0.0  # the only error sits where r = 0: no relative error there
     assert tolerance.compare_arrays("W1", past, REF, SCALE, rtol, atol=rtol).ok
+
+
+def test_a_shape_mismatch_has_no_entries_to_compare():
+    c = tolerance.compare_arrays("W1", REF.T[:1], REF, SCALE, rtol=1.0)
+    assert (c.ok, c.problem, c.worst_index) == (False, "shape (1, 2), expected (2, 2)", ())
+    assert c.max_err_over_tolerance == np.inf
+
+
+def test_values_that_are_not_numbers_do_not_compare():
+    c = tolerance.compare_arrays("loss", np.array("0.5"), np.array(0.5), np.array(1.0), 1.0)
+    assert (c.ok, c.problem) == (False, "dtype <U3, expected float64")
 
 
 @pytest.mark.parametrize(
@@ -110,7 +123,7 @@ def test_zero_scale_allows_only_exact_zero():
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_compare_all_equals_compare_arrays(seed):
+def test_one_pass_over_many_arrays_equals_one_array_at_a_time(seed):
     rng = np.random.default_rng(seed)
     shapes = [(), (3,), (2, 4), (1, 5)]
     items = []
@@ -119,10 +132,46 @@ def test_compare_all_equals_compare_arrays(seed):
         scale = np.abs(rng.normal(size=shape)) * rng.integers(0, 2, size=shape)  # some zeros
         err = rng.normal(size=shape) * 1e-15 * rng.integers(0, 2, size=shape) * (i > 0)
         items.append((f"q{i}", ref + err, ref, scale))
-    if seed == 3:  # one odd entry sends everything down the per-array path
+    if seed == 3:  # a non-finite entry, a wrong shape and an empty array among the others
         items.append(("bad", np.array([np.nan, 1.0]), np.array([0.0, 1.0]), np.ones(2)))
+        items.append(("T", np.ones((3, 2)), np.ones((2, 3)), np.ones((2, 3))))
+        items.append(("empty", np.zeros(0), np.zeros(0), np.zeros(0)))
     rtol = 1e-15 * (seed + 1)
     want = [tolerance.compare_arrays(n, g, r, s, rtol, 1e-16) for n, g, r, s in items]
-    assert tolerance.compare_all(items, rtol, 1e-16) == want
+    expected = tolerance.Expected([(n, r, s) for n, _, r, s in items])
+    assert expected.compare([g for _, g, _, _ in items], rtol, 1e-16) == want
     assert any(not c.ok for c in want)  # the comparison is not vacuous
     assert any(c.ok for c in want)
+
+
+@pytest.mark.parametrize("name", sorted(tolerance.LOSS_SCALES))
+def test_loss_gradient_scale_bounds_the_gradient(name: str) -> None:
+    from crossgrad.reference import LOSSES
+
+    rng = np.random.default_rng(3)
+    out = rng.normal(0, 3, (4, 3))
+    y = (
+        rng.dirichlet(np.ones(3), 4) if name == "softmax_cross_entropy"
+        else rng.uniform(0, 1, (4, 3)) if name == "binary_cross_entropy"
+        else rng.normal(0, 1, (4, 3))
+    )  # fmt: skip
+    scale = tolerance.LOSS_SCALES[name].gradient(out, y)
+    assert (np.abs(LOSSES[name].gradient(out, y)) <= scale).all()
+
+
+def test_the_tables_cover_every_activation_and_loss() -> None:
+    from crossgrad.reference import ACTIVATIONS, LOSSES
+
+    assert set(tolerance.CURVATURE) == set(ACTIVATIONS)
+    assert set(tolerance.LOSS_SCALES) == set(LOSSES)
+
+
+@pytest.mark.parametrize("name", sorted(tolerance.CURVATURE))
+def test_curvature_bounds_the_second_derivative(name: str) -> None:
+    from crossgrad.reference import ACTIVATIONS
+
+    act, z, h = ACTIVATIONS[name], np.linspace(-6, 6, 2401), 1e-4
+    d = lambda t: act.derivative(t, act.forward(t))  # noqa: E731
+    second = (d(z + h) - d(z - h)) / (2 * h)
+    kink = np.abs(z) < 2 * h  # relu, leaky_relu, elu: f' jumps (or bends) at 0
+    assert np.abs(second[~kink]).max() <= tolerance.CURVATURE[name] * (1 + 1e-3)

@@ -20,6 +20,20 @@ Y = np.array([[1.0, 0.0], [0.0, 1.0]])
     [
         ({"net": "4-3-2"}, TypeError, "net must be a crossgrad Network, got str"),
         ({"params": [np.ones((3, 4))]}, TypeError, "params must be crossgrad Params"),
+        (
+            {
+                "params": Params(
+                    [np.full((3, 4), np.nan), np.ones((2, 3))], [np.ones(3), np.ones(2)]
+                )
+            },
+            ValueError,
+            "params.weights[0] must be finite, got 12 non-finite value(s)",
+        ),
+        (
+            {"params": Params([np.ones((3, 4)), np.ones((2, 3))], [np.ones(3), [np.inf, 0]])},
+            ValueError,
+            "params.biases[1] must be finite, got 1 non-finite value(s)",
+        ),
         ({"net": Network((4, 3, 3, 2))}, ValueError, "params has 2 layers, the network has 3"),
         (
             {"net": Network((5, 3, 2))},

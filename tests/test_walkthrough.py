@@ -138,7 +138,7 @@ class _Fake:
 
 
 def _with_fakes(monkeypatch: pytest.MonkeyPatch, **fakes: _Fake) -> None:
-    monkeypatch.setattr(adapters, "get", lambda name: fakes[name])
+    monkeypatch.setattr(adapters, "get", lambda name: adapters.protocol.as_backend(fakes[name]))
 
 
 def test_agreeing_backends(monkeypatch: pytest.MonkeyPatch) -> None:

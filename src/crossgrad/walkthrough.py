@@ -193,7 +193,7 @@ def _agreement(
     for name in backends:
         rtol, atol = report.tolerances[name]
         if name in report.errors:
-            failed = ParamComparison("all", np.inf, np.inf, (), np.inf, False, report.errors[name])
+            failed = ParamComparison("all", np.inf, np.inf, np.inf, (), False, report.errors[name])
             agreement[name] = {q: failed for q, _, _ in quantity_names(net)}
             continue
         by_name = {c.name: c for c in report.comparisons[name]}

@@ -42,7 +42,7 @@ def _variant_grads(case: Case, derivative: Derivative) -> Params:
         db.append(delta.sum(axis=0))
         if l > 0:
             delta = (delta @ params.weights[l]) * derivative(l - 1, zs[l - 1], acts[l])
-    return Params._trusted(tuple(dW[::-1]), tuple(db[::-1]))
+    return Params(tuple(dW[::-1]), tuple(db[::-1]))
 
 
 def _matches(got: Gradients, target: Params, scale: Params, rtol: float) -> bool:
@@ -56,13 +56,13 @@ def _matches(got: Gradients, target: Params, scale: Params, rtol: float) -> bool
 
 
 def _scaled(params: Params, factor: float) -> Params:
-    return Params._trusted(
+    return Params(
         tuple(factor * W for W in params.weights), tuple(factor * b for b in params.biases)
     )
 
 
 def _sum(a: Params, b: Params) -> Params:
-    return Params._trusted(
+    return Params(
         tuple(u + v for u, v in zip(a.weights, b.weights, strict=True)),
         tuple(u + v for u, v in zip(a.biases, b.biases, strict=True)),
     )

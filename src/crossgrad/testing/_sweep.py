@@ -160,9 +160,7 @@ def _user_error(exc: BaseException) -> str:
 
 
 def _copy(params: Params) -> Params:
-    return Params._trusted(
-        tuple(W.copy() for W in params.weights), tuple(b.copy() for b in params.biases)
-    )
+    return Params(tuple(W.copy() for W in params.weights), tuple(b.copy() for b in params.biases))
 
 
 def value_table(
