@@ -50,10 +50,9 @@ class Activation:
 
 def sigmoid(z: Array) -> Array:
     """``σ(z) = 1 / (1 + e^-z)`` for any ``z``, without overflow."""
-    # With e = e^{-|z|} ≤ 1: σ(z) = 1 / (1 + e) for z ≥ 0 and e / (1 + e) for z < 0, the same
-    # number written so that no exponent is positive.
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1, e) / (1 + e)
+    # σ(z) = 1 / (1 + e^{-z}) for z ≥ 0 and e^{z} / (1 + e^{z}) for z < 0: one expression,
+    # e^{min(z, 0)} / (1 + e^{-|z|}), the same number written so that no exponent is positive.
+    return np.exp(np.minimum(z, 0)) / (1 + np.exp(-np.abs(z)))
 
 
 def sigmoid_derivative(z: Array) -> Array:
