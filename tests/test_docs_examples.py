@@ -188,3 +188,34 @@ def test_every_page_is_found() -> None:
     names = {p.relative_to(ROOT).as_posix() for p in PAGES}
     assert {"README.md", "docs/index.md", "docs/getting-started.md"} <= names
     assert not any(name.startswith("docs/hooks/") for name in names)
+
+
+def marked_command(marker: str) -> str:
+    """The command between ``<!-- marker -->`` and ``<!-- /marker -->``, as ``.ci/run`` reads it."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split(f"<!-- {marker} -->\n", 1)[1].split(f"<!-- /{marker} -->", 1)[0]
+    return "\n".join(b.text for b in blocks(ROOT / "README.md", section)).strip()
+
+
+def test_the_readme_test_command_tests_an_editable_install_under_the_constraints() -> None:
+    command = marked_command("test-command")
+    assert command.startswith("python3 -m venv .venv && ")
+    assert '.venv/bin/pip install -c constraints.txt -e ".[dev]"' in command
+    assert command.endswith(".venv/bin/pytest") or ".venv/bin/pytest " in command
+
+
+def test_the_readme_main_command_installs_and_runs_the_worked_example() -> None:
+    command = marked_command("main-command")
+    assert '.venv/bin/pip install -c constraints.txt ".[all]"' in command
+    assert command.endswith(".venv/bin/crossgrad example")
+
+
+def test_the_readme_install_commands_are_not_run_by_the_example_runner() -> None:
+    readme = blocks(ROOT / "README.md")
+    installs = [b for b in readme if "pip install" in b.text]
+    assert installs
+    assert all(b.skip for b in installs)
+
+
+def test_the_readme_stays_short() -> None:
+    assert len((ROOT / "README.md").read_text(encoding="utf-8").splitlines()) <= 250

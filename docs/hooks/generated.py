@@ -35,9 +35,10 @@ API_SOURCES = Path("build") / "api-src"  # mkdocs.yml: mkdocstrings' python hand
 INTRO = (
     "*This page is generated each time the site is built, by "
     "`crossgrad example --format markdown` (checked by {backends}). The numbers are the "
-    "float64 NumPy reference's; the table at the end lists the figures printed in the "
-    "original document that disagree with them. A teacher can write the same page for any "
-    "small network: `crossgrad example --format markdown --sizes 2,2,1 --activation tanh`.*"
+    "float64 NumPy reference's; the table at the end lists the figures printed in the worked "
+    "example crossgrad started from (kept in `crossgrad.reference.worked_example`) that "
+    "disagree with them. A teacher can write the same page for any small network: "
+    "`crossgrad example --format markdown --sizes 2,2,1 --activation tanh`.*"
 )
 
 
