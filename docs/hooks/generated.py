@@ -7,6 +7,11 @@
 - ``benchmarks/results/*`` (the committed results: JSON, CSV and plot) are served at the same
   path in the site, so a page can embed ``benchmarks/results/results.png`` and link the JSON
   its figures come from.
+- A page may link a file of the repository outside ``docs/`` by its relative path, as it
+  would on GitHub (``../benchmarks/results/results.png``, ``../reference/activations.py``):
+  a served result becomes its copy in the site, any other file the repository's page for it
+  (``repo_url``).  A link to a file that does not exist is left alone, so that
+  ``mkdocs build --strict`` reports it.
 - ``build/api-src/crossgrad`` is the import package laid out as it is installed (the
   repository's folders map into it, see ``[tool.setuptools] package-dir`` in
   ``pyproject.toml``), as symbolic links, so that mkdocstrings reads the API pages' docstrings
@@ -16,6 +21,8 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,11 +34,14 @@ from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File, Files
+from mkdocs.structure.pages import Page
 
 WORKED_EXAMPLE = "worked-example.md"
 RESULTS = Path("benchmarks") / "results"
 RESULT_SUFFIXES = (".png", ".json", ".csv")
 API_SOURCES = Path("build") / "api-src"  # mkdocs.yml: mkdocstrings' python handler `paths`
+LINK = re.compile(r"(?P<head>!?\[[^\]]*\]\()(?P<target>[^)\s#]+)(?P<tail>#[^)\s]*)?(?=[)\s])")
+FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
 INTRO = (
     "*This page is generated each time the site is built, by "
     "`crossgrad example --format markdown` (checked by {backends}). The numbers are the "
@@ -95,3 +105,43 @@ def on_files(files: Files, *, config: MkDocsConfig, **_: Any) -> Files:
             uri = (RESULTS / path.name).as_posix()
             files.append(File.generated(config, uri, abs_src_path=str(path)))
     return files
+
+
+def repository_link(target: str, page_dir: Path, root: Path, docs_dir: Path, repo_url: str) -> str:
+    """``target``, a link of a page in ``page_dir``, rewritten if it leaves ``docs_dir``.
+
+    A link to a served result becomes a link to its copy in the site, a link to another
+    existing file or folder of the repository becomes ``repo_url``'s page for it; anything
+    else (a URL, a link inside ``docs_dir``, a missing file) is returned unchanged.
+    """
+    if re.match(r"^[a-z][a-z0-9+.-]*:", target) or target.startswith("/"):
+        return target
+    path = Path(os.path.normpath(page_dir / target))
+    if path.is_relative_to(docs_dir) or not path.is_relative_to(root) or not path.exists():
+        return target
+    relative = path.relative_to(root)
+    if relative.parent == RESULTS and path.suffix in RESULT_SUFFIXES:
+        return Path(os.path.relpath(docs_dir / relative, page_dir)).as_posix()
+    if not repo_url:
+        return target
+    kind = "tree" if path.is_dir() else "blob"
+    return f"{repo_url.rstrip('/')}/{kind}/main/{relative.as_posix()}"
+
+
+def on_page_markdown(markdown: str, *, page: Page, config: MkDocsConfig, **_: Any) -> str:
+    root = Path(config.config_file_path).parent
+    docs_dir = Path(config.docs_dir)
+    page_dir = (docs_dir / page.file.src_uri).parent
+    repo_url = config.repo_url or ""
+
+    def rewrite(match: re.Match[str]) -> str:
+        target = repository_link(match["target"], page_dir, root, docs_dir, repo_url)
+        return f"{match['head']}{target}{match['tail'] or ''}"
+
+    lines, fence = [], None
+    for line in markdown.split("\n"):
+        opening = FENCE.match(line)
+        if opening and (fence is None or opening[1].startswith(fence)):
+            fence = opening[1] if fence is None else None
+        lines.append(line if fence is not None or opening else LINK.sub(rewrite, line))
+    return "\n".join(lines)
