@@ -5,6 +5,7 @@ One test per page, then tests of the runner itself on small pages of its own.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -219,3 +220,67 @@ def test_the_readme_install_commands_are_not_run_by_the_example_runner() -> None
 
 def test_the_readme_stays_short() -> None:
     assert len((ROOT / "README.md").read_text(encoding="utf-8").splitlines()) <= 250
+
+
+# What the prose may say.
+
+TIMING = re.compile(r"\d(?:[\d,.]*\d)?\s?(?:ns|µs|us|ms|GFLOP/s|samples/s|networks/s|steps/s)\b")
+RESULTS_FILE = re.compile(r"benchmarks/results/[\w.-]+\.json")
+LINK = re.compile(r"\]\((?P<target>[^)\s#]+)(?:#[^)\s]*)?\)")
+
+
+def prose(page: Path) -> list[tuple[int, str]]:
+    """``(line number, line)`` of the page outside fenced code blocks."""
+    lines = page.read_text(encoding="utf-8").splitlines()
+    inside = set()
+    for block in blocks(page):
+        n = block.text.count("\n")
+        inside.update(range(block.line - 1, block.line + n + 1))
+    return [(i, line) for i, line in enumerate(lines, 1) if i not in inside]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.relative_to(ROOT).as_posix() for p in PAGES])
+def test_a_timing_figure_in_prose_comes_with_its_results_file(page: Path) -> None:
+    text = page.read_text(encoding="utf-8")
+    timings = [(i, m.group()) for i, line in prose(page) for m in TIMING.finditer(line)]
+    if timings and not RESULTS_FILE.search(text):
+        shown = ", ".join(f"line {i}: {figure!r}" for i, figure in timings[:5])
+        pytest.fail(
+            f"{page.relative_to(ROOT)} states timings ({shown}) but names no "
+            "benchmarks/results/*.json file they come from",
+            pytrace=False,
+        )
+
+
+def test_a_results_file_named_by_a_page_exists() -> None:
+    named = {
+        (page.relative_to(ROOT).as_posix(), name)
+        for page in PAGES
+        for name in RESULTS_FILE.findall(page.read_text(encoding="utf-8"))
+    }
+    assert [(page, name) for page, name in sorted(named) if not (ROOT / name).is_file()] == []
+
+
+def nav_pages() -> set[str]:
+    """The pages that mkdocs.yml's nav lists, as repository paths (``docs/...``)."""
+    text = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    nav = text.split("\nnav:\n", 1)[1].split("\n\n", 1)[0]
+    return {f"docs/{m}" for m in re.findall(r":\s*([\w./-]+\.md)\s*$", nav, re.MULTILINE)}
+
+
+def test_the_readmes_links_lead_to_files_or_to_pages_of_the_site() -> None:
+    targets = {
+        m["target"]
+        for _, line in prose(ROOT / "README.md")
+        for m in LINK.finditer(line)
+        if not re.match(r"^[a-z][a-z0-9+.-]*:", m["target"])
+    }
+    assert targets
+    known = nav_pages()
+    missing = sorted(t for t in targets if not (ROOT / t).exists() and t.rstrip("/") not in known)
+    assert missing == []
+
+
+def test_the_nav_lists_the_pages_written_here() -> None:
+    assert {"docs/index.md", "docs/getting-started.md", "docs/worked-example.md"} <= nav_pages()
+    assert {"docs/api/reference.md", "docs/changelog.md", "docs/checking.md"} <= nav_pages()
