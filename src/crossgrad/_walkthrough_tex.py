@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import _walkthrough_errata as _errata
+
 if TYPE_CHECKING:
     from .walkthrough import Step, Walkthrough
 
@@ -195,7 +197,8 @@ def to_markdown(w: Walkthrough, digits: int = 4) -> str:
         else:
             prefix = {"h1": "# ", "h2": "## ", "h3": "### ", "p": ""}[kind]
             lines.append(prefix + text)
-    return "\n\n".join(lines) + "\n"
+    errata = _errata.errata_markdown(w)  # the printed figures that disagree, as a table
+    return "\n\n".join([*lines, errata] if errata else lines) + "\n"
 
 
 def _latex_text(text: str) -> str:

@@ -285,7 +285,7 @@ def document(backends: Sequence[str] = ("torch", "jax")) -> Walkthrough:
         we.NETWORK, we.PARAMS, we.X, we.Y, we.LR,
         backends=backends,
         printed=we.PRINTED,
-        title="The worked example of shared/seed/backprop-worked-example.md",
+        title="The worked example: a 4-3-2 sigmoid network, one SGD step",
         lr_source=DOCUMENT_LR_SOURCE,
     )  # fmt: skip
 
