@@ -291,12 +291,14 @@ class Expected:
         if len(candidates) != len(self.names):
             raise ValueError(f"{len(candidates)} candidates for {len(self.names)} expected arrays")
         values = [np.asarray(g) for g in candidates]
-        problems = [_problem(g, r) for g, r in zip(values, self.references, strict=True)]
+        problems: list[str | None] = []
         # Entries compare only when the shapes match and the values are numbers; for any other
-        # candidate the reference stands in in the pass (its row is replaced below), so that
+        # candidate the reference stands in in the pass (its row is written below), so that
         # the others still get one pass.
-        comparable = [g.shape == r.shape and g.dtype.kind in "biuf"
-                      for g, r in zip(values, self.references, strict=True)]  # fmt: skip
+        comparable: list[bool] = []
+        for g, r in zip(values, self.references, strict=True):
+            problems.append(_problem(g, r))
+            comparable.append(g.shape == r.shape and g.dtype.kind in "biuf")
         g = self._concatenate(
             [v if ok else r for v, ok, r in zip(values, comparable, self.references, strict=True)]
         )
@@ -314,8 +316,7 @@ class Expected:
                               where=allowed_positive)  # fmt: skip
             # The true relative error, where r ≠ 0 (it may overflow to inf next to a subnormal r).
             rel = np.divide(err, self._abs_r, out=np.zeros_like(err), where=self._r_nonzero)
-        rows = [ParamComparison(name, 0.0, 0.0, 0.0, (), problems[k] is None, problems[k])
-                for k, name in enumerate(self.names)]  # fmt: skip
+        rows: list[ParamComparison | None] = [None] * len(values)
         if self._in_pass:
             starts = self._starts
             worst_ratio = np.maximum.reduceat(ratio, starts)
@@ -336,15 +337,22 @@ class Expected:
                 non_finite,
                 strict=True,
             ):
+                if not comparable[k]:
+                    continue
                 problem = problems[k] or ("non-finite values" if bad else None)
                 rows[k] = ParamComparison(
                     self.names[k], e, r, w, _unravel(i, self.references[k].shape),
                     problem is None and w <= 1, problem,
                 )  # fmt: skip
-        for k, problem in enumerate(problems):
-            if not comparable[k]:
-                rows[k] = ParamComparison(self.names[k], np.inf, np.inf, np.inf, (), False, problem)
-        return rows
+        return [
+            row
+            if row is not None  # compared in the pass
+            # no entries to compare: a wrong shape, values that are not numbers
+            else ParamComparison(name, np.inf, np.inf, np.inf, (), False, problem)
+            if not ok
+            else ParamComparison(name, 0.0, 0.0, 0.0, (), problem is None, problem)  # empty
+            for row, name, ok, problem in zip(rows, self.names, comparable, problems, strict=True)
+        ]
 
 
 def _problem(candidate: NDArray[np.generic], reference: NDArray[np.floating]) -> str | None:
