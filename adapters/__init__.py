@@ -29,6 +29,7 @@ BACKENDS: dict[str, tuple[str, str | None, str | None]] = {
     "torch": ("torch_backend", "torch", "torch"),
     "jax": ("jax_backend", "jax", "jax"),
     "numeric": ("numeric_backend", None, None),
+    "numpy": ("numpy_backend", None, None),  # the fast NumPy backend
 }
 
 

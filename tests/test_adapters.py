@@ -61,7 +61,7 @@ def test_every_activation_and_loss_matches_reference(
 
 
 def test_available_lists_installed_frameworks_in_order():
-    assert adapters.available() == ("torch", "jax", "numeric")
+    assert adapters.available() == ("torch", "jax", "numeric", "numpy")
     for name in adapters.available():
         assert adapters.get(name).name == name
 
@@ -75,7 +75,7 @@ def test_missing_framework_is_left_out_and_named(monkeypatch, framework):
         adapters.get(framework)
     net, params = Network((2, 1)), Params([[[1.0, 2.0]]], [[0.0]])
     report = adapters.crosscheck(net, params, [1.0, 1.0], [0.0])
-    assert report.backends == tuple(f for f in FRAMEWORKS if f != framework)
+    assert report.backends == tuple(f for f in (*FRAMEWORKS, "numpy") if f != framework)
 
 
 def test_unknown_backend_name():

@@ -57,7 +57,7 @@ def test_report_of_agreeing_backends():
 
 
 def test_default_backends_are_the_frameworks():
-    assert adapters.crosscheck(NET, PARAMS, X, Y).backends == ("torch", "jax")
+    assert adapters.crosscheck(NET, PARAMS, X, Y).backends == ("torch", "jax", "numpy")
 
 
 @pytest.mark.parametrize(

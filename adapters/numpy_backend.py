@@ -1,0 +1,310 @@
+"""The fast NumPy backend: the reference's backpropagation, written for speed.
+
+The same mathematics and the same contracts as ``crossgrad.reference`` (same input checks
+and messages, results within the tolerance model, inputs never modified), cross-checked
+against it like torch and jax.  What makes it fast, and would make the reference harder to
+read:
+
+- **Workspaces.**  Every intermediate array of a step (pre-activations, activations,
+  derivatives, deltas, scratch) is allocated once per network shape, batch and dtype and
+  reused, with ``out=`` on every NumPy call (``workspace``).
+- **One parameter buffer.**  The gradients, and the parameters ``train_step`` returns, are
+  views into one flat buffer laid out ``W1, b1, W2, b2, …``; the SGD update of parameters
+  this backend made is then two array operations for the whole network.
+- **Fused kernels.**  An activation and its derivative are computed together from one
+  exponential; the sigmoid is ``max(e, [z ≥ 0]) / (1 + e)`` with ``e = e^{-|z|}``, NumPy's
+  SIMD ``exp`` instead of SciPy's ``expit``; each loss computes its value and gradient in one
+  pass (``numpy_kernels``).
+- **A fast path for valid input.**  Arrays that already have the params' dtype and the
+  network's shapes are checked with a few reductions (finite, in the loss's domain); anything
+  else goes through ``reference.check_inputs``, which raises the reference's errors.
+
+What is returned is never overwritten by a later call: ``backprop``'s arrays are fresh on
+every call, and ``train_step`` returns new parameters in a new buffer.  The workspaces are
+per thread, so concurrent calls from several threads are safe.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import itertools
+import threading
+import weakref
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ..reference import BackpropResult, Network, Params
+from ..reference.validation import Batch, check_inputs, check_lr
+from . import numpy_kernels as kernels
+
+name = "numpy"
+
+Array = NDArray[np.floating]
+
+CACHE_SIZE = 8
+"""Workspaces kept per thread (least recently used dropped first)."""
+
+
+@functools.cache
+def _slices(sizes: tuple[int, ...]) -> tuple[int, tuple[tuple[slice, tuple[int, int], slice], ...]]:
+    """The length of a flat buffer for layer widths ``sizes``, and where each layer's ``W``
+    (a slice and its shape ``(out, in)``) and ``b`` lie in it: ``W1, b1, W2, b2, …``."""
+    layers, start = [], 0
+    for fan_in, fan_out in itertools.pairwise(sizes):
+        w_end = start + fan_out * fan_in
+        layers.append((slice(start, w_end), (fan_out, fan_in), slice(w_end, w_end + fan_out)))
+        start = w_end + fan_out
+    return start, tuple(layers)
+
+
+def layout(
+    sizes: tuple[int, ...], dtype: np.dtype[Any]
+) -> tuple[Array, tuple[Array, ...], tuple[Array, ...]]:
+    """A new uninitialised flat buffer for ``sizes`` and its weight and bias views."""
+    length, layers = _slices(sizes)
+    flat = np.empty(length, dtype)
+    weights = tuple(flat[w].reshape(shape) for w, shape, _ in layers)
+    biases = tuple(flat[b] for _, _, b in layers)
+    return flat, weights, biases
+
+
+class Workspace:
+    """Every array one step of ``net`` at ``batch`` samples in ``dtype`` writes into.
+
+    Per layer ``l`` (widths ``(batch, out_l)``): ``zs[l]``, ``activations[l + 1]`` (``zs[l]``
+    itself for the identity; ``activations[0]`` is a placeholder for ``x``), the derivative
+    ``derivatives[l]``, ``deltas[l]`` and the scratch ``t[l]``, ``u[l]`` (float) and ``m[l]``
+    (bool).  ``grads`` is a flat gradient buffer with views ``weight_grads``, ``bias_grads``.
+    """
+
+    def __init__(self, net: Network, batch: int, dtype: np.dtype[Any]) -> None:
+        self.kernels = tuple(kernels.ACTIVATIONS[name] for name in net.activations)
+        self.loss = kernels.LOSSES[net.loss]
+        shapes = [(batch, width) for width in net.sizes[1:]]
+        self.zs = [np.empty(shape, dtype) for shape in shapes]
+        self.activations = [np.empty((0, 0), dtype)]
+        for z, kernel in zip(self.zs, self.kernels, strict=True):
+            self.activations.append(z if kernel.aliases else np.empty_like(z))
+        self.derivatives = [np.empty(shape, dtype) for shape in shapes]
+        self.deltas = [np.empty(shape, dtype) for shape in shapes]
+        self.t = [np.empty(shape, dtype) for shape in shapes]
+        self.u = [np.empty(shape, dtype) for shape in shapes]
+        self.m = [np.empty(shape, np.bool_) for shape in shapes]
+        self.grads, self.weight_grads, self.bias_grads = layout(net.sizes, dtype)
+
+
+_local = threading.local()
+
+# Params are wrapped without re-validating arrays this module just computed (validation
+# checks every entry for finiteness: a millisecond on an MNIST-sized network).  That is only
+# possible while Params is a dataclass of exactly (weights, biases); otherwise the public
+# constructor is used.
+_WRAP_DIRECTLY = dataclasses.is_dataclass(Params) and [
+    f.name for f in dataclasses.fields(Params)
+] == ["weights", "biases"]
+
+
+def _params(weights: tuple[Array, ...], biases: tuple[Array, ...]) -> Params:
+    if not _WRAP_DIRECTLY:
+        return Params(weights, biases)
+    params = object.__new__(Params)
+    object.__setattr__(params, "weights", weights)
+    object.__setattr__(params, "biases", biases)
+    return params
+
+
+def workspace(net: Network, batch: int, dtype: np.dtype[Any]) -> Workspace:
+    """The cached workspace of ``net`` at ``batch`` samples in ``dtype`` (this thread's)."""
+    cache: OrderedDict[tuple[Network, int, np.dtype[Any]], Workspace] | None = getattr(
+        _local, "cache", None
+    )
+    if cache is None:
+        cache = _local.cache = OrderedDict()
+    key = (net, batch, dtype)
+    ws = cache.get(key)
+    if ws is None:
+        ws = cache[key] = Workspace(net, batch, dtype)
+        if len(cache) > CACHE_SIZE:
+            cache.popitem(last=False)
+    else:
+        cache.move_to_end(key)
+    return ws
+
+
+def _batch(net: Network, params: Params, x: ArrayLike, y: ArrayLike) -> Batch:
+    """``check_inputs(net, params, x, y)``, with a fast path for input that is plainly valid.
+
+    The fast path accepts only what ``check_inputs`` accepts; whatever it is unsure of, it
+    leaves to ``check_inputs``, which raises the reference's errors.
+    """
+    if (
+        type(x) is np.ndarray
+        and type(y) is np.ndarray
+        and isinstance(net, Network)
+        and isinstance(params, Params)
+        and x.ndim == 2
+        and y.ndim == 2
+        and len(params.weights) == net.n_layers
+    ):
+        dtype = params.weights[0].dtype
+        sizes = net.sizes
+        if (
+            x.dtype == dtype
+            and y.dtype == dtype
+            and 0 < x.shape[0] == y.shape[0]
+            and x.shape[1] == sizes[0]
+            and y.shape[1] == sizes[-1]
+            and all(W.shape == (sizes[l + 1], sizes[l]) for l, W in enumerate(params.weights))
+            # A sum is finite only if every entry is (a finite sum that overflows is sent to
+            # the full check, which accepts it).
+            and np.isfinite(np.add.reduce(x, axis=None))
+            and np.isfinite(np.add.reduce(y, axis=None))
+            and not kernels.target_problem(net.loss, y)
+        ):
+            return Batch(x, y, False)
+    return check_inputs(net, params, x, y)
+
+
+def _forward(
+    ws: Workspace,
+    net: Network,
+    params: Params,
+    x: Array,
+    zs: list[Array],
+    activations: list[Array],
+    derivatives: bool,
+) -> None:
+    """``z_l = a_{l-1} W_lᵀ + b_l``, ``a_l = f_l(z_l)`` into the given arrays; with
+    ``derivatives``, also ``f_l'(z_l)`` into the workspace wherever backpropagation needs it."""
+    a = x
+    for l, (W, b) in enumerate(zip(params.weights, params.biases, strict=True)):
+        z = zs[l]
+        np.dot(a, W.T, out=z)
+        np.add(z, b, out=z)
+        a = activations[l + 1]
+        d = ws.derivatives[l] if derivatives else None
+        ws.kernels[l].forward(z, a, d, ws.t[l], ws.u[l], ws.m[l])
+
+
+def _gradients(
+    ws: Workspace,
+    net: Network,
+    params: Params,
+    batch: Batch,
+    zs: list[Array],
+    activations: list[Array],
+    weight_grads: tuple[Array, ...],
+    bias_grads: tuple[Array, ...],
+) -> float:
+    """The forward and backward pass; writes the gradients, returns the batch loss."""
+    x, y = batch.x, batch.y
+    _forward(ws, net, params, x, zs, activations, derivatives=True)
+    n = x.shape[0]
+    scale = 1 / n if net.reduction == "mean" else 1.0
+    L = net.n_layers - 1
+    delta = ws.deltas[L]
+    out = zs[L] if ws.loss.on_logits else activations[L + 1]
+    total = ws.loss.loss(out, y, delta, scale, ws.t[L])
+    if net.reduction == "mean" and n > 1:
+        total = total / n
+    if not ws.loss.on_logits and ws.kernels[L].has_derivative:
+        np.multiply(delta, ws.derivatives[L], out=delta)  # ∘ f'(z_L)
+    for l in range(L, -1, -1):
+        np.dot(delta.T, activations[l] if l > 0 else x, out=weight_grads[l])
+        np.add.reduce(delta, axis=0, out=bias_grads[l])  # Σ over the batch
+        if l > 0:
+            below = ws.deltas[l - 1]
+            np.dot(delta, params.weights[l], out=below)
+            if ws.kernels[l - 1].has_derivative:
+                np.multiply(below, ws.derivatives[l - 1], out=below)  # ∘ f'(z_{l-1})
+            delta = below
+    return float(total)
+
+
+def backprop_checked(net: Network, params: Params, batch: Batch) -> BackpropResult:
+    """``backprop`` on input already checked by ``reference.check_inputs``."""
+    n = batch.x.shape[0]
+    ws = workspace(net, n, batch.x.dtype)
+    dtype = batch.x.dtype
+    # Fresh arrays for everything returned, so that a later call cannot overwrite them.
+    zs = [np.empty((n, width), dtype) for width in net.sizes[1:]]
+    activations = [batch.x]
+    for z, kernel in zip(zs, ws.kernels, strict=True):
+        activations.append(z if kernel.aliases else np.empty_like(z))
+    _, weights, biases = layout(net.sizes, dtype)
+    loss = _gradients(ws, net, params, batch, zs, activations, weights, biases)
+    for l, kernel in enumerate(ws.kernels):
+        if kernel.aliases:  # the identity's a is its z: a copy of its own, as the reference's
+            activations[l + 1] = zs[l].copy()
+    if batch.single:
+        zs = [z[0] for z in zs]
+        activations = [a[0] for a in activations]
+    return BackpropResult(
+        loss=loss,
+        grads=_params(weights, biases),
+        preactivations=tuple(zs),
+        activations=tuple(activations),
+    )
+
+
+def backprop(net: Network, params: Params, x: ArrayLike, y: ArrayLike) -> BackpropResult:
+    """Like ``reference.backprop``: the loss, its gradients and the forward pass's values.
+
+    ``x``: ``(batch, in)`` or one sample ``(in,)``; ``y``: ``(batch, out)`` or ``(out,)``.
+    Same checks and errors as the reference; nothing passed in is modified, and every array
+    returned is new (not shared with the workspace).
+    """
+    return backprop_checked(net, params, _batch(net, params, x, y))
+
+
+def train_step(
+    net: Network, params: Params, x: ArrayLike, y: ArrayLike, lr: float
+) -> tuple[float, Params]:
+    """Like ``reference.train_step``: ``(loss before the step, new params)``.
+
+    The new params are a new buffer (``W − lr·∂L/∂W``, rounded as the reference rounds it),
+    safe to keep; ``params`` is not modified.  Feeding them back in, as a training loop does,
+    makes the next update two array operations over the whole network.
+    """
+    lr_ = check_lr(lr)
+    batch = _batch(net, params, x, y)
+    n = batch.x.shape[0]
+    dtype = batch.x.dtype
+    ws = workspace(net, n, dtype)
+    loss = _gradients(ws, net, params, batch, ws.zs, ws.activations, ws.weight_grads, ws.bias_grads)
+    flat, weights, biases = layout(net.sizes, dtype)
+    np.multiply(ws.grads, lr_, out=flat)  # lr·g rounded first, then subtracted, as W − lr·dW
+    source = _buffer_of(params)
+    if source is not None:
+        np.subtract(source, flat, out=flat)
+    else:
+        for p, o in zip((*params.weights, *params.biases), (*weights, *biases), strict=True):
+            np.subtract(p, o, out=o)
+    new = _params(weights, biases)
+    _remember(new, flat)
+    return loss, new
+
+
+# The params train_step returned, by id, with the buffer their arrays are views into.  An
+# entry lives as long as its params (the weak reference's callback drops it).
+_made: dict[int, tuple[weakref.ref[Params], Array]] = {}
+
+
+def _remember(params: Params, flat: Array) -> None:
+    key = id(params)
+    try:
+        ref = weakref.ref(params, lambda _: _made.pop(key, None))
+    except TypeError:  # Params without weak references: updates go array by array
+        return
+    _made[key] = (ref, flat)
+
+
+def _buffer_of(params: Params) -> Array | None:
+    entry = _made.get(id(params))
+    if entry is None or entry[0]() is not params:
+        return None
+    return entry[1]
