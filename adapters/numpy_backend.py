@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
+import math
 import threading
 import weakref
 from collections import OrderedDict
@@ -47,6 +48,9 @@ Array = NDArray[np.floating]
 
 CACHE_SIZE = 8
 """Workspaces kept per thread (least recently used dropped first)."""
+
+SMALL_PRODUCT = 1 << 16
+"""Networks whose largest layer product has at most this many multiply-adds use ``np.dot``."""
 
 
 @functools.cache
@@ -77,24 +81,35 @@ class Workspace:
 
     Per layer ``l`` (widths ``(batch, out_l)``): ``zs[l]``, ``activations[l + 1]`` (``zs[l]``
     itself for the identity; ``activations[0]`` is a placeholder for ``x``), the derivative
-    ``derivatives[l]``, ``deltas[l]`` and the scratch ``t[l]``, ``u[l]`` (float) and ``m[l]``
-    (bool).  ``grads`` is a flat gradient buffer with views ``weight_grads``, ``bias_grads``.
+    ``derivatives[l]`` (``None`` where ``f' = 1``), ``deltas[l]`` and the scratch ``t[l]``,
+    ``u[l]`` (float) and ``m[l]`` (bool).  ``grads`` is a flat gradient buffer with views
+    ``weight_grads`` and ``bias_grads``.
     """
 
     def __init__(self, net: Network, batch: int, dtype: np.dtype[Any]) -> None:
+        self.net, self.batch, self.dtype = net, batch, dtype
+        self.param_shapes = tuple(zip(net.sizes[1:], net.sizes[:-1], strict=True))
         self.kernels = tuple(kernels.ACTIVATIONS[name] for name in net.activations)
         self.loss = kernels.LOSSES[net.loss]
+        self.scale = 1 / batch if net.reduction == "mean" else 1.0
         shapes = [(batch, width) for width in net.sizes[1:]]
         self.zs = [np.empty(shape, dtype) for shape in shapes]
         self.activations = [np.empty((0, 0), dtype)]
         for z, kernel in zip(self.zs, self.kernels, strict=True):
             self.activations.append(z if kernel.aliases else np.empty_like(z))
-        self.derivatives = [np.empty(shape, dtype) for shape in shapes]
+        self.derivatives = [
+            np.empty(shape, dtype) if kernel.has_derivative else None
+            for shape, kernel in zip(shapes, self.kernels, strict=True)
+        ]
         self.deltas = [np.empty(shape, dtype) for shape in shapes]
         self.t = [np.empty(shape, dtype) for shape in shapes]
         self.u = [np.empty(shape, dtype) for shape in shapes]
         self.m = [np.empty(shape, np.bool_) for shape in shapes]
         self.grads, self.weight_grads, self.bias_grads = layout(net.sizes, dtype)
+        # np.dot has less call overhead than np.matmul, which counts on tiny networks; but
+        # np.dot(δᵀ, a, out=) of an MNIST-sized layer runs 6× slower than np.matmul's.
+        largest = max(batch * n_in * n_out for n_out, n_in in self.param_shapes)
+        self.product = np.dot if largest <= SMALL_PRODUCT else np.matmul
 
 
 _local = threading.local()
@@ -119,6 +134,9 @@ def _params(weights: tuple[Array, ...], biases: tuple[Array, ...]) -> Params:
 
 def workspace(net: Network, batch: int, dtype: np.dtype[Any]) -> Workspace:
     """The cached workspace of ``net`` at ``batch`` samples in ``dtype`` (this thread's)."""
+    last: Workspace | None = getattr(_local, "last", None)
+    if last is not None and last.net is net and last.batch == batch and last.dtype == dtype:
+        return last  # a training loop: the same network again, without hashing it
     cache: OrderedDict[tuple[Network, int, np.dtype[Any]], Workspace] | None = getattr(
         _local, "cache", None
     )
@@ -132,111 +150,116 @@ def workspace(net: Network, batch: int, dtype: np.dtype[Any]) -> Workspace:
             cache.popitem(last=False)
     else:
         cache.move_to_end(key)
+    _local.last = ws
     return ws
 
 
-def _batch(net: Network, params: Params, x: ArrayLike, y: ArrayLike) -> Batch:
-    """``check_inputs(net, params, x, y)``, with a fast path for input that is plainly valid.
+def _prepare(net: Network, params: Params, x: ArrayLike, y: ArrayLike) -> tuple[Batch, Workspace]:
+    """``check_inputs(net, params, x, y)`` and the workspace, with a fast path for input that
+    is plainly valid.
 
-    The fast path accepts only what ``check_inputs`` accepts; whatever it is unsure of, it
-    leaves to ``check_inputs``, which raises the reference's errors.
+    The fast path accepts only what ``check_inputs`` accepts: arrays already in the params'
+    dtype and the network's shapes, finite, and in the loss's domain.  Whatever it is unsure
+    of, it leaves to ``check_inputs``, which raises the reference's errors.
     """
     if (
         type(x) is np.ndarray
         and type(y) is np.ndarray
+        and x.ndim == 2
         and isinstance(net, Network)
         and isinstance(params, Params)
-        and x.ndim == 2
-        and y.ndim == 2
-        and len(params.weights) == net.n_layers
+        and x.shape[0] > 0
+        and params.weights[0].dtype == x.dtype == y.dtype
     ):
-        dtype = params.weights[0].dtype
+        ws = workspace(net, x.shape[0], x.dtype)
         sizes = net.sizes
         if (
-            x.dtype == dtype
-            and y.dtype == dtype
-            and 0 < x.shape[0] == y.shape[0]
+            y.shape == (x.shape[0], sizes[-1])
             and x.shape[1] == sizes[0]
-            and y.shape[1] == sizes[-1]
-            and all(W.shape == (sizes[l + 1], sizes[l]) for l, W in enumerate(params.weights))
+            and (_buffer_of(params, sizes) is not None or _shapes(params) == ws.param_shapes)
             # A sum is finite only if every entry is (a finite sum that overflows is sent to
             # the full check, which accepts it).
-            and np.isfinite(np.add.reduce(x, axis=None))
-            and np.isfinite(np.add.reduce(y, axis=None))
+            and math.isfinite(np.add.reduce(x, axis=None) + np.add.reduce(y, axis=None))
             and not kernels.target_problem(net.loss, y)
         ):
-            return Batch(x, y, False)
-    return check_inputs(net, params, x, y)
+            return Batch(x, y, False), ws
+    batch = check_inputs(net, params, x, y)
+    return batch, workspace(net, batch.x.shape[0], batch.x.dtype)
 
 
-def _forward(
-    ws: Workspace,
-    net: Network,
-    params: Params,
-    x: Array,
-    zs: list[Array],
-    activations: list[Array],
-    derivatives: bool,
-) -> None:
-    """``z_l = a_{l-1} W_lᵀ + b_l``, ``a_l = f_l(z_l)`` into the given arrays; with
-    ``derivatives``, also ``f_l'(z_l)`` into the workspace wherever backpropagation needs it."""
-    a = x
-    for l, (W, b) in enumerate(zip(params.weights, params.biases, strict=True)):
-        z = zs[l]
-        np.dot(a, W.T, out=z)
-        np.add(z, b, out=z)
-        a = activations[l + 1]
-        d = ws.derivatives[l] if derivatives else None
-        ws.kernels[l].forward(z, a, d, ws.t[l], ws.u[l], ws.m[l])
+def _shapes(params: Params) -> tuple[tuple[int, ...], ...] | None:
+    """The weights' shapes, or ``None`` when the biases do not have one entry per row."""
+    if len(params.weights) != len(params.biases):
+        return None
+    shapes = tuple(W.shape for W in params.weights)
+    if any(b.shape != (shape[0],) for b, shape in zip(params.biases, shapes, strict=True)):
+        return None
+    return shapes
 
 
 def _gradients(
     ws: Workspace,
-    net: Network,
     params: Params,
-    batch: Batch,
+    x: Array,
+    y: Array,
     zs: list[Array],
     activations: list[Array],
     weight_grads: tuple[Array, ...],
     bias_grads: tuple[Array, ...],
 ) -> float:
-    """The forward and backward pass; writes the gradients, returns the batch loss."""
-    x, y = batch.x, batch.y
-    _forward(ws, net, params, x, zs, activations, derivatives=True)
-    n = x.shape[0]
-    scale = 1 / n if net.reduction == "mean" else 1.0
-    L = net.n_layers - 1
+    """The forward and backward pass: writes ``z_l``, ``a_l`` and the gradients into the given
+    arrays (``activations[0]`` is not used: ``x`` is ``a_0``), returns the batch loss."""
+    # Forward: z_l = a_{l-1} W_lᵀ + b_l, a_l = f_l(z_l), and f_l'(z_l) in the same pass.
+    product = ws.product
+    a = x
+    for l, (W, b) in enumerate(zip(params.weights, params.biases, strict=True)):
+        z = zs[l]
+        product(a, W.T, out=z)
+        np.add(z, b, out=z)
+        a = activations[l + 1]
+        ws.kernels[l].forward(z, a, ws.derivatives[l], ws.t[l], ws.u[l], ws.m[l])
+    # The loss and δ_L = ∂L/∂z_L, the reduction's 1/batch folded in.
+    L = len(zs) - 1
     delta = ws.deltas[L]
-    out = zs[L] if ws.loss.on_logits else activations[L + 1]
-    total = ws.loss.loss(out, y, delta, scale, ws.t[L])
-    if net.reduction == "mean" and n > 1:
-        total = total / n
-    if not ws.loss.on_logits and ws.kernels[L].has_derivative:
-        np.multiply(delta, ws.derivatives[L], out=delta)  # ∘ f'(z_L)
-    for l in range(L, -1, -1):
-        np.dot(delta.T, activations[l] if l > 0 else x, out=weight_grads[l])
-        np.add.reduce(delta, axis=0, out=bias_grads[l])  # Σ over the batch
-        if l > 0:
-            below = ws.deltas[l - 1]
-            np.dot(delta, params.weights[l], out=below)
-            if ws.kernels[l - 1].has_derivative:
-                np.multiply(below, ws.derivatives[l - 1], out=below)  # ∘ f'(z_{l-1})
-            delta = below
+    loss = ws.loss
+    total = loss.loss(zs[L] if loss.on_logits else a, y, delta, ws.scale, ws.t[L])
+    if ws.scale != 1 and ws.batch > 1:  # (a mean of one sample is that sample: exact)
+        total = total / ws.batch
+    d = ws.derivatives[L]
+    if d is not None and not loss.on_logits:
+        np.multiply(delta, d, out=delta)  # ∘ f'(z_L)
+    # Backward: ∂L/∂W_l = δ_lᵀ a_{l-1}, ∂L/∂b_l = Σ δ_l, δ_{l-1} = (δ_l W_l) ∘ f'(z_{l-1}).
+    for l in range(L, 0, -1):
+        product(delta.T, activations[l], out=weight_grads[l])
+        np.add.reduce(delta, axis=0, out=bias_grads[l])
+        below = ws.deltas[l - 1]
+        product(delta, params.weights[l], out=below)
+        d = ws.derivatives[l - 1]
+        if d is not None:
+            np.multiply(below, d, out=below)
+        delta = below
+    product(delta.T, x, out=weight_grads[0])
+    np.add.reduce(delta, axis=0, out=bias_grads[0])
     return float(total)
 
 
 def backprop_checked(net: Network, params: Params, batch: Batch) -> BackpropResult:
     """``backprop`` on input already checked by ``reference.check_inputs``."""
     n = batch.x.shape[0]
-    ws = workspace(net, n, batch.x.dtype)
     dtype = batch.x.dtype
+    ws = workspace(net, n, dtype)
+    return _backprop(ws, params, batch)
+
+
+def _backprop(ws: Workspace, params: Params, batch: Batch) -> BackpropResult:
+    n, dtype = ws.batch, ws.dtype
     # Fresh arrays for everything returned, so that a later call cannot overwrite them.
-    zs = [np.empty((n, width), dtype) for width in net.sizes[1:]]
+    zs = [np.empty((n, width), dtype) for width in ws.net.sizes[1:]]
     activations = [batch.x]
     for z, kernel in zip(zs, ws.kernels, strict=True):
         activations.append(z if kernel.aliases else np.empty_like(z))
-    _, weights, biases = layout(net.sizes, dtype)
-    loss = _gradients(ws, net, params, batch, zs, activations, weights, biases)
+    _, weights, biases = layout(ws.net.sizes, dtype)
+    loss = _gradients(ws, params, batch.x, batch.y, zs, activations, weights, biases)
     for l, kernel in enumerate(ws.kernels):
         if kernel.aliases:  # the identity's a is its z: a copy of its own, as the reference's
             activations[l + 1] = zs[l].copy()
@@ -258,7 +281,8 @@ def backprop(net: Network, params: Params, x: ArrayLike, y: ArrayLike) -> Backpr
     Same checks and errors as the reference; nothing passed in is modified, and every array
     returned is new (not shared with the workspace).
     """
-    return backprop_checked(net, params, _batch(net, params, x, y))
+    batch, ws = _prepare(net, params, x, y)
+    return _backprop(ws, params, batch)
 
 
 def train_step(
@@ -271,40 +295,42 @@ def train_step(
     makes the next update two array operations over the whole network.
     """
     lr_ = check_lr(lr)
-    batch = _batch(net, params, x, y)
-    n = batch.x.shape[0]
-    dtype = batch.x.dtype
-    ws = workspace(net, n, dtype)
-    loss = _gradients(ws, net, params, batch, ws.zs, ws.activations, ws.weight_grads, ws.bias_grads)
-    flat, weights, biases = layout(net.sizes, dtype)
+    batch, ws = _prepare(net, params, x, y)
+    loss = _gradients(
+        ws, params, batch.x, batch.y, ws.zs, ws.activations, ws.weight_grads, ws.bias_grads
+    )
+    flat, weights, biases = layout(net.sizes, ws.dtype)
     np.multiply(ws.grads, lr_, out=flat)  # lr·g rounded first, then subtracted, as W − lr·dW
-    source = _buffer_of(params)
+    source = _buffer_of(params, net.sizes)
     if source is not None:
         np.subtract(source, flat, out=flat)
     else:
         for p, o in zip((*params.weights, *params.biases), (*weights, *biases), strict=True):
             np.subtract(p, o, out=o)
     new = _params(weights, biases)
-    _remember(new, flat)
+    _remember(new, flat, net.sizes)
     return loss, new
 
 
-# The params train_step returned, by id, with the buffer their arrays are views into.  An
-# entry lives as long as its params (the weak reference's callback drops it).
-_made: dict[int, tuple[weakref.ref[Params], Array]] = {}
+# The params train_step returned, by id: a weak reference, the flat buffer their arrays are
+# views into (see ``layout``) and the layer widths.  An entry lives as long as its params
+# (the weak reference's callback drops it).
+_made: dict[int, tuple[weakref.ref[Params], Array, tuple[int, ...]]] = {}
 
 
-def _remember(params: Params, flat: Array) -> None:
+def _remember(params: Params, flat: Array, sizes: tuple[int, ...]) -> None:
     key = id(params)
     try:
         ref = weakref.ref(params, lambda _: _made.pop(key, None))
     except TypeError:  # Params without weak references: updates go array by array
         return
-    _made[key] = (ref, flat)
+    _made[key] = (ref, flat, sizes)
 
 
-def _buffer_of(params: Params) -> Array | None:
+def _buffer_of(params: Params, sizes: tuple[int, ...]) -> Array | None:
+    """The flat buffer of params that ``train_step`` made for layer widths ``sizes``, or
+    ``None``."""
     entry = _made.get(id(params))
-    if entry is None or entry[0]() is not params:
+    if entry is None or entry[0]() is not params or entry[2] != sizes:
         return None
     return entry[1]
