@@ -15,7 +15,9 @@ cross-entropy, fused with its sigmoid).  ``t`` is a float scratch array of ``out
 
 The formulas are the reference's (``crossgrad.reference.activations`` and ``losses``), with
 the same stability promises: no overflow and no NumPy warning for ``|z|`` up to ``1e6``, and
-saturated derivatives keep their relative precision.
+saturated derivatives keep their relative precision, down to the smallest normal number
+(below it, the large-array sigmoid returns a value under ``1e-307`` (float64) or ``1e-37``
+(float32) where the exact one is subnormal or 0; see ``_sigmoid``).
 """
 
 from __future__ import annotations
