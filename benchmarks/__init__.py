@@ -1,8 +1,10 @@
-"""CPU throughput of one SGD training step: the NumPy reference, PyTorch and JAX.
+"""CPU throughput of one SGD training step: the NumPy reference, the fast NumPy backend, PyTorch
+and JAX.
 
 Run it as ``crossgrad bench`` (or ``python -m crossgrad.benchmarks``).  The parts:
 
-- ``cases``: the grid (networks, batch sizes, dtypes) and the FLOP count of one step;
+- ``cases``: the grid (networks, batch sizes, dtypes, activations), ``--case`` ids and the FLOP
+  count of one step;
 - ``backends``: one idiomatic fast training step per framework, prepared outside the timing;
 - ``timing``: equal thread counts, the machine's GEMM rate, interleaved timing rounds;
 - ``runner``: ``run_benchmark`` puts them together into a report (a JSON-ready dict);
@@ -11,10 +13,11 @@ Run it as ``crossgrad bench`` (or ``python -m crossgrad.benchmarks``).  The part
 
 from . import report
 from .backends import BACKENDS, available, frameworks_configured, make_problem, prepare
-from .cases import GRIDS, Case, grid, step_flops
+from .cases import ACTIVATIONS, GRIDS, Case, grid, parse_case, step_flops
 from .runner import RESULT_KEYS, run_benchmark
 
 __all__ = [
+    "ACTIVATIONS",
     "BACKENDS",
     "GRIDS",
     "RESULT_KEYS",
@@ -23,6 +26,7 @@ __all__ = [
     "frameworks_configured",
     "grid",
     "make_problem",
+    "parse_case",
     "prepare",
     "report",
     "run_benchmark",

@@ -6,7 +6,9 @@ and keeps the updated parameters for the next call, as a training loop does.  Ev
 (conversion of the data, allocation of the parameters, tracing) happens in the factory, outside
 the timed call.
 
-- ``numpy``: ``crossgrad.reference.train_step``, the public API, validation included.
+- ``reference``: ``crossgrad.reference.train_step``, the textbook, validation included.
+- ``numpy``: the fast NumPy backend's ``train_step`` (``crossgrad.adapters.get("numpy")``),
+  the same public contract, validation included.
 - ``torch``: eager PyTorch on plain tensors (``F.linear``), ``torch.autograd.grad`` for the
   gradients (no ``.grad`` to zero) and an in-place update under ``torch.no_grad``.
 - ``torch.compile``: the same step function compiled by ``torch.compile`` (inductor).
@@ -27,11 +29,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from crossgrad.reference import Network, Params, init_params, train_step
+from crossgrad import reference
+from crossgrad.reference import Network, Params, init_params
 
 from .cases import Case
 
-BACKENDS = ("numpy", "torch", "torch.compile", "jax.jit")
+BACKENDS = ("reference", "numpy", "torch", "torch.compile", "jax.jit")
 LR = 0.01
 """The learning rate of every benchmarked step: small enough that thousands of steps on one
 batch stay far from overflow."""
@@ -84,7 +87,7 @@ class Step:
 
 def available() -> dict[str, str | None]:
     """Each backend's availability: ``None`` if it can run here, else the reason it cannot."""
-    reasons: dict[str, str | None] = {"numpy": None}
+    reasons: dict[str, str | None] = {"reference": None, "numpy": None}
     for module, names in (("torch", ("torch", "torch.compile")), ("jax", ("jax.jit",))):
         missing = importlib.util.find_spec(module) is None
         for name in names:
@@ -113,8 +116,12 @@ def frameworks_configured() -> Iterator[None]:
 def prepare(backend: str, problem: Problem) -> Step:
     """The ``Step`` of ``backend`` (one of ``BACKENDS``) for ``problem``; prepare and run it
     inside ``frameworks_configured()``."""
+    if backend == "reference":
+        return _numpy_step(problem, reference.train_step)
     if backend == "numpy":
-        return _numpy_step(problem)
+        from crossgrad.adapters import numpy_backend
+
+        return _numpy_step(problem, numpy_backend.train_step)
     if backend == "torch":
         return _torch_step(problem, compiled=False)
     if backend == "torch.compile":
@@ -124,7 +131,10 @@ def prepare(backend: str, problem: Problem) -> Step:
     raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
 
 
-def _numpy_step(problem: Problem) -> Step:
+TrainStep = Callable[[Network, Params, Any, Any, float], tuple[float, Params]]
+
+
+def _numpy_step(problem: Problem, train_step: TrainStep) -> Step:
     net, x, y, lr = problem.net, problem.x, problem.y, problem.lr
     state = [problem.params]
 
@@ -145,6 +155,7 @@ def _torch_step(problem: Problem, compiled: bool) -> Step:
     act: dict[str, Callable[[Any], Any]] = {
         "identity": lambda z: z,
         "sigmoid": torch.sigmoid,
+        "tanh": torch.tanh,
         "relu": torch.relu,
     }
     activations = [act[name] for name in problem.case.activations]
@@ -197,6 +208,7 @@ def _jax_step(problem: Problem) -> Step:
     act: dict[str, Callable[[Any], Any]] = {
         "identity": lambda z: z,
         "sigmoid": jax.nn.sigmoid,
+        "tanh": jax.numpy.tanh,
         "relu": jax.nn.relu,
     }
     activations = [act[name] for name in problem.case.activations]

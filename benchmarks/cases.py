@@ -1,10 +1,13 @@
 """What is benchmarked: the networks, batch sizes and dtypes, and the FLOPs of one step.
 
-A ``Case`` is one network at one batch size in one dtype, named by a readable id such as
-``784-1024-1024-10/b256/float32``.  The grids (``QUICK``, ``FULL``) follow the benchmark
-issue: the worked example's 4-3-2 sigmoid network at batch 1, a 64-128-10 classifier at batch
-32, an MNIST-sized 784-1024-1024-10 classifier at batch 256, a batch sweep and a width sweep,
-each in float32 and float64.
+A ``Case`` is one network at one batch size in one dtype with one hidden activation, named by
+a readable id such as ``784-1024-1024-10/b256/float32/sigmoid``.  The grids (``quick``,
+``full``) hold the headline cases, each with sigmoid, tanh and relu hidden layers: the worked
+example's 4-3-2 network at batch 1 (sigmoid output, ½‖ŷ − y‖²), a 64-128-10 classifier at
+batch 32 and an MNIST-sized 784-1024-1024-10 classifier at batch 256 (identity output,
+softmax cross-entropy on the logits); then a batch sweep and a width sweep of relu
+classifiers, each in float32 and float64.  ``parse_case`` reads an id back into a ``Case``,
+for ``crossgrad bench --case``.
 
 FLOPs of one SGD step.  For layers ``l = 1..L`` of widths ``n_0 .. n_L`` and batch ``B``::
 
@@ -22,9 +25,12 @@ GFLOP/s to mean anything.
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass
 
 DTYPES = ("float32", "float64")
+ACTIVATIONS = ("sigmoid", "tanh", "relu")
+"""The hidden activations of the headline cases, and those ``--case`` accepts."""
 
 
 @dataclass(frozen=True)
@@ -50,9 +56,14 @@ class Case:
         return "-".join(str(n) for n in self.sizes)
 
     @property
+    def activation(self) -> str:
+        """The hidden layers' activation (the first layer's; the output layer may differ)."""
+        return self.activations[0]
+
+    @property
     def id(self) -> str:
-        """A readable id: ``network/b<batch>/<dtype>``."""
-        return f"{self.network}/b{self.batch}/{self.dtype}"
+        """A readable id ``network/b<batch>/<dtype>/<activation>``: ``4-3-2/b1/float64/tanh``."""
+        return f"{self.network}/b{self.batch}/{self.dtype}/{self.activation}"
 
     @property
     def flops(self) -> int:
@@ -75,29 +86,46 @@ def step_flops(sizes: tuple[int, ...], batch: int) -> int:
     return total
 
 
-def _classifier(sizes: tuple[int, ...], batch: int, dtype: str, group: str) -> Case:
-    """A relu classifier with softmax cross-entropy on its logits (identity output layer)."""
-    activations = ("relu",) * (len(sizes) - 2) + ("identity",)
+WORKED_EXAMPLE = (4, 3, 2)
+"""The document's network: its cases keep its sigmoid output layer and ½‖ŷ − y‖² loss."""
+
+
+def classifier(
+    sizes: tuple[int, ...], batch: int, dtype: str, activation: str = "relu", group: str = "custom"
+) -> Case:
+    """A classifier: ``activation`` hidden layers, an identity output layer and softmax
+    cross-entropy on its logits."""
+    activations = (activation,) * (len(sizes) - 2) + ("identity",)
     return Case(sizes, activations, "softmax_cross_entropy", batch, dtype, group)
 
 
+def worked_example(
+    batch: int, dtype: str, activation: str = "sigmoid", group: str = "custom"
+) -> Case:
+    """The worked example's 4-3-2 network: ``activation`` hidden, sigmoid output, ½‖ŷ − y‖²."""
+    return Case(WORKED_EXAMPLE, (activation, "sigmoid"), "half_sse", batch, dtype, group)
+
+
 def headline(dtype: str) -> list[Case]:
-    """The three cases the issue sets goals for."""
-    return [
-        Case((4, 3, 2), ("sigmoid", "sigmoid"), "half_sse", 1, dtype),  # the worked example
-        _classifier((64, 128, 10), 32, dtype, "headline"),
-        _classifier((784, 1024, 1024, 10), 256, dtype, "headline"),
-    ]
+    """The cases the goals are set for, each with sigmoid, tanh and relu hidden layers."""
+    cases = []
+    for activation in ACTIVATIONS:
+        cases += [
+            worked_example(1, dtype, activation, "headline"),
+            classifier((64, 128, 10), 32, dtype, activation, "headline"),
+            classifier((784, 1024, 1024, 10), 256, dtype, activation, "headline"),
+        ]
+    return cases
 
 
 def batch_sweep(dtype: str, batches: tuple[int, ...]) -> list[Case]:
-    """The MNIST-sized network 784-256-256-10 at growing batch sizes."""
-    return [_classifier((784, 256, 256, 10), b, dtype, "batch sweep") for b in batches]
+    """The MNIST-sized relu network 784-256-256-10 at growing batch sizes."""
+    return [classifier((784, 256, 256, 10), b, dtype, "relu", "batch sweep") for b in batches]
 
 
 def width_sweep(dtype: str, widths: tuple[int, ...]) -> list[Case]:
-    """784-w-w-10 at batch 128, for growing hidden width ``w``."""
-    return [_classifier((784, w, w, 10), 128, dtype, "width sweep") for w in widths]
+    """784-w-w-10 relu at batch 128, for growing hidden width ``w``."""
+    return [classifier((784, w, w, 10), 128, dtype, "relu", "width sweep") for w in widths]
 
 
 def grid(kind: str) -> list[Case]:
@@ -117,10 +145,54 @@ def grid(kind: str) -> list[Case]:
             cases += headline(dtype)
             cases += batch_sweep(dtype, (1, 16, 256))
         elif kind == "tiny":
-            cases += [headline(dtype)[0], _classifier((6, 5, 3), 4, dtype, "batch sweep")]
+            cases += [
+                worked_example(1, dtype, "sigmoid", "headline"),
+                classifier((6, 5, 3), 4, dtype, "tanh", "batch sweep"),
+            ]
         else:
             raise ValueError(f"grid must be 'full', 'quick' or 'tiny', got {kind!r}")
     return cases
 
 
 GRIDS = ("full", "quick", "tiny")
+
+
+CASE_FORMAT = "SIZES/bBATCH/DTYPE/ACTIVATION"
+CASE_EXAMPLE = "784-1024-1024-10/b256/float32/sigmoid"
+
+
+def parse_case(text: str) -> Case:
+    """The ``Case`` named by an id ``SIZES/bBATCH/DTYPE/ACTIVATION`` (``8-4-2/b1/float64/relu``).
+
+    ``SIZES`` are at least two positive layer widths joined by ``-``; ``BATCH`` a positive
+    integer; ``DTYPE`` one of ``DTYPES``; ``ACTIVATION`` one of ``ACTIVATIONS``, for the hidden
+    layers.  The network is a classifier (identity output layer, softmax cross-entropy), as in
+    every headline case but the worked example; ``4-3-2`` is the worked example's network and
+    keeps its sigmoid output layer and ½‖ŷ − y‖² loss, so that an id of the grid names the
+    grid's case.  Raises ``ValueError`` saying what is wrong.
+    """
+    usage = f"expected {CASE_FORMAT}, e.g. {CASE_EXAMPLE}"
+    parts = text.strip().split("/")
+    if len(parts) != 4:
+        raise ValueError(f"{usage}; got {text!r} ({len(parts)} part(s) separated by '/')")
+    sizes_text, batch_text, dtype, activation = parts
+    widths = sizes_text.split("-")
+    if len(widths) < 2 or not all(re.fullmatch(r"[0-9]+", w) and int(w) > 0 for w in widths):
+        raise ValueError(
+            f"{usage}; SIZES must be two or more positive layer widths joined by '-', "
+            f"got {sizes_text!r}"
+        )
+    if not (re.fullmatch(r"b[0-9]+", batch_text) and int(batch_text[1:]) > 0):
+        raise ValueError(
+            f"{usage}; the batch must be 'b' and a positive integer, e.g. b256, got {batch_text!r}"
+        )
+    if dtype not in DTYPES:
+        raise ValueError(f"{usage}; DTYPE must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(
+            f"{usage}; ACTIVATION must be one of {', '.join(ACTIVATIONS)}, got {activation!r}"
+        )
+    sizes, batch = tuple(int(w) for w in widths), int(batch_text[1:])
+    if sizes == WORKED_EXAMPLE:
+        return worked_example(batch, dtype, activation)
+    return classifier(sizes, batch, dtype, activation)

@@ -4,12 +4,12 @@
 ``--out``::
 
     {"machine": {..., "threads": n, "gemm_gflops": {"float32": ..., "float64": ...}},
-     "results": [{"backend", "network", "batch", "dtype", "median_s", "spread_s",
+     "results": [{"backend", "network", "batch", "dtype", "activation", "median_s", "spread_s",
                   "samples_per_s", "gflops", "peak_fraction", "gemm_gflops_alongside",
                   "alongside_fraction"}, ...],
-     "compile": [{"backend", "network", "batch", "dtype", "first_step_s"}, ...],
+     "compile": [{"backend", "network", "batch", "dtype", "activation", "first_step_s"}, ...],
      "skipped": [{"backend", "reason"} or {"backend", "case", "reason"}, ...],
-     "cases": [{"network", "batch", "dtype", "group", "flops"}, ...],
+     "cases": [{"network", "batch", "dtype", "activation", "group", "flops"}, ...],
      "settings": {"grid", "rounds", "min_sample_s", "seed", "lr"}}
 
 ``first_step_s`` is the warm-up step, excluded from the timings: for the JIT backends it is
@@ -46,6 +46,7 @@ RESULT_KEYS = (
     "network",
     "batch",
     "dtype",
+    "activation",
     "median_s",
     "spread_s",
     "samples_per_s",
@@ -159,7 +160,12 @@ def run_benchmark(
 
 def _record(backend: str, case: Case) -> dict[str, Any]:
     record = {"backend": backend} if backend else {}
-    return record | {"network": case.network, "batch": case.batch, "dtype": case.dtype}
+    return record | {
+        "network": case.network,
+        "batch": case.batch,
+        "dtype": case.dtype,
+        "activation": case.activation,
+    }
 
 
 def _result(backend: str, case: Case, t: timing.Timing, alongside: float) -> dict[str, Any]:

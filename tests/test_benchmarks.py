@@ -21,6 +21,7 @@ from crossgrad.benchmarks import (
     frameworks_configured,
     grid,
     make_problem,
+    parse_case,
     prepare,
     report,
     run_benchmark,
@@ -55,19 +56,75 @@ def test_grids_have_unique_readable_ids_in_both_dtypes(kind: str) -> None:
     ids = [c.id for c in cases]
     assert len(set(ids)) == len(ids)
     assert {c.dtype for c in cases} == {"float32", "float64"}
-    assert all(c.id == f"{c.network}/b{c.batch}/{c.dtype}" for c in cases)
+    assert all(c.id == f"{c.network}/b{c.batch}/{c.dtype}/{c.activations[0]}" for c in cases)
+    assert all(parse_case(c.id).id == c.id for c in cases)
 
 
-def test_full_grid_holds_the_issues_cases_and_sweeps() -> None:
-    ids = {c.id for c in grid("full")}
+def test_full_grid_holds_the_headline_cases_with_each_activation_and_the_sweeps() -> None:
+    cases = {c.id: c for c in grid("full")}
     for dtype in ("float32", "float64"):
-        assert {
-            f"4-3-2/b1/{dtype}",
-            f"64-128-10/b32/{dtype}",
-            f"784-1024-1024-10/b256/{dtype}",
-        } <= ids
-    groups = {c.group for c in grid("full")}
+        for activation in ("sigmoid", "tanh", "relu"):
+            example = cases[f"4-3-2/b1/{dtype}/{activation}"]
+            assert example.activations == (activation, "sigmoid")  # the document's output layer
+            assert example.loss == "half_sse"
+            for network, batch in (("64-128-10", 32), ("784-1024-1024-10", 256)):
+                classifier = cases[f"{network}/b{batch}/{dtype}/{activation}"]
+                assert classifier.activations[-1] == "identity"
+                assert set(classifier.activations[:-1]) == {activation}
+                assert classifier.loss == "softmax_cross_entropy"
+                assert classifier.group == "headline"
+    groups = {c.group for c in cases.values()}
     assert groups == {"headline", "batch sweep", "width sweep"}
+    assert {c.activation for c in cases.values() if c.group != "headline"} == {"relu"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "784-1024-1024-10/b256/float32/sigmoid",
+        "64-128-10/b32/float64/tanh",
+        "4-3-2/b1/float64/relu",
+    ],
+)
+def test_a_grid_id_parses_to_the_grids_case(text: str) -> None:
+    (case,) = [c for c in grid("full") if c.id == text]
+    parsed = parse_case(text)
+    assert (parsed.sizes, parsed.activations, parsed.loss, parsed.batch, parsed.dtype) == (
+        case.sizes, case.activations, case.loss, case.batch, case.dtype,
+    )  # fmt: skip
+
+
+def test_a_custom_id_is_a_classifier() -> None:
+    case = parse_case(" 100-50-20-3/b7/float64/tanh ")
+    assert case.sizes == (100, 50, 20, 3)
+    assert case.activations == ("tanh", "tanh", "identity")
+    assert (case.loss, case.batch, case.dtype, case.group) == (
+        "softmax_cross_entropy", 7, "float64", "custom",
+    )  # fmt: skip
+    assert case.id == "100-50-20-3/b7/float64/tanh"
+    assert parse_case("5-2/b1/float32/relu").activations == ("identity",)  # no hidden layer
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("784-1024-10/b256/float32", "got '784-1024-10/b256/float32' (3 part(s)"),
+        ("784-1024-10/b256/float32/relu/x", "(5 part(s)"),
+        ("784/b256/float32/relu", "SIZES must be two or more positive layer widths"),
+        ("784-0-10/b256/float32/relu", "got '784-0-10'"),
+        ("784-x-10/b256/float32/relu", "got '784-x-10'"),
+        ("784--10/b256/float32/relu", "got '784--10'"),
+        ("784-10/256/float32/relu", "the batch must be 'b' and a positive integer"),
+        ("784-10/b0/float32/relu", "got 'b0'"),
+        ("784-10/b-3/float32/relu", "got 'b-3'"),
+        ("784-10/b2/float16/relu", "DTYPE must be one of float32, float64, got 'float16'"),
+        ("784-10/b2/float32/swish", "ACTIVATION must be one of sigmoid, tanh, relu, got 'swish'"),
+    ],
+)
+def test_a_malformed_id_is_a_value_error_that_says_what_is_wrong(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match="expected SIZES/bBATCH/DTYPE/ACTIVATION") as exc:
+        parse_case(text)
+    assert message in str(exc.value)
 
 
 def test_unknown_grid_is_a_value_error() -> None:
@@ -194,13 +251,16 @@ def test_summary_shows_every_result_and_the_goals() -> None:
     for case in grid("tiny"):
         assert case.id in text
     assert "GEMM peak" in text
-    assert "not run: torch, torch.compile, jax.jit (not asked for; see --backends)" in text
+    assert (
+        "not run: reference, torch, torch.compile, jax.jit (not asked for; see --backends)" in text
+    )
     # The tiny grid holds the 4-3-2 float64 case but no jax.jit: its goal cannot be checked.
     assert "Goals" not in text
 
 
 def test_goals_compare_throughputs_from_the_same_run() -> None:
     record = {"network": "4-3-2", "batch": 1, "dtype": "float64", "spread_s": 0.0}
+    record |= {"activation": "sigmoid"}
     result = {
         "results": [
             record | {"backend": "numpy", "median_s": 2e-5, "samples_per_s": 5e4},
@@ -208,8 +268,39 @@ def test_goals_compare_throughputs_from_the_same_run() -> None:
         ]
     }
     (goal,) = report.goals(result)
+    assert (goal["backend"], goal["other"]) == ("numpy", "jax.jit")
     assert goal["value"] == pytest.approx(0.5)
+    assert goal["threshold"] == pytest.approx(1 / 1.2)
     assert not goal["met"]
+
+
+def _mnist(backend: str, activation: str, median_s: float) -> dict[str, object]:
+    return {
+        "backend": backend, "network": "784-1024-1024-10", "batch": 256, "dtype": "float32",
+        "activation": activation, "median_s": median_s, "samples_per_s": 256 / median_s,
+    }  # fmt: skip
+
+
+def test_goals_on_the_mnist_case_per_activation_against_torch_the_best_and_the_reference() -> None:
+    result = {
+        "results": [
+            _mnist("reference", "tanh", 0.05),
+            _mnist("numpy", "tanh", 0.02),
+            _mnist("torch", "tanh", 0.025),
+            _mnist("jax.jit", "tanh", 0.018),
+            _mnist("numpy", "relu", 0.02),  # relu: no other backend ran
+        ]
+    }
+    goals = {(g["backend"], g["other"]): g for g in report.goals(result)}
+    assert set(goals) == {("numpy", "torch"), ("numpy", "jax.jit"), ("reference", "numpy")}
+    assert goals["numpy", "torch"]["value"] == pytest.approx(1.25)
+    assert goals["numpy", "torch"]["met"]
+    best = goals["numpy", "jax.jit"]  # the fastest other backend
+    assert best["value"] == pytest.approx(0.9)
+    assert best["met"]  # ≥ 0.9 of the best
+    assert "the best other (jax.jit)" in best["text"]
+    assert goals["reference", "numpy"]["value"] == pytest.approx(0.4)
+    assert not goals["reference", "numpy"]["met"]  # more than 2× slower than numpy
 
 
 def test_missing_framework_is_skipped_with_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -356,7 +447,7 @@ def test_each_librarys_gemm_product_is_the_product_in_its_dtype(dtype: str) -> N
         timing_module.gemm_product("mkl", "float32")
 
 
-def test_summary_explains_the_alongside_column_and_reports_it_in_the_peak_goal() -> None:
+def test_summary_explains_the_alongside_column() -> None:
     result = _tiny_report()
     text = report.summary(result)
     assert "alongside: the fraction of the GEMM rate timed in the same rounds as the case" in text
@@ -365,8 +456,3 @@ def test_summary_explains_the_alongside_column_and_reports_it_in_the_peak_goal()
         "case", "backend", "median", "spread", "samples/s", "GFLOP/s", "peak", "alongside",
         "1st step",
     ]  # fmt: skip
-    record = dict(result["results"][0], network="784-1024-1024-10", batch=256, dtype="float32")
-    (goal,) = report.goals({"results": [record]})
-    assert goal["value"] == record["peak_fraction"]  # the goal is judged on the run's peak
-    alongside = f"{100 * record['alongside_fraction']:.1f}% of the GEMM rate timed alongside"
-    assert alongside in goal["text"]

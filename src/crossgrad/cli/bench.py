@@ -1,7 +1,9 @@
-"""``crossgrad bench``: CPU throughput of one SGD step, the reference against PyTorch and JAX.
+"""``crossgrad bench``: CPU throughput of one SGD step: the reference, the fast NumPy backend,
+PyTorch and JAX.
 
-Thin over ``crossgrad.benchmarks``: parses the options, runs the grid, prints the table and the
-issue's goals, and writes ``results.json``, ``results.csv`` and ``results.png`` with ``--out``.
+Thin over ``crossgrad.benchmarks``: parses the options, runs the grid (or the ``--case``
+cases), prints the table and the goals, and writes ``results.json``, ``results.csv`` and
+``results.png`` with ``--out``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from crossgrad.benchmarks import BACKENDS, GRIDS, grid, report, run_benchmark
+from crossgrad.benchmarks import BACKENDS, GRIDS, Case, grid, parse_case, report, run_benchmark
+from crossgrad.benchmarks.cases import CASE_EXAMPLE, CASE_FORMAT
 from crossgrad.benchmarks.timing import installed
 
 from ._common import names, positive_int
@@ -31,18 +34,20 @@ class Preset(NamedTuple):
 PRESETS = {
     "full": Preset(7, 0.05, 0.15, 1024, BACKENDS),
     # torch.compile takes 5 to 25 s per case to compile, more than the whole quick run.
-    "quick": Preset(5, 0.02, 0.1, 1024, ("numpy", "torch", "jax.jit")),
+    "quick": Preset(5, 0.02, 0.1, 1024, ("reference", "numpy", "torch", "jax.jit")),
     "tiny": Preset(2, 0.0, 0.0, 64, BACKENDS),  # for tests: the numbers mean nothing
+    "custom": Preset(7, 0.05, 0.15, 1024, BACKENDS),  # --case: the full grid's fairness rules
 }
 
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "bench",
-        help="time one SGD step: the NumPy reference against torch and jax",
+        help="time one SGD step: the NumPy reference and fast backend against torch and jax",
         description="Time one SGD training step (forward, backward, update) of the NumPy "
-        "reference, torch eager, torch.compile and jax.jit on the same networks, with the same "
-        "thread count, against the machine's GEMM rate measured in the same run.",
+        "reference, the fast NumPy backend, torch eager, torch.compile and jax.jit on the same "
+        "networks, with the same thread count, against the machine's GEMM rate measured in the "
+        "same run.",
     )
     size = parser.add_mutually_exclusive_group()
     size.add_argument(
@@ -51,6 +56,15 @@ def add_parser(subparsers: Any) -> None:
         help="the quick grid, without torch.compile: done in about a minute",
     )
     size.add_argument("--grid", choices=GRIDS, help="which grid to run (default: full)")
+    size.add_argument(
+        "--case",
+        action="append",
+        type=_case,
+        metavar=CASE_FORMAT,
+        help=f"time just this case instead of a grid (repeatable), e.g. {CASE_EXAMPLE}; "
+        "ACTIVATION is the hidden layers' (sigmoid, tanh or relu); the network is a classifier "
+        "(identity output, softmax cross-entropy) except 4-3-2, the worked example's",
+    )
     parser.add_argument(
         "--backends",
         type=_backend_list,
@@ -69,9 +83,26 @@ def _backend_list(text: str) -> tuple[str, ...]:
     return names(text, BACKENDS, "backend(s)")
 
 
+def _case(text: str) -> Case:
+    try:
+        return parse_case(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def grid_of(args: argparse.Namespace) -> str:
-    """The grid the options ask for: ``--quick``, ``--grid NAME``, or ``full``."""
+    """The grid the options ask for: ``custom`` (``--case``), ``--quick``, ``--grid NAME``, or
+    ``full``."""
+    if args.case:
+        return "custom"
     return "quick" if args.quick else args.grid or "full"
+
+
+def cases_of(args: argparse.Namespace) -> list[Case]:
+    """The cases to time: the ``--case`` cases in order (each once), or the grid's."""
+    if args.case:
+        return list({case.id: case for case in args.case}.values())
+    return grid(grid_of(args))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -86,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     grid_name = grid_of(args)
     preset = PRESETS[grid_name]
     result = run_benchmark(
-        grid(grid_name),
+        cases_of(args),
         args.backends or preset.backends,
         threads=args.threads,
         rounds=args.rounds or preset.rounds,

@@ -1,0 +1,281 @@
+"""The per-activation and per-loss kernels of the fast NumPy backend, one table each.
+
+Every kernel writes into arrays it is given (``out=`` everywhere) and allocates nothing on
+the common paths, so that one training step runs without a temporary the size of a layer.
+
+Activations.  ``forward(z, a, d, t, u, m)`` writes ``a = f(z)`` and, when ``d`` is not
+``None``, ``d = f'(z)``, computed together where they share work (the exponential of the
+sigmoid, tanh and softplus).  ``t`` and ``u`` are float scratch arrays and ``m`` a boolean
+one, all of ``z``'s shape.  The identity writes nothing: its ``a`` is ``z`` itself.
+
+Losses.  ``loss(out, y, delta, scale, t) -> total`` returns the batch sum of the per-sample
+losses (a NumPy scalar) and writes ``delta = scale · ∂(Σ loss)/∂out``, where ``out`` is the
+output ``ŷ``, or the output layer's pre-activation ``z`` for a loss on logits (binary
+cross-entropy, fused with its sigmoid).  ``t`` is a float scratch array of ``out``'s shape.
+
+The formulas are the reference's (``crossgrad.reference.activations`` and ``losses``), with
+the same stability promises: no overflow and no NumPy warning for ``|z|`` up to ``1e6``, and
+saturated derivatives keep their relative precision, down to the smallest normal number
+(below it, the large-array sigmoid returns a value under ``1e-307`` (float64) or ``1e-37``
+(float32) where the exact one is subnormal or 0; see ``_sigmoid``).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+Array = NDArray[np.floating]
+Mask = NDArray[np.bool_]
+
+LEAKY_RELU_SLOPE = 0.01
+_INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+_INV_SQRT_2 = 1 / math.sqrt(2)
+_NO_MASK = np.empty(0, np.bool_)  # for a kernel that takes no mask scratch
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """One activation: ``forward(z, a, d, t, u, m)`` (see the module docstring).
+
+    ``aliases`` says that ``a`` is ``z`` itself (the identity); ``has_derivative`` that
+    ``f'`` is not the constant 1, so that backpropagation multiplies by it.
+    """
+
+    forward: Callable[[Array, Array, Array | None, Array, Array, Mask], None]
+    aliases: bool = False
+    has_derivative: bool = True
+
+
+def _identity(z: Array, a: Array, d: Array | None, t: Array, u: Array, m: Mask) -> None:
+    pass  # a is z, f' = 1
+
+
+def _exp_bound(dtype: np.dtype[Any]) -> float:
+    """The largest whole ``L`` with ``1/(1 + e^L)`` a normal number of ``dtype``."""
+    return math.floor(-math.log(float(np.finfo(dtype).smallest_normal))) - 1.0
+
+
+_EXP_BOUND = {np.dtype(t): _exp_bound(np.dtype(t)) for t in (np.float32, np.float64)}
+"""708 for float64, 86 for float32."""
+
+
+SMALL = 1024
+"""Arrays of at most this many entries take the sigmoid's short path (see ``_sigmoid``)."""
+
+
+def _sigmoid(z: Array, a: Array, d: Array | None, t: Array, u: Array, m: Mask) -> None:
+    if z.size <= SMALL:
+        # On small arrays the cost is the number of NumPy calls, not their speed: scipy's
+        # expit (stable for any z, within 2 ulp) in one call, and σ'(z) = σ(z)·σ(−z) in three.
+        expit = _expit()
+        expit(z, out=a)
+        if d is not None:
+            np.negative(z, out=t)
+            expit(t, out=t)
+            np.multiply(a, t, out=d)
+        return
+    # σ(z) = 1/(1 + E) with E = e^{-z}, and σ'(z) = σ(z)σ(−z) = σ·(E·σ): each a few ulp from
+    # exact for every z, with no 1 − σ to cancel, so saturated derivatives keep their relative
+    # precision.  E is only formed for −z ≤ L (``_EXP_BOUND``), where it is finite: beyond,
+    # σ(z) < e^{-L} is below the smallest normal number, and σ(−L) stands for it (an absolute
+    # difference under 1e-307 in float64, 1e-37 in float32; no overflow, no warning, no
+    # subnormal slowdown).  Five passes of NumPy's SIMD loops: scipy's expit is ten times
+    # slower than np.exp on float32.
+    np.negative(z, out=t)
+    np.minimum(t, _EXP_BOUND[z.dtype], out=t)
+    np.exp(t, out=t)  # E
+    np.add(t, 1, out=a)
+    np.divide(1, a, out=a)  # σ
+    if d is not None:
+        np.multiply(t, a, out=d)  # E·σ = σ(−z), computed, not 1 − σ
+        np.multiply(d, a, out=d)
+
+
+@functools.cache
+def _expit() -> Any:
+    from scipy.special import expit  # imported on first use: importing crossgrad loads no scipy
+
+    return expit
+
+
+def _tanh(z: Array, a: Array, d: Array | None, t: Array, u: Array, m: Mask) -> None:
+    np.tanh(z, out=a)
+    if d is not None:
+        # 1 − tanh²(z) = 4e/(1 + e)² with e = e^{-2|z|}: exact where tanh(z) rounds to ±1.
+        np.abs(z, out=t)
+        np.multiply(t, -2, out=t)
+        np.exp(t, out=t)  # e
+        np.add(t, 1, out=u)
+        np.divide(2, u, out=u)  # 2/(1 + e)
+        np.multiply(t, u, out=d)
+        np.multiply(d, u, out=d)
+
+
+def _relu(z: Array, a: Array, d: Array | None, t: Array, u: Array, m: Mask) -> None:
+    np.maximum(z, 0, out=a)
+    if d is not None:
+        np.greater(z, 0, out=m)  # relu'(0) = 0, the reference's convention
+        np.copyto(d, m)  # a float mask: δ·d is faster than δ times a boolean array
+
+
+def _leaky_relu(z: Array, a: Array, d: Array | None, t: Array, u: Array, m: Mask) -> None:
+    np.multiply(z, LEAKY_RELU_SLOPE, out=t)
+    np.maximum(z, t, out=a)  # z for z > 0, 0.01·z for z ≤ 0
+    if d is not None:
+        np.greater(z, 0, out=m)
+        d.fill(LEAKY_RELU_SLOPE)  # leaky_relu'(0) = 0.01, the reference's convention
+        np.copyto(d, 1, where=m)
+
+
+def _softplus(z: Array, a: Array, d: Array | None, t: Array, u: Array, m: Mask) -> None:
+    # log(1 + e^z) = max(z, 0) + log1p(e^{-|z|}): no overflow, and no loss of the small term;
+    # its derivative is σ(z).
+    if d is not None:
+        _sigmoid(z, d, None, t, u, m)
+    np.abs(z, out=t)
+    np.negative(t, out=t)
+    np.exp(t, out=t)
+    np.log1p(t, out=t)
+    np.maximum(z, 0, out=a)
+    np.add(a, t, out=a)
+
+
+def _elu(z: Array, a: Array, d: Array | None, t: Array, u: Array, m: Mask) -> None:
+    np.minimum(z, 0, out=t)  # expm1 and exp only see z ≤ 0: nothing overflows
+    np.greater(z, 0, out=m)
+    np.expm1(t, out=a)
+    np.copyto(a, z, where=m)
+    if d is not None:
+        np.exp(t, out=d)
+        np.copyto(d, 1, where=m)
+
+
+def _gelu(z: Array, a: Array, d: Array | None, t: Array, u: Array, m: Mask) -> None:
+    from scipy.special import ndtr  # Φ through erfc, accurate in both tails; gelu is rare
+
+    ndtr(z, out=t)  # Φ(z)
+    np.multiply(z, t, out=a)
+    if d is not None:
+        # Φ(z) + z·φ(z), φ(z) = e^{-z²/2}/√(2π), with z² formed as (z/√2)²: no float32 overflow.
+        np.multiply(z, _INV_SQRT_2, out=u)
+        np.square(u, out=u)
+        np.negative(u, out=u)
+        np.exp(u, out=u)
+        np.multiply(u, _INV_SQRT_2PI, out=u)
+        np.multiply(u, z, out=u)
+        np.add(t, u, out=d)
+
+
+def _silu(z: Array, a: Array, d: Array | None, t: Array, u: Array, m: Mask) -> None:
+    if d is None:
+        _sigmoid(z, a, None, t, u, m)
+    else:
+        # z·σ(z), and its derivative σ(z) + z·σ'(z) with σ' in its non-cancelling form.
+        _sigmoid(z, a, d, t, u, m)
+        np.multiply(d, z, out=d)
+        np.add(d, a, out=d)
+    np.multiply(a, z, out=a)
+
+
+ACTIVATIONS: dict[str, Kernel] = {
+    "identity": Kernel(_identity, aliases=True, has_derivative=False),
+    "sigmoid": Kernel(_sigmoid),
+    "tanh": Kernel(_tanh),
+    "relu": Kernel(_relu),
+    "leaky_relu": Kernel(_leaky_relu),
+    "softplus": Kernel(_softplus),
+    "elu": Kernel(_elu),
+    "gelu": Kernel(_gelu),
+    "silu": Kernel(_silu),
+}
+"""Every activation of ``crossgrad.reference.ACTIVATIONS``, by the same name."""
+
+
+Scalar = Any  # a NumPy floating scalar
+
+
+def _half_sse(out: Array, y: Array, delta: Array, scale: float, t: Array) -> Scalar:
+    np.subtract(out, y, out=delta)  # the residual r is the gradient
+    total = 0.5 * np.vdot(delta, delta)  # Σ_batch ½‖r_i‖²: one dot product
+    if scale != 1:
+        np.multiply(delta, scale, out=delta)
+    return total
+
+
+def _mse(out: Array, y: Array, delta: Array, scale: float, t: Array) -> Scalar:
+    np.subtract(out, y, out=delta)
+    n = out.shape[1]
+    total = np.vdot(delta, delta) / n
+    np.multiply(delta, (2 / n) * scale, out=delta)
+    return total
+
+
+def _binary_cross_entropy(out: Array, y: Array, delta: Array, scale: float, t: Array) -> Scalar:
+    # On the logits z: max(z, 0) − y·z + log1p(e^{-|z|}) per output, exact for any z; its
+    # gradient σ(z) − y (the sigmoid's derivative cancels the log's), σ(z) from the same e.
+    n = out.shape[1]
+    np.abs(out, out=t)
+    np.negative(t, out=t)
+    np.exp(t, out=t)
+    np.log1p(t, out=delta)
+    np.add(delta, np.maximum(out, 0), out=delta)
+    np.subtract(delta, y * out, out=delta)  # term by term, as the reference: no cancellation
+    total = np.add.reduce(delta, axis=None) / n
+    _sigmoid(out, delta, None, t, t, _NO_MASK)  # σ(z), as the output layer computed it
+    np.subtract(delta, y, out=delta)
+    np.multiply(delta, scale / n, out=delta)
+    return total
+
+
+def _softmax_cross_entropy(out: Array, y: Array, delta: Array, scale: float, t: Array) -> Scalar:
+    # −Σ_ij y_ij (s_ij − log t_i) with s = ŷ − max ŷ ≤ 0 and t_i = Σ_j e^{s_ij} ≥ 1: the
+    # value's log-sum-exp and the gradient's softmax share the exponentials; the gradient is
+    # (Σ_j y_ij)·softmax(ŷ)_i − y_i.
+    shifted = np.subtract(out, np.maximum.reduce(out, axis=1, keepdims=True), out=delta)
+    np.exp(shifted, out=t)
+    row_sums = np.add.reduce(t, axis=1, keepdims=True)
+    weights = np.add.reduce(y, axis=1, keepdims=True)  # Σ_j y_ij, 1 for one-hot rows
+    total = np.vdot(weights, np.log(row_sums)) - np.vdot(y, shifted)
+    np.divide(weights, row_sums, out=row_sums)
+    if scale != 1:
+        np.multiply(row_sums, scale, out=row_sums)
+        np.multiply(t, row_sums, out=delta)
+        np.multiply(y, scale, out=t)
+        np.subtract(delta, t, out=delta)
+    else:
+        np.multiply(t, row_sums, out=delta)
+        np.subtract(delta, y, out=delta)
+    return total
+
+
+@dataclass(frozen=True)
+class LossKernel:
+    """One loss: ``loss(out, y, delta, scale, t) -> total`` (see the module docstring)."""
+
+    loss: Callable[[Array, Array, Array, float, Array], Scalar]
+    on_logits: bool = False
+
+
+LOSSES: dict[str, LossKernel] = {
+    "half_sse": LossKernel(_half_sse),
+    "mse": LossKernel(_mse),
+    "binary_cross_entropy": LossKernel(_binary_cross_entropy, on_logits=True),
+    "softmax_cross_entropy": LossKernel(_softmax_cross_entropy),
+}
+"""Every loss of ``crossgrad.reference.LOSSES``, by the same name."""
+
+
+def target_problem(loss: str, y: Array) -> bool:
+    """Whether ``y`` may lie outside ``loss``'s target domain (then the full check decides)."""
+    if loss == "binary_cross_entropy":
+        return not (np.minimum.reduce(y, axis=None) >= 0 and np.maximum.reduce(y, axis=None) <= 1)
+    if loss == "softmax_cross_entropy":
+        return not np.minimum.reduce(y, axis=None) >= 0
+    return False

@@ -1,0 +1,303 @@
+"""The fast NumPy backend (``adapters.get("numpy")``): the reference's results and contracts.
+
+Every comparison with the reference goes through the tolerance model
+(``crossgrad.adapters.tolerance``), as for torch and jax.  The backend has two code paths
+where the size of the arrays decides (the sigmoid's short path, ``np.dot`` or ``np.matmul``);
+the properties run both, by setting the thresholds to 0 or to infinity.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from crossgrad import adapters, reference, strategies
+from crossgrad.adapters import numpy_backend, numpy_kernels
+from crossgrad.adapters.tolerance import default_rtol, error_scale
+from crossgrad.reference import Network, Params
+from crossgrad.reference import worked_example as doc
+from crossgrad.strategies import Case
+
+N = settings.default.max_examples
+
+
+@contextlib.contextmanager
+def paths(small: bool) -> Iterator[None]:
+    """Every array on the small-array paths (``small``) or on the large-array paths."""
+    saved = numpy_kernels.SMALL, numpy_backend.SMALL_PRODUCT
+    numpy_kernels.SMALL = numpy_backend.SMALL_PRODUCT = sys.maxsize if small else -1
+    getattr(numpy_backend._local, "cache", {}).clear()  # workspaces chose their product
+    numpy_backend._local.last = None
+    try:
+        yield
+    finally:
+        numpy_kernels.SMALL, numpy_backend.SMALL_PRODUCT = saved
+        getattr(numpy_backend._local, "cache", {}).clear()
+        numpy_backend._local.last = None
+
+
+def _copy(params: Params) -> Params:
+    return Params([W.copy() for W in params.weights], [b.copy() for b in params.biases])
+
+
+def _assert_step_matches_the_reference(case: Case, params: Params, new: Params, lr: float) -> None:
+    """``new`` is the reference's SGD step from ``params``, within the gradient's tolerance."""
+    grads = reference.backprop(case.net, params, case.x, case.y).grads
+    expected = reference.sgd_step(params, grads, lr)
+    scale = error_scale(case.net, params, case.x, case.y)
+    rtol = default_rtol(case.net, params.dtype)
+    eps = float(np.finfo(params.dtype).eps)
+    for name, got in new.named().items():
+        ref, p, s = expected.named()[name], params.named()[name], scale.named()[name]
+        assert (got.dtype, got.shape) == (ref.dtype, ref.shape), name
+        bound = lr * rtol * s + 2 * eps * np.abs(p)  # the gradient's tolerance, then p − lr·g
+        assert np.all(np.abs(got - ref) <= bound), name
+
+
+@given(strategies.cases(), st.booleans())
+@settings(max_examples=3 * N)
+def test_the_numpy_backend_agrees_with_the_reference(case: Case, small: bool) -> None:
+    # float32 and float64, every activation, loss and reduction, kinks and |z| up to ~1e6.
+    with paths(small):
+        report = adapters.crosscheck(case.net, case.params, case.x, case.y, backends=["numpy"])
+    assert len(report.comparisons["numpy"]) == 1 + 4 * case.net.n_layers
+    report.raise_for_mismatch()
+
+
+@given(strategies.cases(), st.booleans(), st.sampled_from([1e-3, 0.1, 1.0]))
+def test_train_step_is_the_reference_step_twice_over(case: Case, small: bool, lr: float) -> None:
+    before = _copy(case.params)
+    with paths(small):
+        loss, new = numpy_backend.train_step(case.net, case.params, case.x, case.y, lr)
+        # The second step starts from params this backend made: the one-buffer update.
+        loss2, newer = numpy_backend.train_step(case.net, new, case.x, case.y, lr)
+    assert case.params == before  # nothing passed in is modified
+    with paths(small):  # the loss of backprop, which is cross-checked above
+        assert loss == numpy_backend.backprop(case.net, case.params, case.x, case.y).loss
+    _assert_step_matches_the_reference(case, case.params, new, lr)
+    if np.all([np.isfinite(a).all() for a in (*new.weights, *new.biases)]):
+        _assert_step_matches_the_reference(case, new, newer, lr)
+        assert np.isfinite(loss2)
+
+
+def test_the_worked_example() -> None:
+    result = numpy_backend.backprop(doc.NETWORK, doc.PARAMS, doc.X, doc.Y)
+    adapters.crosscheck(
+        doc.NETWORK, doc.PARAMS, doc.X, doc.Y, backends=["numpy"]
+    ).raise_for_mismatch()
+    ref = reference.backprop(doc.NETWORK, doc.PARAMS, doc.X, doc.Y)
+    loss, new = numpy_backend.train_step(doc.NETWORK, doc.PARAMS, doc.X, doc.Y, doc.LR)
+    ours = doc.quantities(result, new)
+    theirs = doc.quantities(ref, reference.sgd_step(doc.PARAMS, ref.grads, doc.LR))
+    assert loss == result.loss
+    for name, value in theirs.items():
+        np.testing.assert_allclose(ours[name], value, rtol=1e-14, atol=1e-16, err_msg=name)
+    # One sample in, one sample out: the forward values are vectors, as the reference's.
+    assert [a.shape for a in result.activations] == [a.shape for a in ref.activations]
+
+
+@pytest.mark.parametrize("small", [True, False], ids=["small-path", "large-path"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("activation", list(reference.ACTIVATIONS))
+def test_saturated_layers_at_z_1e6_stay_finite_and_agree(
+    activation: str, dtype: type, small: bool
+) -> None:
+    # Rows of z = ±1e6, ±50 and 0 in the hidden layer; warnings are errors in this suite.
+    net = Network((1, 5, 2), activation=(activation, "sigmoid"), loss="binary_cross_entropy")
+    W1 = np.array([[1e6], [-1e6], [50.0], [-50.0], [0.0]], dtype)
+    params = Params([W1, np.full((2, 5), 0.5, dtype)], [np.zeros(5, dtype), np.zeros(2, dtype)])
+    x, y = np.ones((3, 1), dtype), np.array([[1, 0], [0, 1], [0.5, 0.5]], dtype)
+    with paths(small):
+        result = numpy_backend.backprop(net, params, x, y)
+        report = adapters.crosscheck(net, params, x, y, backends=["numpy"])
+    for values in (result.preactivations, result.activations, result.grads.weights):
+        assert all(np.isfinite(v).all() for v in values)
+    report.raise_for_mismatch()
+
+
+@pytest.mark.parametrize("small", [True, False], ids=["small-path", "large-path"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_saturated_derivatives_keep_their_relative_precision(dtype: type, small: bool) -> None:
+    # σ'(z) = e^{-|z|}/(1 + e^{-|z|})², tanh'(z) = 4e^{-2|z|}/(1 + e^{-2|z|})², far into
+    # saturation, where 1 − σ² or σ(1 − σ) would be 0; exact values from Python floats.
+    zs = (
+        [-80.0, -30.0, -12.0, 0.0, 12.0, 30.0, 80.0]
+        if dtype is np.float64
+        else [-40.0, -15.0, 15.0, 40.0]
+    )
+    z = np.array([zs], dtype)
+    a, d, t, u = (np.empty_like(z) for _ in range(4))
+    m = np.empty(z.shape, bool)
+    eps = float(np.finfo(dtype).eps)
+    exact = {
+        "sigmoid": [math.exp(-abs(v)) / (1 + math.exp(-abs(v))) ** 2 for v in zs],
+        "tanh": [4 * math.exp(-2 * abs(v)) / (1 + math.exp(-2 * abs(v))) ** 2 for v in zs],
+        "softplus": [1 / (1 + math.exp(-v)) for v in zs],
+    }
+    with paths(small):
+        for name, want in exact.items():
+            numpy_kernels.ACTIVATIONS[name].forward(z, a, d, t, u, m)
+            np.testing.assert_allclose(d[0], want, rtol=8 * eps, atol=0, err_msg=name)
+
+
+def test_the_sigmoid_far_left_is_below_the_smallest_normal_number() -> None:
+    # The long path's one approximation: for σ(z) under the smallest normal number it gives
+    # σ(−L) (see numpy_kernels._sigmoid); both are below 1e-307 / 1e-37, and finite.
+    for dtype, far in ((np.float32, -100.0), (np.float64, -800.0)):
+        z = np.array([[-1e6, far]], dtype)
+        a, d, t, u = (np.empty_like(z) for _ in range(4))
+        with paths(small=False):
+            numpy_kernels.ACTIVATIONS["sigmoid"].forward(z, a, d, t, u, np.empty(z.shape, bool))
+        tiny = 5 * float(np.finfo(dtype).smallest_normal)
+        assert np.all((a >= 0) & (a < tiny))
+        assert np.all((d >= 0) & (d < tiny))
+
+
+BAD_INPUTS: list[tuple[str, Any]] = [
+    ("x with the wrong width", lambda net, p, x, y: (net, p, x[:, :2], y)),
+    ("y with the wrong width", lambda net, p, x, y: (net, p, x, y[:, :1])),
+    ("batches that differ", lambda net, p, x, y: (net, p, x, y[:1])),
+    ("nan in x", lambda net, p, x, y: (net, p, np.where(x > 0, np.nan, x), y)),
+    ("inf in y", lambda net, p, x, y: (net, p, x, np.full_like(y, np.inf))),
+    ("a 3-d x", lambda net, p, x, y: (net, p, x[None], y)),
+    ("an empty batch", lambda net, p, x, y: (net, p, x[:0], y[:0])),
+    ("a complex x", lambda net, p, x, y: (net, p, x.astype(complex), y)),
+    ("a string y", lambda net, p, x, y: (net, p, x, "y")),
+    (
+        "params of another net",
+        lambda net, p, x, y: (net, reference.init_params(Network((4, 2))), x, y),
+    ),
+    ("not a network", lambda net, p, x, y: ((4, 3, 2), p, x, y)),
+    ("not params", lambda net, p, x, y: (net, list(p), x, y)),
+    (
+        "targets out of [0, 1]",
+        lambda net, p, x, y: (Network((4, 3, 2), loss="binary_cross_entropy"), p, x, y + 1),
+    ),
+    (
+        "negative softmax weights",
+        lambda net, p, x, y: (Network((4, 3, 2), loss="softmax_cross_entropy"), p, x, -y),
+    ),
+]
+
+
+@pytest.mark.parametrize("bad", [b for _, b in BAD_INPUTS], ids=[i for i, _ in BAD_INPUTS])
+@pytest.mark.parametrize("function", ["backprop", "train_step"])
+def test_bad_input_raises_the_references_error(bad: Any, function: str) -> None:
+    net = Network((4, 3, 2))
+    params = reference.init_params(net)
+    x = np.linspace(-1, 1, 12).reshape(3, 4)
+    y = np.full((3, 2), 0.25)
+    args = bad(net, params, x, y)
+    extra = (0.1,) if function == "train_step" else ()
+    with pytest.raises((TypeError, ValueError)) as expected:
+        getattr(reference, function)(*args, *extra)
+    with pytest.raises(type(expected.value)) as got:
+        getattr(numpy_backend, function)(*args, *extra)
+    assert str(got.value) == str(expected.value)
+
+
+@pytest.mark.parametrize("lr", [0.0, -1.0, math.inf, "0.1", True])
+def test_a_bad_learning_rate_raises_the_references_error(lr: Any) -> None:
+    net = Network((4, 3, 2))
+    params, x, y = reference.init_params(net), np.ones((2, 4)), np.zeros((2, 2))
+    with pytest.raises((TypeError, ValueError)) as expected:
+        reference.train_step(net, params, x, y, lr)
+    with pytest.raises(type(expected.value), match=re.escape(str(expected.value))):
+        numpy_backend.train_step(net, params, x, y, lr)
+
+
+def test_input_is_checked_on_every_call_not_only_the_first() -> None:
+    net = Network((4, 3, 2))
+    params, x, y = reference.init_params(net), np.ones((2, 4)), np.zeros((2, 2))
+    _, new = numpy_backend.train_step(net, params, x, y, 0.1)
+    x[1, 2] = np.nan  # the same array object as before, now with a nan
+    with pytest.raises(ValueError, match=r"x must be finite, got 1 non-finite value"):
+        numpy_backend.train_step(net, new, x, y, 0.1)
+
+
+def test_input_the_fast_path_does_not_take_gives_the_references_results() -> None:
+    # Lists, integers, one sample, a non-contiguous view: check_inputs converts them.
+    net = Network((4, 3, 2), activation="tanh")
+    params = reference.init_params(net, dtype=np.float32)
+    x = np.arange(16, dtype=np.float64).reshape(2, 8)[:, ::2]
+    for args in ((x, [[0, 1], [1, 0]]), (x[0].tolist(), [0, 1]), (x.astype(int), np.eye(2))):
+        got = numpy_backend.backprop(net, params, *args)
+        ref = reference.backprop(net, params, *args)
+        assert [z.shape for z in got.preactivations] == [z.shape for z in ref.preactivations]
+        assert got.grads.dtype == np.float32
+        adapters.crosscheck(net, params, *args, backends=["numpy"]).raise_for_mismatch()
+
+
+def test_results_are_not_overwritten_by_later_calls() -> None:
+    net = Network((4, 3, 2), activation=("relu", "identity"))
+    params = reference.init_params(net)
+    x, y = np.ones((2, 4)), np.zeros((2, 2))
+    first = numpy_backend.backprop(net, params, x, y)
+    kept = [a.copy() for a in (*first.grads.weights, *first.preactivations, *first.activations)]
+    _, new = numpy_backend.train_step(net, params, x, y, 0.1)
+    kept_params = _copy(new)
+    numpy_backend.backprop(net, params, -x, y + 1)
+    numpy_backend.train_step(net, new, -x, y + 1, 0.1)  # from new: the one-buffer update
+    numpy_backend.train_step(net, params, 2 * x, y, 0.1)
+    again = (*first.grads.weights, *first.preactivations, *first.activations)
+    assert all(np.array_equal(a, b) for a, b in zip(again, kept, strict=True))
+    assert new == kept_params
+    # The identity's a is a copy of z, as the reference's: writing one leaves the other.
+    assert first.activations[2] is not first.preactivations[1]
+    assert new.weights[0].base is new.biases[1].base is not None  # one buffer per Params
+    assert not np.shares_memory(new.weights[0], params.weights[0])
+
+
+def test_workspaces_are_kept_per_thread_and_bounded() -> None:
+    net = Network((3, 4, 2), activation="sigmoid")
+    params = reference.init_params(net)
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal((batch, 3)) for batch in range(1, 12)]
+    expected = [reference.backprop(net, params, x, np.zeros((len(x), 2))) for x in xs]
+    failures: list[str] = []
+    cached: list[int] = []
+
+    def worker(offset: int) -> None:
+        for k in range(200):
+            i = (k + offset) % len(xs)
+            got = numpy_backend.backprop(net, params, xs[i], np.zeros((len(xs[i]), 2)))
+            if not np.allclose(got.grads.weights[0], expected[i].grads.weights[0], rtol=1e-12):
+                failures.append(f"thread {offset}, batch {len(xs[i])}")
+        cached.append(len(numpy_backend._local.cache))
+
+    threads = [threading.Thread(target=worker, args=(offset,)) for offset in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert cached == [numpy_backend.CACHE_SIZE] * 3  # 11 batch sizes, 8 workspaces kept
+
+
+def test_the_backend_is_registered_and_covers_every_activation_and_loss() -> None:
+    backend = adapters.get("numpy")
+    assert backend is numpy_backend
+    assert backend.name == "numpy"
+    assert "numpy" in adapters.available()
+    assert set(numpy_kernels.ACTIVATIONS) == set(reference.ACTIVATIONS)
+    assert set(numpy_kernels.LOSSES) == set(reference.LOSSES)
+
+
+def test_backprop_checked_takes_a_checked_batch() -> None:
+    net = Network((4, 3, 2))
+    params = reference.init_params(net)
+    batch = reference.check_inputs(net, params, [0.5, 1, 0, -1], [1, 0])
+    got = numpy_backend.backprop_checked(net, params, batch)
+    ref = reference.backprop(net, params, [0.5, 1, 0, -1], [1, 0])
+    assert got.activations[0].shape == (4,)
+    np.testing.assert_allclose(got.grads.weights[0], ref.grads.weights[0], rtol=1e-14)
