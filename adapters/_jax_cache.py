@@ -63,7 +63,21 @@ def entries(directory: Path | None = None) -> list[Path]:
     directory = cache_dir() if directory is None else directory
     if directory is None or not directory.is_dir():
         return []
-    return sorted(directory.glob("*.xla"))
+    return sorted(directory.glob("*.xla"))  # not ".tmp-*": being written by another process
+
+
+def clear(directory: Path | None = None) -> tuple[int, int]:
+    """Remove every cached executable (and any half-written one); returns ``(files, bytes)``."""
+    directory = cache_dir() if directory is None else directory
+    if directory is None or not directory.is_dir():
+        return 0, 0
+    files = freed = 0
+    for path in [*directory.glob("*.xla"), *directory.glob(".tmp-*")]:
+        with contextlib.suppress(FileNotFoundError):  # another process removed it first
+            size = path.stat().st_size
+            path.unlink()
+            files, freed = files + 1, freed + size
+    return files, freed
 
 
 @functools.cache
