@@ -2,7 +2,7 @@
 
 Each chunk of ``chunk`` cases is one task, ``crosscheck_many`` of that chunk, submitted to a
 ``concurrent.futures.Executor`` (a process pool, a ``dask.distributed`` client's
-``get_executor()``, a Ray pool); the reports come back in the order of the cases.  At most
+``get_executor()``); the reports come back in the order of the cases.  At most
 ``IN_FLIGHT`` chunks are submitted ahead of the one being yielded, so an endless iterable of
 cases is fine and memory stays bounded.  Backends given by name pickle; backend objects must
 be picklable to travel.

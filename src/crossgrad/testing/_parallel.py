@@ -10,8 +10,8 @@ process; the chunks not yet started are cancelled, and of the failures found the
 lowest-numbered chunk is reported, so the report does not depend on timing either.
 
 ``executor`` is any ``concurrent.futures.Executor``: a ``ProcessPoolExecutor`` (what
-``crossgrad check --workers N`` uses), a ``dask.distributed`` client's ``get_executor()``,
-or a Ray pool's.  What it runs must pickle: backend names and module-level functions do.
+``crossgrad check --workers N`` uses) or a ``dask.distributed`` client's ``get_executor()``.
+What it runs must pickle: backend names and module-level functions do.
 """
 
 from __future__ import annotations
