@@ -73,7 +73,7 @@ def test_the_first_failing_chunk_is_reported_shrunk():
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
             result = testing.sweep(impl=doubled_w1, trials=100, seed=3, executor=pool, **SMALL)
         assert not result.ok
-        assert result.seed == 3
+        assert result.seed == result.failure.seed == 3
         assert result.cases < 100
         failures.append(result.failure)
     assert failures[0].wrong == failures[1].wrong
@@ -180,3 +180,14 @@ def test_workers_option_rejects_zero(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["check", "--workers", "0"])
     assert "--workers" in capsys.readouterr().err
+
+
+def test_check_with_workers_merges_one_report(capsys):
+    from crossgrad.cli import main
+
+    argv = ["check", "--impl", "crossgrad.reference:backprop", "--trials", "30", "--seed", "1",
+            "--depth", "1-2", "--width", "1-4", "--no-progress"]  # fmt: skip
+    assert main([*argv, "--workers", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "30 cases checked (seed 1)" in out
+    assert "All 30 cases agree." in out

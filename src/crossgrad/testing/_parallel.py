@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import dataclasses
 import multiprocessing
 import os
 from collections.abc import Iterator
@@ -121,7 +122,7 @@ def merge(seed: int, trials: int, results: list[SweepResult]) -> SweepResult:
                 m.cases += s.cases
                 m.max_abs_err = max(m.max_abs_err, s.max_abs_err)
                 m.max_rel_err = max(m.max_rel_err, s.max_rel_err)
-        if result.failure is not None:
-            failure = result.failure
+        if result.failure is not None:  # reproduced by the run's seed, not the chunk's
+            failure = dataclasses.replace(result.failure, seed=seed)
             break
     return SweepResult(seed, trials, cases, stats, failure)
