@@ -118,6 +118,7 @@ class Executables:
         self._compiling: dict[tuple[Any, ...], concurrent.futures.Future[Any]] = {}
         self._lock = threading.Lock()
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._pid = os.getpid()
 
     def start(self, args: tuple[Any, ...], precision: Precision) -> Callable[[], Any]:
         """Start the executable for ``args`` on them; returns the function that gives its
@@ -130,6 +131,8 @@ class Executables:
                 outputs = executable(*args)
             return lambda: outputs
         with self._lock:
+            if self._pid != os.getpid():  # a forked child: the parent's thread did not follow
+                self._pool, self._compiling, self._pid = None, {}, os.getpid()
             future = self._compiling.get(key)
             if future is None:
                 if self._pool is None:

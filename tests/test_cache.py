@@ -3,6 +3,8 @@ compiling, that a bad entry is compiled anew, and that the user's JAX settings s
 
 from __future__ import annotations
 
+import concurrent.futures
+
 import numpy as np
 import pytest
 
@@ -110,3 +112,14 @@ def test_cli_cache_off(monkeypatch, capsys):
     monkeypatch.setenv(_jax_cache.ENV, "off")
     assert main(["cache", "clear"]) == 0
     assert capsys.readouterr().out == "cache: off (CROSSGRAD_CACHE_DIR=off)\n"
+
+
+def test_a_forked_child_compiles_with_its_own_thread(cache, monkeypatch):
+    buckets = jax_backend._BUCKETS
+    monkeypatch.setattr(buckets, "_pid", -1)  # as the pool a forked child inherits
+    stale = concurrent.futures.ThreadPoolExecutor(1)
+    stale.shutdown()
+    monkeypatch.setattr(buckets, "_pool", stale)  # a pool that can no longer run anything
+    result = jax_backend.backprop(NET, PARAMS, X, Y)
+    np.testing.assert_allclose(result.loss, backprop(NET, PARAMS, X, Y).loss, rtol=1e-13)
+    assert buckets._pool is not stale
