@@ -47,34 +47,34 @@ def test_any_number_of_workers_draws_the_same_cases():
     results = []
     for workers in (1, 3):
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-            results.append(testing.sweep(impl=backprop, trials=60, seed=5, executor=pool, **SMALL))
+            results.append(testing.sweep(impl=backprop, trials=40, seed=5, executor=pool, **SMALL))
     one, three = results
     assert one.ok
     assert three.ok
-    assert one.cases == three.cases == 60
+    assert one.cases == three.cases == 40
     assert _stats(one) == _stats(three)
-    assert one.stats["your backprop"]["W"].cases == 60
+    assert one.stats["your backprop"]["W"].cases == 40
 
 
 def test_progress_counts_every_chunk():
     seen = []
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         testing.sweep(
-            impl=backprop, trials=60, seed=1, executor=pool,
+            impl=backprop, trials=30, seed=1, executor=pool,
             progress=lambda n, t: seen.append((n, t)), **SMALL,
         )  # fmt: skip
-    assert sorted(n for n, _ in seen) == [25, 50, 60]
-    assert {t for _, t in seen} == {60}
+    assert sorted(n for n, _ in seen) == [5, 30] or sorted(n for n, _ in seen) == [25, 30]
+    assert {t for _, t in seen} == {30}
 
 
 def test_the_first_failing_chunk_is_reported_shrunk():
     failures = []
     for workers in (1, 2):
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-            result = testing.sweep(impl=doubled_w1, trials=100, seed=3, executor=pool, **SMALL)
+            result = testing.sweep(impl=doubled_w1, trials=50, seed=3, executor=pool, **SMALL)
         assert not result.ok
         assert result.seed == result.failure.seed == 3
-        assert result.cases < 100
+        assert result.cases < 50
         failures.append(result.failure)
     assert failures[0].wrong == failures[1].wrong
     assert "W1" in failures[0].wrong
