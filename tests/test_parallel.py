@@ -97,6 +97,18 @@ def test_one_worker_needs_no_pool():
         assert pool is None
 
 
+def test_arguments_are_checked_before_any_chunk_is_submitted():
+    class Refusing(concurrent.futures.ThreadPoolExecutor):
+        def submit(self, *args, **kwargs):
+            raise AssertionError("submitted a chunk of a sweep with bad arguments")
+
+    with Refusing(1) as pool:
+        with pytest.raises(TypeError, match="impl must be callable"):
+            testing.sweep(impl=3, trials=5, executor=pool)
+        with pytest.raises(ValueError, match="unknown backend"):
+            testing.sweep(["tensorflow"], trials=5, executor=pool)
+
+
 def test_executor_must_be_an_executor():
     with pytest.raises(TypeError, match=r"executor must be a concurrent\.futures\.Executor"):
         testing.sweep(impl=backprop, trials=5, executor=object())

@@ -152,16 +152,6 @@ def sweep(
         raise ValueError(f"trials must be at least 1, got {trials}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
-    if executor is not None:
-        if not isinstance(executor, concurrent.futures.Executor):
-            raise TypeError(f"executor must be a concurrent.futures.Executor, got {executor!r}")
-        chunk = dict(  # noqa: C408  (this function's own keyword arguments, passed on)
-            backends=backends, impl=impl, activations=activations, losses=losses,
-            reductions=reductions, dtype=dtype, depth=depth, width=width, batch=batch,
-            kinks=kinks, far_out=far_out, rtol=rtol, atol=atol,
-        )  # fmt: skip
-        seed_ = secrets.randbelow(2**32) if seed is None else seed
-        return _parallel.sweep(executor, chunk, trials=trials, seed=seed_, progress=progress)
     if impl is not None:
         if not callable(impl):
             raise TypeError(f"impl must be callable as impl(net, params, x, y), got {impl!r}")
@@ -189,6 +179,16 @@ def sweep(
         kinks=not numeric if kinks is None else kinks,
         far_out=not numeric and impl is None if far_out is None else far_out,
     )
+    if executor is not None:  # every argument is checked: the chunks go out
+        if not isinstance(executor, concurrent.futures.Executor):
+            raise TypeError(f"executor must be a concurrent.futures.Executor, got {executor!r}")
+        chunk = dict(  # noqa: C408  (this function's own keyword arguments, passed on)
+            backends=backends, impl=impl, activations=activations, losses=losses,
+            reductions=reductions, dtype=dtype, depth=depth, width=width, batch=batch,
+            kinks=kinks, far_out=far_out, rtol=rtol, atol=atol,
+        )  # fmt: skip
+        seed_ = secrets.randbelow(2**32) if seed is None else seed
+        return _parallel.sweep(executor, chunk, trials=trials, seed=seed_, progress=progress)
     return run(strategy, check, trials=trials, seed=seed, progress=progress)
 
 
