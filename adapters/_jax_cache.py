@@ -93,7 +93,7 @@ def fingerprint() -> str:
     here = Path(__file__).parent
     for name in ("jax_backend.py", "_jax_cache.py"):
         parts.append(hashlib.sha256((here / name).read_bytes()).hexdigest())
-    device = jax.devices("cpu")[0]
+    device = jax.devices()[0]  # the default device, the one jit compiles for
     parts += [device.platform, device.device_kind, device.client.platform_version]
     parts += [os.environ.get("XLA_FLAGS", ""), _cpu_flags()]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
