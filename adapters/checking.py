@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import itertools
 import numbers
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -13,7 +14,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ..reference import BackpropResult, Network, Params
 from ..reference.validation import Batch, check_inputs
-from . import reference_backend, tolerance
+from . import _distribute, reference_backend, tolerance
 from .protocol import Asynchronous, Backend, ManyAtOnce, as_backend
 
 Array = NDArray[np.floating]
@@ -194,6 +195,7 @@ def crosscheck_many(
     atol: float | None = None,
     *,
     chunk: int = 64,
+    executor: concurrent.futures.Executor | None = None,
 ) -> Iterator[CrossCheckReport]:
     """``crosscheck`` of every ``(net, params, x, y)`` in ``cases``: the same reports, in order.
 
@@ -203,10 +205,18 @@ def crosscheck_many(
     small networks.  A backend declaring ``Capabilities(many=True)`` gets the chunk in one
     call.  Reports are yielded as each chunk completes.  Bad input raises the reference's
     ``TypeError``/``ValueError``, its message prefixed with ``cases[i]: ``.
+    With an ``executor`` (any ``concurrent.futures.Executor``: a process pool, a
+    ``dask.distributed`` client's ``get_executor()``), each chunk is one task it runs
+    (``adapters._distribute``); the reports are the same, in the same order.
     """
     chosen = _choose(backends, rtol, atol)
     if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
         raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
+    if executor is not None:
+        if not isinstance(executor, concurrent.futures.Executor):
+            raise TypeError(f"executor must be a concurrent.futures.Executor, got {executor!r}")
+        yield from _distribute.crosscheck_many(executor, cases, backends, rtol, atol, chunk)
+        return
     iterator = iter(enumerate(cases))
     while group := list(itertools.islice(iterator, chunk)):
         prepared = [_Case.numbered(i, case) for i, case in group]

@@ -46,7 +46,7 @@ from numpy.typing import ArrayLike
 from ..reference import LOSSES as REFERENCE_LOSSES
 from ..reference import BackpropResult, Network, Params
 from ..reference.validation import Batch
-from . import _common
+from . import _common, _jax_cache
 from .protocol import Capabilities
 from .tolerance import model_tolerance
 
@@ -174,6 +174,7 @@ def _padded_loss(
 
 
 _padded_value_and_grad = jax.jit(jax.value_and_grad(_padded_loss, argnums=(0, 1), has_aux=True))
+_BUCKETS = _jax_cache.Executables(_padded_value_and_grad)
 
 
 def _bucket(n: int, floor: int) -> int:
@@ -275,15 +276,13 @@ def start_checked(net: Network, params: Params, batch: Batch) -> Callable[[], Ba
     out_mask[: net.sizes[-1]] = 1
     sample_weight = np.zeros(rows, dtype)
     sample_weight[:n] = _sample_weight(net, n)
-    with _precision(dtype):
-        outputs = _padded_value_and_grad(
-            weights, biases, x_pad, y_pad, codes, *_loss_args(net), out_mask, sample_weight
-        )
+    args = (weights, biases, x_pad, y_pad, codes, *_loss_args(net), out_mask, sample_weight)
+    outputs = _BUCKETS.start(args, lambda: _precision(dtype))  # compiled once per machine
 
     def finish() -> BackpropResult:
         # One device-to-host copy each (np.asarray: jax.device_get costs 7 times as much),
         # then NumPy views of the real (unpadded) entries.
-        (value, (zs, activations)), (gW, gb) = outputs
+        (value, (zs, activations)), (gW, gb) = outputs()
         value, zs, activations, gW, gb = map(np.asarray, (value, zs, activations, gW, gb))
         sizes = net.sizes
         return _common.result(

@@ -4,7 +4,8 @@ Nothing on this path is a hand-written derivative: the forward pass is written w
 operations and ``torch.autograd.grad`` differentiates it.  Where torch's own functions follow
 another convention than the reference, this module writes the reference's mathematics
 instead (each case is commented).  Computes in the params' dtype; the user's torch settings
-(default dtype, threads, grad mode) are left alone.
+(default dtype, threads, grad mode) are left alone: on a small case crossgrad runs torch on
+one intra-op thread and restores the user's count afterwards (``_threads``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from numpy.typing import ArrayLike
 from ..reference import LOSSES as REFERENCE_LOSSES
 from ..reference import BackpropResult, Network, Params
 from ..reference.validation import Batch
-from . import _common
+from . import _common, _threads
 from .protocol import Capabilities
 from .tolerance import model_tolerance
 
@@ -115,7 +116,7 @@ class _Graph:
 
 def backprop_checked(net: Network, params: Params, batch: Batch) -> BackpropResult:
     """``backprop`` on input already checked by ``reference.check_inputs``."""
-    with torch.enable_grad():
+    with torch.enable_grad(), _threads.single_threaded_if_small([(net, len(batch.x))]):
         graph = _Graph(net, params, batch)
         return graph.result(torch.autograd.grad(graph.value, graph.leaves))
 
@@ -133,7 +134,8 @@ def backprop_many_checked(
     its own, so that a failure stays with its case.
     """
     built: list[_Graph | Exception] = []
-    with torch.enable_grad():
+    small = _threads.single_threaded_if_small((net, len(batch.x)) for net, _, batch in cases)
+    with torch.enable_grad(), small:
         for net, params, batch in cases:
             try:
                 built.append(_Graph(net, params, batch))

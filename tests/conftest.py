@@ -2,22 +2,34 @@
 
 - ``default`` (loaded unless told otherwise): 100 examples per property (some properties
   scale it, see ``tests/test_properties.py``), enough for well over 1000 drawn cases over the
-  suite while the whole run stays within a few minutes on 2 cores.
-- ``thorough``: 20 times as many, ``pytest --hypothesis-profile=thorough``.
+  suite.  Derandomized: each test draws from a seed derived from the test itself, so a run
+  is the same whichever ``pytest-xdist`` worker runs which test, and in whatever order (the
+  suite runs with ``-n auto``, see ``pyproject.toml``).  No example database either: what a
+  test draws does not depend on what an earlier run found.
+- ``thorough``: 20 times as many, ``pytest --hypothesis-profile=thorough``, also derandomized.
+- ``explore``: as ``default`` but random, with the example database, to look for new
+  failures (``pytest --hypothesis-profile=explore``; a failure prints the
+  ``@reproduce_failure`` blob and the seed to rerun it with ``--hypothesis-seed``).
 
-Neither has a deadline: the first call of a JAX function compiles it, which takes far longer
-than any later call.  Profiles are registered here, once, at import, before any test module
-is imported; the Hypothesis pytest plugin then loads the one named on the command line.
+None has a deadline: the first call of a JAX function loads or compiles it, which takes far
+longer than any later call.  Profiles are registered here, once, at import, before any test
+module is imported; the Hypothesis pytest plugin then loads the one named on the command line.
 """
 
 from __future__ import annotations
 
 from hypothesis import HealthCheck, settings
 
-for name, examples in (("default", 100), ("thorough", 2000)):
+for name, examples, derandomize in (
+    ("default", 100, True),
+    ("thorough", 2000, True),
+    ("explore", 100, False),
+):
     settings.register_profile(
         name,
         max_examples=examples,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow],
+        derandomize=derandomize,
+        **({"database": None, "print_blob": False} if derandomize else {}),
     )

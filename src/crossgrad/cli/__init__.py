@@ -13,12 +13,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import bench, check, example
+from . import bench, cache, check, example
 from ._common import UsageError
 
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE = 0, 1, 2
 
-SUBCOMMANDS = {"example": example, "check": check, "bench": bench}
+SUBCOMMANDS = {"example": example, "check": check, "bench": bench, "cache": cache}
 
 
 def build_parser() -> argparse.ArgumentParser:

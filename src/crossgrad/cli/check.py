@@ -9,6 +9,7 @@ disagreement (or an exception in ``--impl``'s code), 2 on a usage error.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -105,7 +106,24 @@ def add_parser(subparsers: Any) -> None:
         "like reference.backprop's or a tuple (loss, weight_grads, bias_grads); MODULE is "
         "imported from the current directory or PYTHONPATH",
     )
+    parser.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        metavar="N|auto",
+        help="processes to split the trials over (default 1; auto: one per core); with N > 1 "
+        "a seed draws the same cases whatever N",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _workers(text: str) -> int:
+    """``auto`` (one per core) or a positive integer."""
+    if text == "auto":
+        if hasattr(os, "sched_getaffinity"):  # the cores this process may use
+            return len(os.sched_getaffinity(0))
+        return os.cpu_count() or 1
+    return positive_int(text)
 
 
 def _flatten(groups: list[tuple[str, ...]] | None) -> list[str] | None:
@@ -145,19 +163,24 @@ def run(args: argparse.Namespace) -> int:
     def progress(checked: int, trials: int) -> None:
         bar.update(checked - bar.n)
 
-    try:  # every option was checked by the parser; the user's own errors are in the result
-        result = testing.sweep(
-            backends,
-            impl=impl,
-            trials=args.trials,
-            seed=args.seed,
-            activations=_flatten(args.activation),
-            losses=_flatten(args.loss),
-            reductions=_flatten(args.reduction),
-            dtype=dtype,
-            progress=progress,
-            **ranges,
-        )
+    from ..testing._parallel import process_pool
+
+    # every option was checked by the parser; the user's own errors are in the result
+    try:
+        with process_pool(args.workers) as executor:
+            result = testing.sweep(
+                backends,
+                impl=impl,
+                trials=args.trials,
+                seed=args.seed,
+                activations=_flatten(args.activation),
+                losses=_flatten(args.loss),
+                reductions=_flatten(args.reduction),
+                dtype=dtype,
+                progress=progress,
+                executor=executor,
+                **ranges,
+            )
     finally:
         bar.close()
 

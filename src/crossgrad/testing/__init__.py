@@ -22,12 +22,15 @@ is imported by this module; ``import crossgrad`` does not import it.
 
 from __future__ import annotations
 
+import concurrent.futures
+import secrets
 from collections.abc import Sequence
 from typing import Any
 
 from ..reference import ACTIVATIONS, Network, Params
 from ..reference.validation import check_inputs
 from ..strategies import BATCH, DEPTH, WIDTH, Case, Range, cases
+from . import _parallel
 from ._compare import Backprop
 from ._sweep import (
     ErrorStats,
@@ -102,6 +105,7 @@ def sweep(
     rtol: float | None = None,
     atol: float | None = None,
     progress: Progress | None = None,
+    executor: concurrent.futures.Executor | None = None,
 ) -> SweepResult:
     """Hold backends (or a user's ``impl``) against the reference on ``trials`` drawn cases.
 
@@ -131,6 +135,10 @@ def sweep(
     progress
         ``progress(checked, trials)``, called after each case until the first failure (the
         shrinking that follows a failure is not reported).
+    executor
+        Any ``concurrent.futures.Executor`` (a process pool, ``dask.distributed``'s
+        ``client.get_executor()``): the trials are split into chunks, each a sweep with a
+        seed derived from ``seed``, run by ``executor`` and merged (``testing._parallel``).
 
     Returns a ``SweepResult``: per candidate and kind (``loss``, ``z``, ``a``, ``W``, ``b``; a
     user's ``impl`` gets ``loss``, ``W``, ``b``), the cases checked and the worst absolute and
@@ -171,6 +179,16 @@ def sweep(
         kinks=not numeric if kinks is None else kinks,
         far_out=not numeric and impl is None if far_out is None else far_out,
     )
+    if executor is not None:  # every argument is checked: the chunks go out
+        if not isinstance(executor, concurrent.futures.Executor):
+            raise TypeError(f"executor must be a concurrent.futures.Executor, got {executor!r}")
+        chunk = dict(  # noqa: C408  (this function's own keyword arguments, passed on)
+            backends=backends, impl=impl, activations=activations, losses=losses,
+            reductions=reductions, dtype=dtype, depth=depth, width=width, batch=batch,
+            kinks=kinks, far_out=far_out, rtol=rtol, atol=atol,
+        )  # fmt: skip
+        seed_ = secrets.randbelow(2**32) if seed is None else seed
+        return _parallel.sweep(executor, chunk, trials=trials, seed=seed_, progress=progress)
     return run(strategy, check, trials=trials, seed=seed, progress=progress)
 
 

@@ -1,0 +1,302 @@
+"""How fast checking is: ``crossgrad check`` from a fresh process, and cases per second.
+
+Measured, for the backends ``torch,jax`` (both dtypes) and for ``--impl`` with a correct NumPy
+implementation (``crossgrad.reference:backprop``, float64):
+
+- ``first_verdict_seconds``: the wall time of ``crossgrad check --trials 100 --seed 0`` in a
+  new process (imports included), ``cold`` with an empty cache directory
+  (``CROSSGRAD_CACHE_DIR``, a fresh temporary one) and ``warm`` after that run filled it;
+- ``cases_per_second``: ``testing.sweep(trials=1000, seed=1)`` timed in this process after a
+  warm-up sweep, so it counts drawing, checking and Hypothesis' own work, not imports;
+- ``workers``: the same 1000-trial command with ``--workers auto``, wall time.
+
+Anchors, on the same networks (the float64 copies of the first cases that ``crossgrad check``
+draws with seed 0): ``torch.autograd.gradcheck`` with ``fast_mode=True`` and with the full
+Jacobian, and ``jax.test_util.check_grads`` (reverse mode, order 1), each as networks per
+second.  ``crosscheck`` (reference vs torch vs jax) on those networks is timed alongside.
+
+    python -m crossgrad.benchmarks.check_speed --json benchmarks/results/check_speed.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from ..reference import Network, Params
+from .runner import platform_info
+
+IMPL = "crossgrad.reference:backprop"
+Case = tuple[Network, Params, np.ndarray, np.ndarray]
+
+
+def _command(*options: str) -> list[str]:
+    return [sys.executable, "-m", "crossgrad", "check", "--seed", "0", "--no-progress", *options]
+
+
+def first_verdict(options: Sequence[str], cache: Path) -> float:
+    """Seconds to the verdict of ``crossgrad check --trials 100 --seed 0 OPTIONS``, new process."""
+    env = {**os.environ, "CROSSGRAD_CACHE_DIR": str(cache)}
+    start = time.perf_counter()
+    done = subprocess.run(
+        _command("--trials", "100", *options), env=env, capture_output=True, text=True
+    )
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"crossgrad check {' '.join(options)} failed:\n{done.stdout}{done.stderr}"
+        )
+    return seconds
+
+
+def cases_per_second(trials: int, **sweep: Any) -> float:
+    """Cases per second of a warm ``testing.sweep`` of ``trials`` cases, in this process."""
+    from .. import testing
+
+    testing.sweep(trials=100, seed=0, **sweep)  # loads every bucket the run will need
+    start = time.perf_counter()
+    result = testing.sweep(trials=trials, seed=1, **sweep)
+    seconds = time.perf_counter() - start
+    if not result.ok:
+        raise RuntimeError(f"the sweep found a disagreement:\n{result}")
+    return result.cases / seconds
+
+
+def drawn_cases(n: int) -> list[Case]:
+    """The first ``n`` cases ``crossgrad check --seed 0`` draws, as float64 (anchors need it)."""
+    from .. import testing
+    from ..reference import backprop
+
+    seen: list[Case] = []
+
+    def record(net: Network, params: Params, x: Any, y: Any) -> Any:
+        if len(seen) < n:
+            as64 = [[np.asarray(a, np.float64) for a in arrays] for arrays in params]
+            weights, biases = [w for w, _ in as64], [b for _, b in as64]
+            seen.append((net, Params(weights, biases), np.asarray(x, np.float64),
+                         np.asarray(y, np.float64)))  # fmt: skip
+        return backprop(net, params, x, y)
+
+    testing.sweep(impl=record, trials=n, seed=0)
+    return seen
+
+
+def _torch_loss(net: Network) -> Callable[..., Any]:
+    from ..adapters import torch_backend
+
+    def loss(x: Any, y: Any, *leaves: Any) -> Any:
+        n = net.n_layers
+        zs, activations = torch_backend.forward(net, list(leaves[:n]), list(leaves[n:]), x)
+        return torch_backend.loss(net, zs, activations, y)
+
+    return loss
+
+
+def gradcheck_rate(cases: Sequence[Case], fast: bool, progress: bool) -> tuple[float, int]:
+    """Networks per second of ``torch.autograd.gradcheck`` over ``cases``, and how many it
+    failed: correct gradients, but finite differences straddle a kink (relu at 0, which the
+    cases include on purpose) or lose their accuracy far out."""
+    import torch
+    from torch.autograd.gradcheck import GradcheckError
+
+    one = torch.ones((1, 1), dtype=torch.float64, requires_grad=True)
+    torch.autograd.gradcheck(lambda w: (w * w).sum(), [one], fast_mode=fast)  # first-call costs
+    failed = 0
+    start = time.perf_counter()
+    label = f"gradcheck fast_mode={fast}"
+    for net, params, x, y in tqdm(cases, desc=label, disable=not progress, file=sys.stderr):
+        leaves = [torch.tensor(a, requires_grad=True) for a in (*params.weights, *params.biases)]
+        fn = _torch_loss(net)
+        tx, ty = torch.tensor(x), torch.tensor(y)
+        try:
+            torch.autograd.gradcheck(
+                lambda *p, fn=fn, tx=tx, ty=ty: fn(tx, ty, *p), leaves, fast_mode=fast
+            )
+        except GradcheckError:
+            failed += 1
+    return len(cases) / (time.perf_counter() - start), failed
+
+
+def _jax_loss(net: Network) -> Callable[..., Any]:
+    import jax
+    import jax.numpy as jnp
+
+    from ..adapters import jax_backend
+
+    def loss(weights: Any, biases: Any, x: Any, y: Any) -> Any:
+        a = x
+        for W, b, act in zip(weights, biases, net.activations, strict=True):
+            z = a @ W.T + b
+            a = jax_backend.ACTIVATIONS[act](z)
+        if net.loss == "binary_cross_entropy":  # on the logits, as the reference fuses it
+            per = jnp.mean(jax.nn.softplus(z) - y * z, axis=1)
+        elif net.loss == "softmax_cross_entropy":
+            per = -jnp.sum(y * jax.nn.log_softmax(z, axis=1), axis=1)
+        elif net.loss == "mse":
+            per = jnp.mean((a - y) ** 2, axis=1)
+        else:
+            per = 0.5 * jnp.sum((a - y) ** 2, axis=1)
+        return jnp.mean(per) if net.reduction == "mean" else jnp.sum(per)
+
+    return loss
+
+
+def check_grads_rate(cases: Sequence[Case], progress: bool) -> tuple[float, int]:
+    """Networks per second of ``jax.test_util.check_grads`` (reverse mode) over ``cases``,
+    and how many it failed (see ``gradcheck_rate``)."""
+    import jax
+    from jax.test_util import check_grads as untyped_check_grads
+
+    check_grads: Callable[..., None] = untyped_check_grads
+    failed = 0
+    with jax.enable_x64(True):
+        check_grads(lambda w: (w * w).sum(), (np.ones((1, 1)),), order=1, modes=("rev",))
+    start = time.perf_counter()
+    with jax.enable_x64(True):
+        for net, params, x, y in tqdm(
+            cases, desc="jax check_grads", disable=not progress, file=sys.stderr
+        ):
+            fn = _jax_loss(net)
+            weights, biases = list(params.weights), list(params.biases)
+            try:
+                check_grads(
+                    lambda w, b, fn=fn, x=x, y=y: fn(w, b, x, y),
+                    (weights, biases),
+                    order=1,
+                    modes=("rev",),
+                )
+            except AssertionError:
+                failed += 1
+    return len(cases) / (time.perf_counter() - start), failed
+
+
+def crosscheck_rate(cases: Sequence[Case]) -> float:
+    """Networks per second of ``adapters.crosscheck`` (reference vs torch vs jax), warm."""
+    from ..adapters import crosscheck
+
+    for case in cases:
+        crosscheck(*case, backends=["torch", "jax"])
+    start = time.perf_counter()
+    for case in cases:
+        report = crosscheck(*case, backends=["torch", "jax"])
+        if not report.ok:
+            raise RuntimeError(str(report))
+    return len(cases) / (time.perf_counter() - start)
+
+
+def measure(
+    networks: int = 100, full_networks: int = 10, trials: int = 1000, progress: bool = True
+) -> dict[str, Any]:
+    """Every figure of the module docstring, as a JSON-ready dict."""
+    runs = {"torch,jax": ["--backends", "torch,jax"], "impl": ["--impl", IMPL]}
+    steps = tqdm(total=3 * len(runs) + 6, desc="check_speed", disable=not progress, file=sys.stderr)
+    result: dict[str, Any] = {"machine": platform_info(), "trials": trials, "load": _load()}
+    for name, options in runs.items():
+        with tempfile.TemporaryDirectory(prefix="crossgrad-cache-") as cache:
+            cold = first_verdict(options, Path(cache))
+            steps.update()
+            warm = first_verdict(options, Path(cache))
+            steps.update()
+            start = time.perf_counter()
+            env = {**os.environ, "CROSSGRAD_CACHE_DIR": cache}
+            subprocess.run(
+                _command("--trials", str(trials), "--workers", "auto", *options),
+                env=env, capture_output=True, check=True,
+            )  # fmt: skip
+            workers = time.perf_counter() - start
+            steps.update()
+        result[name] = {
+            "first_verdict_seconds": {"cold": cold, "warm": warm},
+            f"workers_auto_{trials}_trials_seconds": workers,
+        }
+    result["torch,jax"]["cases_per_second"] = cases_per_second(trials, backends=["torch", "jax"])
+    steps.update()
+    from ..reference import backprop
+
+    result["impl"]["cases_per_second"] = cases_per_second(trials, impl=backprop)
+    steps.update()
+    cases = drawn_cases(networks)
+    anchors: dict[str, float] = {
+        "networks": len(cases),
+        "full_mode_networks": min(full_networks, len(cases)),
+    }
+    anchors["crossgrad crosscheck"] = crosscheck_rate(cases)
+    steps.update()
+    failed: dict[str, int] = {}
+    runs_: tuple[tuple[str, Callable[[], tuple[float, int]]], ...] = (
+        ("torch gradcheck fast_mode", lambda: gradcheck_rate(cases, True, progress)),
+        ("torch gradcheck full", lambda: gradcheck_rate(cases[:full_networks], False, progress)),
+        ("jax check_grads", lambda: check_grads_rate(cases, progress)),
+    )
+    for name, run in runs_:
+        anchors[name], failed[name] = run()
+        steps.update()
+    steps.close()
+    result["anchors_networks_per_second"] = anchors
+    result["anchors_failed_on_correct_gradients"] = failed
+    result["load_after"] = _load()
+    return result
+
+
+def _load() -> list[float]:
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return []
+
+
+def table(result: dict[str, Any]) -> str:
+    """The figures as a plain-text table."""
+    trials = result["trials"]
+    lines = [
+        f"{'':<10} {'cold 100':>9} {'warm 100':>9} {f'cases/s ({trials})':>16} "
+        f"{f'--workers auto, {trials}':>22}"
+    ]
+    for name in ("torch,jax", "impl"):
+        r = result[name]
+        first = r["first_verdict_seconds"]
+        lines.append(
+            f"{name:<10} {first['cold']:>8.1f}s {first['warm']:>8.1f}s "
+            f"{r['cases_per_second']:>16.0f} {r[f'workers_auto_{trials}_trials_seconds']:>21.1f}s"
+        )
+    anchors = result["anchors_networks_per_second"]
+    lines.append("")
+    lines.append(f"networks per second on the first {anchors['networks']} cases drawn (float64):")
+    for name, value in anchors.items():
+        if name not in ("networks", "full_mode_networks"):
+            lines.append(f"  {name:<28} {value:>10.1f}")
+    lines.append(f"(full-mode gradcheck on the first {anchors['full_mode_networks']} of them)")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m crossgrad.benchmarks.check_speed", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--networks", type=int, default=100, help="anchor networks (100)")
+    parser.add_argument("--full-networks", type=int, default=10, help="full gradcheck's (10)")
+    parser.add_argument("--trials", type=int, default=1000, help="trials of the rate (1000)")
+    parser.add_argument("--json", type=Path, help="write the figures to this JSON file")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    result = measure(args.networks, args.full_networks, args.trials, not args.no_progress)
+    print(table(result))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""The check-speed benchmark's parts: the drawn cases, the anchors' verdicts, the results file.
+
+No timed assertion: timings on a shared machine say nothing about correctness.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from crossgrad.benchmarks import check_speed
+from crossgrad.reference import Network, Params, init_params
+
+RESULTS = Path(__file__).parent.parent / "benchmarks" / "results" / "check_speed.json"
+
+SMOOTH = Network((2, 3, 1), ("tanh", "identity"), "half_sse")
+X = np.array([[0.3, -0.7], [1.1, 0.4]])
+Y = np.array([[0.5], [-0.2]])
+# relu at its kink: the first unit's pre-activation is exactly 0 on the first sample
+KINK = Network((2, 2, 1), ("relu", "identity"), "half_sse")
+KINK_PARAMS = Params(
+    [np.array([[1.0, 1.0], [0.5, -0.25]]), np.ones((1, 2))], [np.zeros(2), np.zeros(1)]
+)
+KINK_X = np.array([[1.0, -1.0]])
+KINK_Y = np.array([[0.3]])
+
+
+def test_drawn_cases_are_float64_copies_of_what_check_draws():
+    cases = check_speed.drawn_cases(4)
+    assert len(cases) == 4
+    for net, params, x, y in cases:
+        assert params.dtype == np.float64
+        assert x.dtype == y.dtype == np.float64
+        assert x.shape[1] == net.sizes[0]
+        assert y.shape[1] == net.sizes[-1]
+    assert [c[0] for c in cases] == [c[0] for c in check_speed.drawn_cases(4)]
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "full"])
+def test_gradcheck_passes_smooth_and_flags_a_kink(fast):
+    smooth = (SMOOTH, init_params(SMOOTH, seed=0), X, Y)
+    kink = (KINK, KINK_PARAMS, KINK_X, KINK_Y)
+    _, failed = check_speed.gradcheck_rate([smooth, kink], fast, progress=False)
+    assert failed == 1
+
+
+def test_check_grads_passes_smooth_and_flags_a_kink():
+    pytest.importorskip("jax")
+    smooth = (SMOOTH, init_params(SMOOTH, seed=0), X, Y)
+    kink = (KINK, KINK_PARAMS, KINK_X, KINK_Y)
+    _, failed = check_speed.check_grads_rate([smooth, kink], progress=False)
+    assert failed == 1
+
+
+@pytest.mark.parametrize(
+    "loss", ["half_sse", "mse", "binary_cross_entropy", "softmax_cross_entropy"]
+)
+def test_the_jax_anchor_computes_the_reference_loss(loss):
+    jax = pytest.importorskip("jax")
+    from crossgrad.reference import LOSSES
+    from crossgrad.reference import loss as reference_loss
+
+    out = LOSSES[loss].output_activation or "identity"
+    net = Network((2, 3, 3), ("tanh", out), loss, "sum")
+    params = init_params(net, seed=1)
+    y = np.array([[0.2, 0.3, 0.5], [1.0, 0.0, 0.0]])
+    with jax.enable_x64(True):
+        got = check_speed._jax_loss(net)(list(params.weights), list(params.biases), X, y)
+    np.testing.assert_allclose(float(got), reference_loss(net, params, X, y), rtol=1e-13)
+
+
+def test_the_committed_results_have_every_figure():
+    result = json.loads(RESULTS.read_text())
+    assert result["machine"]["cores"] >= 1
+    for name in ("torch,jax", "impl"):
+        first = result[name]["first_verdict_seconds"]
+        assert first["cold"] > 0
+        assert first["warm"] > 0
+        assert result[name]["cases_per_second"] > 0
+    anchors = result["anchors_networks_per_second"]
+    for name in ("crossgrad crosscheck", "torch gradcheck fast_mode", "torch gradcheck full",
+                 "jax check_grads"):  # fmt: skip
+        assert anchors[name] > 0
+    table = check_speed.table(result)
+    assert f"{result['impl']['cases_per_second']:.0f}" in table
+    assert "torch gradcheck full" in table
