@@ -93,7 +93,7 @@ BUGS = [
      {"activations": ["sigmoid"]}),
     ("float32 inside", "right only to float32 precision", {}),
     ("sign flipped", "the sign is flipped", {}),
-    ("relu'(0) = 1", "you take relu'(0) = 1", {"activations": ["relu"]}),
+    ("relu'(0) = 1", "your code takes relu'(0) = 1", {"activations": ["relu"]}),
 ]  # fmt: skip
 
 

@@ -1,24 +1,83 @@
-"""Hints: recognise the usual backprop bugs in a wrong gradient.
+"""Hints: recognise the usual backprop bugs in a wrong loss or gradient.
 
-Each hint is tested, not guessed: the user's gradients are held, under the same tolerance
+Each hint is tested, not guessed.  The user's gradients are held, under the same tolerance
 model, against what a specific bug would give (the reference with a constant factor, with one
-sample only, with a derivative left out, ...).  Only hypotheses that match are reported.
+sample only, with a derivative left out, ...); the user's loss against the reference's times
+the usual factors.  A hypothesis that fits the failing case is then tried on follow-up cases
+built from it (two more samples; two more outputs; other values), which tell ½, 1/batch and
+1/n_outputs apart; only the hypotheses that fit every case tried are reported, all of them
+when several do.  Before any of that, the user's gradients are held against central
+differences of the user's *own* loss: code whose gradients are not the derivative of its own
+loss disagrees with itself, whatever the reference says.
+
+Every hint has a stable ``code`` (see ``CODES``), for tools that read the JSON report.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
-from ..adapters.tolerance import compare_arrays, default_rtol, error_scale
-from ..reference import ACTIVATIONS, LOSSES, Network, Params, backprop, forward
-from ..strategies import Case
-from ._compare import Array, Backprop, Gradients, normalise
+from ..adapters.tolerance import default_rtol, error_scale
+from ..reference import ACTIVATIONS, LOSSES, BackpropResult, Network, Params, backprop, forward
+from ..reference.activations import LEAKY_RELU_SLOPE
+from ..strategies import KINKED, Case, _grid, _layer_scale, _targets
+from ._compare import Array, Gradients, Layout, compare
 
+CODES = {
+    "not_own_derivative": "the gradients are not the derivative of the function's own loss",
+    "factor_batch": "a factor of the batch size (a sum over the batch for a mean)",
+    "factor_inverse_batch": "a factor of 1/batch (a mean over the batch for a sum, or twice)",
+    "factor_2": "a factor of 2 (the ½ of ½‖ŷ − y‖² dropped)",
+    "factor_half": "a factor of ½ (a ½ too many)",
+    "factor_n_outputs": "a factor of the number of outputs (a sum where the loss averages)",
+    "factor_inverse_n_outputs": "a factor of 1/n_outputs (a mean where the loss sums)",
+    "factor_constant": "another constant factor, the same on every case tried",
+    "loss_ratio": "the loss differs by a ratio that is none of the usual factors",
+    "sign": "the sign is flipped",
+    "transposed": "a weight gradient is transposed (or in the other weight layout)",
+    "first_sample_only": "only the first sample of the batch contributes",
+    "last_sample_only": "only the last sample of the batch contributes",
+    "missing_activation_derivative": "a layer's activation derivative is left out",
+    "derivative_at_activation": "the activation derivative is evaluated at a = f(z), not z",
+    "activation_derivative_twice": "an activation derivative is applied twice",
+    "kink_convention": "another derivative at an exact kink of relu or leaky_relu",
+    "float32_precision": "right only to float32 precision",
+    "wrong_layer": "later layers are right, one layer is wrong",
+}
+"""Every hint code, with what it means."""
+
+
+class Hint(str):
+    """A hint: its text (it is a ``str``), with a stable ``code`` from ``CODES``."""
+
+    code: str
+
+    def __new__(cls, code: str, text: str) -> Hint:
+        if code not in CODES:  # pragma: no cover - a typo in this module
+            raise ValueError(f"unknown hint code {code!r}")
+        self = super().__new__(cls, text)
+        self.code = code
+        return self
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "text": str(self)}
+
+
+Call = Callable[[Case], "Gradients | None"]
+"""Runs the user's function on another case: its gradients, or ``None`` if it failed there."""
 Derivative = Callable[[int, Array, Array], Array]
 """``derivative(l, z, a)``: the activation derivative backprop uses at layer ``l`` (0-based)."""
+
+OURS_AT_KINK = {"relu": 0.0, "leaky_relu": LEAKY_RELU_SLOPE}
+"""crossgrad's derivatives at 0: the left-hand slope, as torch takes it."""
+MAX_SELF_CHECK_PARAMS = 64
+"""Self-consistency costs two calls of the user's function per parameter: small cases only."""
+
+
+# --- variants of the reference ------------------------------------------------------------
 
 
 def _true_derivative(net: Network) -> Derivative:
@@ -45,16 +104,6 @@ def _variant_grads(case: Case, derivative: Derivative) -> Params:
     return Params._trusted(tuple(dW[::-1]), tuple(db[::-1]))
 
 
-def _matches(got: Gradients, target: Params, scale: Params, rtol: float) -> bool:
-    pairs = zip((*got.weights, *got.biases), (*target.weights, *target.biases), strict=True)
-    scales = (*scale.weights, *scale.biases)
-    # Values only: a wrong dtype is reported on its own, and must not hide the pattern.
-    return all(
-        g.shape == t.shape and compare_arrays("", g.astype(t.dtype), t, s, rtol).ok
-        for (g, t), s in zip(pairs, scales, strict=True)
-    )
-
-
 def _scaled(params: Params, factor: float) -> Params:
     return Params._trusted(
         tuple(factor * W for W in params.weights), tuple(factor * b for b in params.biases)
@@ -65,6 +114,16 @@ def _sum(a: Params, b: Params) -> Params:
     return Params._trusted(
         tuple(u + v for u, v in zip(a.weights, b.weights, strict=True)),
         tuple(u + v for u, v in zip(a.biases, b.biases, strict=True)),
+    )
+
+
+def _matches(got: Gradients, target: Params, scale: Params, rtol: float) -> bool:
+    pairs = zip((*got.weights, *got.biases), (*target.weights, *target.biases), strict=True)
+    scales = (*scale.weights, *scale.biases)
+    # Values only: a wrong dtype is reported on its own, and must not hide the pattern.
+    return all(
+        g.shape == t.shape and compare("", g.astype(t.dtype), t, s, rtol).ok
+        for (g, t), s in zip(pairs, scales, strict=True)
     )
 
 
@@ -80,155 +139,368 @@ def _fit_factor(got: Gradients, ref: Params) -> float | None:
     return num / den if den > 0 else None
 
 
-def _factor_names(case: Case) -> list[tuple[float, str, bool]]:
-    """``(factor, hint, whether the factor is the batch size's)`` for the usual factors."""
-    b, out = case.batch, case.net.sizes[-1]
-    named = [
-        (-1.0, "the sign is flipped: return ∂L/∂θ itself, not the descent direction −∂L/∂θ",
-         False),
-        (2.0, "twice the reference: for ½‖ŷ − y‖² the ½ cancels the 2 of the square", False),
-        (0.5, "half the reference: a ½ too many (the derivative of ½r² is r)", False),
-    ]  # fmt: skip
-    if case.net.reduction == "mean" and b > 1:
-        named = [
-            (float(b), f"{b} × the reference, the batch size: the 1/batch of the mean reduction "
-             "is missing (a sum over the batch instead of a mean)", True),
-            (1 / b, f"1/{b} × the reference: divided by the batch size once too often", True),
-            *named,
+# --- follow-up cases ----------------------------------------------------------------------
+
+
+def _more_samples(case: Case, extra: int = 2) -> Case:
+    """The case with ``extra`` more samples (new rows on the grid; the first rows kept)."""
+    net, rng = case.net, np.random.default_rng(20250)
+    x = _grid(rng, (extra, net.sizes[0]), 3)
+    y = _targets(rng, net.loss, extra, net.sizes[-1], 3, one_hot=False)
+    dtype = case.dtype
+    return Case(
+        net,
+        case.params,
+        np.concatenate([case.x, x.astype(dtype)]),
+        np.concatenate([case.y, y.astype(dtype)]),
+    )
+
+
+def _more_outputs(case: Case, extra: int = 2) -> Case:
+    """The case with ``extra`` more output units (new rows of the last ``W`` and ``b``)."""
+    net, rng, dtype = case.net, np.random.default_rng(20251), case.dtype
+    n_in = net.sizes[-2]
+    scale = _layer_scale(n_in)
+    W = np.concatenate([case.params.weights[-1], (scale * _grid(rng, (extra, n_in), 3))])
+    b = np.concatenate([case.params.biases[-1], (scale * _grid(rng, (extra,), 3))])
+    y = _targets(rng, net.loss, case.batch, extra, 3, one_hot=False)
+    if net.loss == "softmax_cross_entropy":
+        y[:] = 0.0  # keeps one-hot rows one-hot
+    grown = Network(
+        (*net.sizes[:-1], net.sizes[-1] + extra),
+        activation=list(net.activations),
+        loss=net.loss,
+        reduction=net.reduction,
+    )
+    params = Params._trusted(
+        (*case.params.weights[:-1], W.astype(dtype)), (*case.params.biases[:-1], b.astype(dtype))
+    )
+    return Case(grown, params, case.x, np.concatenate([case.y, y.astype(dtype)], axis=1))
+
+
+def _fresh(case: Case) -> Case:
+    """The same network and batch size with other parameters and samples (off the kinks)."""
+    net, rng, dtype = case.net, np.random.default_rng(20252), case.dtype
+    weights, biases = [], []
+    for fan_in, fan_out in zip(net.sizes[:-1], net.sizes[1:], strict=True):
+        scale = _layer_scale(fan_in)
+        weights.append((scale * _grid(rng, (fan_out, fan_in), 4)).astype(dtype))
+        biases.append((scale * _grid(rng, (fan_out,), 4)).astype(dtype))
+    x = _grid(rng, (case.batch, net.sizes[0]), 4).astype(dtype)
+    y = _targets(rng, net.loss, case.batch, net.sizes[-1], 4, one_hot=False).astype(dtype)
+    return Case(net, Params._trusted(tuple(weights), tuple(biases)), x, y)
+
+
+@dataclass(frozen=True)
+class _Tried:
+    """One case the user's function ran on: its gradients and the reference's."""
+
+    case: Case
+    got: Gradients
+    ref: BackpropResult
+
+    @property
+    def batch(self) -> int:
+        return self.case.batch
+
+    @property
+    def outputs(self) -> int:
+        return self.case.net.sizes[-1]
+
+
+class _Cases:
+    """The failing case and, built when first needed, the follow-up cases: two more samples,
+    two more outputs, and other parameters and samples."""
+
+    def __init__(self, case: Case, got: Gradients, ref: BackpropResult, call: Call | None):
+        self.first = _Tried(case, got, ref)
+        self._call = call
+        self._more: list[_Tried] | None = None
+
+    def all(self) -> list[_Tried]:
+        if self._more is None:
+            self._more = []
+            if self._call is not None:
+                for build in (_more_samples, _more_outputs, _fresh):
+                    other = build(self.first.case)
+                    got = self._call(other)
+                    if got is not None and not got.problems:
+                        ref = backprop(other.net, other.params, other.x, other.y)
+                        self._more.append(_Tried(other, got, ref))
+        return [self.first, *self._more]
+
+
+# --- the hypotheses -----------------------------------------------------------------------
+
+
+def _factors(batch: int, outputs: int, reduction: str) -> Iterator[tuple[str, float, str]]:
+    """``(code, factor, what it means)`` for the usual constant factors on one case."""
+    yield "sign", -1.0, "the sign is flipped: return ∂L/∂θ itself, not the descent direction −∂L/∂θ"
+    yield "factor_2", 2.0, "twice the reference: for ½‖ŷ − y‖² the ½ cancels the 2 of the square"
+    yield "factor_half", 0.5, "half the reference: a ½ too many (the derivative of ½r² is r)"
+    mean = reduction == "mean"
+    yield (
+        "factor_batch",
+        float(batch),
+        f"{batch} × the reference, the batch size: "
+        + (
+            "the 1/batch of the mean reduction is missing (a sum over the batch instead of a mean)"
+            if mean
+            else "multiplied by the batch size where the sum reduction has no factor"
+        ),
+    )
+    yield (
+        "factor_inverse_batch",
+        1 / batch,
+        f"1/{batch} × the reference, 1/batch size: "
+        + (
+            "divided by the batch size once too often"
+            if mean
+            else "a mean over the batch where reduction='sum' adds the samples up"
+        ),
+    )
+    yield (
+        "factor_n_outputs",
+        float(outputs),
+        f"{outputs} × the reference, the number of outputs: a sum over the outputs where the "
+        "loss takes a mean (mse and binary_cross_entropy average over outputs)",
+    )
+    yield (
+        "factor_inverse_n_outputs",
+        1 / outputs,
+        f"1/{outputs} × the reference, 1/the number of outputs: a mean over the outputs "
+        "where the loss sums them (half_sse is ½‖ŷ − y‖², softmax_cross_entropy a sum)",
+    )
+
+
+def _close(value: float, target: float, dtype: np.dtype[np.floating]) -> bool:
+    return abs(value - target) <= 1e3 * float(np.finfo(dtype).eps) * max(abs(target), 1e-300)
+
+
+def loss_hints(cases: _Cases) -> list[Hint]:
+    """Hints for a wrong loss: the ratio yours / reference's, and which factor it is."""
+    tried = [t for t in cases.all() if t.got.loss is not None and t.ref.loss != 0]
+    if not tried:
+        return []
+    ratios = [(t, t.got.loss / t.ref.loss) for t in tried]  # type: ignore[operator]
+    where = _where(tried)
+    fits = []
+    for k, (code, _, _) in enumerate(_factors(1, 1, cases.first.case.net.reduction)):
+        per_case = [list(_factors(t.batch, t.outputs, t.case.net.reduction))[k] for t, _ in ratios]
+        if all(f == 1.0 for _, f, _ in per_case):
+            continue  # on these cases the factor is 1: it explains nothing
+        if all(
+            _close(r, f, t.case.dtype) for (t, r), (_, f, _) in zip(ratios, per_case, strict=True)
+        ):
+            fits.append((code, per_case[0][2]))
+    first_ratio = ratios[0][1]
+    if fits:
+        lead = "your loss is " if len(fits) == 1 else "your loss fits several explanations: "
+        return [
+            Hint(code, f"{lead}{text.replace(' the reference', ' the reference’s loss', 1)} "
+                 f"(yours / reference = {first_ratio:.6g}{where})")
+            for code, text in fits
         ]  # fmt: skip
-    if out > 1:
-        named.append(
-            (float(out), f"{out} × the reference, the number of outputs: a sum over outputs "
-             "where the loss takes a mean (mse and binary_cross_entropy average over outputs)",
-             False)
-        )  # fmt: skip
-    return named
-
-
-def _kink_derivative(net: Network, true: Derivative) -> Derivative:
-    """The derivatives with relu'(0) = leaky_relu'(0) = 1, the other common convention."""
-
-    def derivative(l: int, z: Array, a: Array) -> Array:
-        name = net.activations[l]
-        if name in ("relu", "leaky_relu"):
-            return np.where(z >= 0, 1, 0.0 if name == "relu" else 0.01).astype(z.dtype)
-        return true(l, z, a)
-
-    return derivative
-
-
-def _skip_derivative(k: int, true: Derivative) -> Derivative:
-    """The derivatives with layer ``k``'s left out (taken as 1)."""
-    return lambda l, z, a: np.ones_like(z) if l == k else true(l, z, a)
-
-
-def _variants(case: Case, ref: Params) -> Iterator[tuple[str, Params, Params, bool]]:
-    """``(hint, gradients of that bug, their error scale, batch-related)`` for each bug."""
-    net, scale = case.net, error_scale(case.net, case.params, case.x, case.y)
-    for factor, text, batch_related in _factor_names(case):
-        yield text, _scaled(ref, factor), _scaled(scale, abs(factor)), batch_related
-    if case.batch > 1:
-        factors = (1.0, 1 / case.batch) if net.reduction == "mean" else (1.0,)
-        for which, rows in (("first", slice(0, 1)), ("last", slice(-1, None))):
-            one = backprop(net, case.params, case.x[rows], case.y[rows]).grads
-            one_scale = error_scale(net, case.params, case.x[rows], case.y[rows])
-            text = (
-                f"only the {which} sample's contribution: accumulate ∂L/∂W and ∂L/∂b over "
-                "every sample of the batch"
-                + (" (a loop that overwrites instead of adding?)" if which == "last" else "")
-            )
-            for f in factors:
-                yield text, _scaled(one, f), _sum(scale, _scaled(one_scale, f)), False
-    true = _true_derivative(net)
-    zs, _ = forward(net, case.params, case.x)
-    kinked = [n for n, z in zip(net.activations, zs, strict=True) if n in ("relu", "leaky_relu")
-              and (z == 0).any()]  # fmt: skip
-    if kinked:
-        yield (
-            f"you take {kinked[0]}'(0) = 1; crossgrad, like torch, takes the derivative from "
-            "the left at the kink: relu'(0) = 0, leaky_relu'(0) = 0.01 "
-            "(check_implementation(..., kinks=False) skips exact kinks)",
-            _variant_grads(case, _kink_derivative(net, true)),
-            scale,
-            False,
+    constant = all(_close(r, first_ratio, t.case.dtype) for t, r in ratios)
+    formula = LOSSES[cases.first.case.net.loss].formula
+    if constant:
+        text = (
+            f"your loss is {first_ratio:.6g} × the reference's on every case tried{where}: "
+            f"check the loss's definition ({cases.first.case.net.loss}: {formula})"
         )
-    for k, name in enumerate(net.activations):
-        if name == "identity" or (k == net.n_layers - 1 and LOSSES[net.loss].on_logits):
+    else:
+        shown = ", ".join(f"{r:.6g}" for _, r in ratios)
+        text = (
+            f"your loss / the reference's is {shown} on the cases tried{where}: not a constant "
+            f"factor; compare your loss with {cases.first.case.net.loss}: {formula}, "
+            f"{cases.first.case.net.reduction} over the batch"
+        )
+    return [Hint("loss_ratio", text)]
+
+
+def _where(tried: list[_Tried]) -> str:
+    if len(tried) < 2:
+        return ""
+    shapes = ", ".join(f"{t.batch}×{t.outputs}" for t in tried)
+    return f"; on batches × outputs of {shapes}"
+
+
+Target = Callable[[Case, Params], "tuple[Params, Params] | None"]
+"""A bug's gradients on a case (given the reference's), with their error scale, or ``None``."""
+
+
+def _kink_convention(case: Case) -> list[tuple[str, str, Derivative]]:
+    """``(label, text, derivative)`` for the other conventions at an exact kink in ``case``."""
+    net = case.net
+    zs, _ = forward(net, case.params, case.x)
+    kinked = sorted({n for n, z in zip(net.activations, zs, strict=True) if n in KINKED
+                     and (z == 0).any()})  # fmt: skip
+    if not kinked:
+        return []
+    true = _true_derivative(net)
+    ours = " and ".join(f"{n}'(0) = {OURS_AT_KINK[n]:g}" for n in kinked)
+    out: list[tuple[str, str, Derivative]] = []
+    for label, values in (
+        ("the right-hand slope", {"relu": 1.0, "leaky_relu": 1.0}),
+        ("the mean of both slopes", {"relu": 0.5, "leaky_relu": (1 + LEAKY_RELU_SLOPE) / 2}),
+        ("zero", {"relu": 0.0, "leaky_relu": 0.0}),
+    ):
+        if all(values[n] == OURS_AT_KINK[n] for n in kinked):
             continue
+
+        def derivative(l: int, z: Array, a: Array, values: dict[str, float] = values) -> Array:
+            d = true(l, z, a)
+            name = net.activations[l]
+            if name in values:
+                d = np.where(z == 0, values[name], d).astype(z.dtype)
+            return d
+
+        yours = " and ".join(f"{n}'(0) = {values[n]:g}" for n in kinked)
+        text = (
+            f"at an exact kink (z = 0) your code takes {yours} ({label}); crossgrad, like "
+            f"torch, takes the left-hand slope there: {ours}"
+        )
+        out.append((label, text, derivative))
+    return out
+
+
+def _gradient_hypotheses(case: Case) -> Iterator[tuple[str, str, Target]]:
+    """``(code, text, target)`` for every gradient bug that applies to ``case``."""
+    net = case.net
+    reduction = net.reduction
+
+    for k, (code, _, text) in enumerate(_factors(case.batch, net.sizes[-1], reduction)):
+
+        def factor(c: Case, ref: Params, k: int = k) -> tuple[Params, Params] | None:
+            f = list(_factors(c.batch, c.net.sizes[-1], c.net.reduction))[k][1]
+            if f == 1.0:
+                return None
+            return _scaled(ref, f), _scaled(error_scale(c.net, c.params, c.x, c.y), abs(f))
+
+        if list(_factors(case.batch, net.sizes[-1], reduction))[k][1] != 1.0:
+            yield code, text, factor
+
+    for which, rows in (("first", slice(0, 1)), ("last", slice(-1, None))):
+        text = (
+            f"only the {which} sample's contribution: accumulate ∂L/∂W and ∂L/∂b over every "
+            "sample of the batch"
+        )
+        if which == "last":
+            text += " (a loop that overwrites instead of adding?)"
+
+        def one(c: Case, ref: Params, rows: slice = rows) -> tuple[Params, Params] | None:
+            if c.batch < 2:
+                return None
+            grads = backprop(c.net, c.params, c.x[rows], c.y[rows]).grads
+            s = error_scale(c.net, c.params, c.x[rows], c.y[rows])
+            f = 1 / c.batch if c.net.reduction == "mean" else 1.0
+            return _scaled(grads, f), _sum(error_scale(c.net, c.params, c.x, c.y), _scaled(s, f))
+
+        def one_mean(c: Case, ref: Params, rows: slice = rows) -> tuple[Params, Params] | None:
+            if c.batch < 2 or c.net.reduction != "mean":
+                return None
+            grads = backprop(c.net, c.params, c.x[rows], c.y[rows]).grads
+            s = error_scale(c.net, c.params, c.x[rows], c.y[rows])
+            return grads, _sum(error_scale(c.net, c.params, c.x, c.y), s)
+
+        if case.batch > 1:
+            yield f"{which}_sample_only", text, one
+            yield f"{which}_sample_only", text, one_mean
+
+    def derivative_variant(build: Callable[[Case], Derivative | None]) -> Target:
+        def target(c: Case, ref: Params) -> tuple[Params, Params] | None:
+            derivative = build(c)
+            if derivative is None:
+                return None
+            return _variant_grads(c, derivative), error_scale(c.net, c.params, c.x, c.y)
+
+        return target
+
+    def has_derivative(k: int) -> bool:
+        name = net.activations[k]
+        return name != "identity" and not (k == net.n_layers - 1 and LOSSES[net.loss].on_logits)
+
+    for k, name in enumerate(net.activations):
+        if not has_derivative(k):
+            continue
+
+        def skip(c: Case, k: int = k) -> Derivative:
+            true = _true_derivative(c.net)
+            return lambda l, z, a: np.ones_like(z) if l == k else true(l, z, a)
+
+        def twice(c: Case, k: int = k) -> Derivative:
+            true = _true_derivative(c.net)
+            return lambda l, z, a: true(l, z, a) ** 2 if l == k else true(l, z, a)
+
         yield (
+            "missing_activation_derivative",
             f"the derivative of layer {k + 1}'s {name} is missing: δ{k + 1} = (...) ∘ "
             f"{name}'(z{k + 1})",
-            _variant_grads(case, _skip_derivative(k, true)),
-            scale,
-            False,
+            derivative_variant(skip),
+        )
+        yield (
+            "activation_derivative_twice",
+            f"layer {k + 1}'s {name} derivative is applied twice: δ{k + 1} = (...) ∘ "
+            f"{name}'(z{k + 1}) once, not ∘ {name}'(z{k + 1})²",
+            derivative_variant(twice),
         )
 
-    def at_a(l: int, z: Array, a: Array) -> Array:
-        f = ACTIVATIONS[net.activations[l]]
-        return f.derivative(a, f.forward(a))
+    def at_a(c: Case) -> Derivative:
+        def derivative(l: int, z: Array, a: Array) -> Array:
+            f = ACTIVATIONS[c.net.activations[l]]
+            return f.derivative(a, f.forward(a))
+
+        return derivative
 
     yield (
+        "derivative_at_activation",
         "the activation's derivative is evaluated at a = f(z) instead of at z "
         "(for sigmoid, σ'(z) = a(1 − a), not σ'(a))",
-        _variant_grads(case, at_a),
-        scale,
-        False,
+        derivative_variant(at_a),
     )
 
+    for label, text, _ in _kink_convention(case):
 
-def _probe_batch_factor(fn: Backprop, case: Case, ref_factor: float) -> bool:
-    """Whether ``fn``'s factor grows with the batch: run it on the batch repeated twice."""
-    x2, y2 = np.concatenate([case.x, case.x]), np.concatenate([case.y, case.y])
-    try:
-        got = normalise(fn(case.net, case.params, x2, y2), case.net.n_layers)
-    except Exception:  # the probe is optional: a user's error here only loses the hint
-        return False
-    ref = backprop(case.net, case.params, x2, y2).grads
-    factor = _fit_factor(got, ref)
-    return factor is not None and abs(factor - 2 * ref_factor) <= 1e-6 * abs(ref_factor)
+        def kink(c: Case, label: str = label) -> Derivative | None:
+            found = [d for lab, _, d in _kink_convention(c) if lab == label]
+            return found[0] if found else _true_derivative(c.net)
+
+        yield "kink_convention", text, derivative_variant(kink)
 
 
-def hints(case: Case, got: Gradients, ref: Params, fn: Backprop | None = None) -> list[str]:
-    """Hints for why ``got`` differs from ``ref`` on ``case``; ``fn`` lets them probe the user's
-    function on a related case (the same batch, repeated) to tell a batch factor from others.
-    """
-    out: list[str] = []
-    for l, (g, r) in enumerate(zip(got.weights, ref.weights, strict=True), start=1):
-        if g.shape != r.shape and g.shape == r.shape[::-1]:
-            out.append(
-                f"∂L/∂W{l} has shape {g.shape}, the transpose of {r.shape}: crossgrad's W is "
-                "(out, in), so ∂L/∂W = δᵀ a (out × batch · batch × in), not aᵀ δ"
-            )
-        elif g.shape == r.shape and g.ndim == 2 and g.shape[0] == g.shape[1] > 1:
-            s = error_scale(case.net, case.params, case.x, case.y).weights[l - 1]
-            rtol = default_rtol(case.net, case.dtype)
-            if compare_arrays("", g, r.T, s.T, rtol).ok:
-                out.append(f"∂L/∂W{l} is the transpose of the reference's: W is (out, in)")
-    if out:
-        return out
+def _consistent_target(t: _Tried, target: Target) -> bool:
+    """Whether the user's gradients on ``t`` are what ``target`` predicts (or the truth)."""
+    made = target(t.case, t.ref.grads)
+    rtol = default_rtol(t.case.net, t.case.dtype)
+    if made is None:  # the bug cannot show on this case: the gradients must then be right
+        scale = error_scale(t.case.net, t.case.params, t.case.x, t.case.y)
+        return _matches(t.got, t.ref.grads, scale, rtol)
+    return _matches(t.got, made[0], made[1], rtol)
+
+
+def gradient_hints(cases: _Cases, kinks: str) -> list[Hint]:
+    """Hints for wrong gradients, tried on the follow-up cases before one is named."""
+    first = cases.first
+    case, got, ref = first.case, first.got, first.ref.grads
     rtol = default_rtol(case.net, case.dtype)
-    matched = [
-        (text, batch_related)
-        for text, target, scale, batch_related in _variants(case, ref)
-        if _matches(got, target, scale, rtol)
-    ]
-    factor = _fit_factor(got, ref)
-    grows = (
-        factor is not None
-        and factor != 0
-        and fn is not None
-        and case.net.reduction == "mean"
-        and _probe_batch_factor(fn, case, factor)
-    )
-    if any(b for _, b in matched) and any(not b for _, b in matched) and fn is not None:
-        matched = [(t, b) for t, b in matched if b == grows]  # the probe tells which it is
+    matched: list[tuple[str, str, Target]] = []
+    for code, text, target in _gradient_hypotheses(case):
+        made = target(case, ref)
+        if made is not None and _matches(got, made[0], made[1], rtol):
+            matched.append((code, text, target))
     if matched:
-        return list(dict.fromkeys(t for t, _ in matched))
-    if grows:
-        return [
-            f"{factor:.6g} × the reference, growing with the batch size: the 1/batch of "
-            "the mean reduction is missing"
-        ]
+        others = cases.all()[1:]
+        kept = [m for m in matched if all(_consistent_target(t, m[2]) for t in others)]
+        kept = kept or matched  # the follow-ups contradict every one: show what fits here
+        hints = [Hint(code, text) for code, text, _ in kept]
+        if kinks != "avoid":
+            hints = [
+                Hint(h.code, f"{h} (--kinks avoid, or kinks='avoid', draws no exact kinks)")
+                if h.code == "kink_convention"
+                else h
+                for h in hints
+            ]
+        return list(dict.fromkeys(hints))
     scale = error_scale(case.net, case.params, case.x, case.y)
     loose = default_rtol(case.net, np.float32)
     # Right to float32 precision, and wrong by far more than float64 rounding (beyond the
@@ -240,36 +512,214 @@ def hints(case: Case, got: Gradients, ref: Params, fn: Backprop | None = None) -
         and not _matches(got, ref, scale, middle)
     ):
         return [
-            "right only to float32 precision: something computes in float32 (a float32 "
-            "array or constant, torch's default dtype, np.float32(...)); results must be "
-            "computed in the params' dtype"
+            Hint(
+                "float32_precision",
+                "right only to float32 precision: something computes in float32 (a float32 "
+                "array or constant, torch's default dtype, np.float32(...)); results must be "
+                "computed in the params' dtype",
+            )
         ]
-    if (
-        factor is not None
-        and factor != 0
-        and abs(factor - 1) > loose
-        and _matches(got, _scaled(ref, factor), _scaled(scale, abs(factor)), loose)
-    ):
-        return [f"every gradient is {factor:.6g} × the reference's: a constant factor is off"]
+    factor = _fit_factor(got, ref)
+    if factor is not None and factor != 0 and abs(factor - 1) > loose:
+        tried = cases.all()
+        fits = all(
+            (c := _fit_factor(t.got, t.ref.grads)) is not None
+            and abs(c - factor) <= loose * abs(factor)
+            and _matches(
+                t.got,
+                _scaled(t.ref.grads, factor),
+                _scaled(error_scale(t.case.net, t.case.params, t.case.x, t.case.y), abs(factor)),
+                loose,
+            )
+            for t in tried
+        )
+        if fits:
+            return [
+                Hint(
+                    "factor_constant",
+                    f"every gradient is {factor:.6g} × the reference's on every case tried"
+                    f"{_where(tried)}: a constant factor is off",
+                )
+            ]
     return _first_wrong_layer(got, ref, scale, rtol)
 
 
-def _first_wrong_layer(got: Gradients, ref: Params, scale: Params, rtol: float) -> list[str]:
+def transposed_hints(case: Case, got: Gradients, ref: Params, layout: Layout) -> list[Hint]:
+    """Weight gradients transposed: by shape, or by value for square matrices."""
+    out = []
+    problems = dict(got.problems)
+    for l, (g, r) in enumerate(zip(got.weights, ref.weights, strict=True), start=1):
+        want = layout.weight_shape(r.shape)
+        if f"W{l}" in problems and g.shape == want[::-1]:
+            name = "(in, out)" if layout.weights == "in_out" else "(out, in)"
+            out.append(
+                Hint(
+                    "transposed",
+                    f"∂L/∂W{l} has shape {g.shape}, the transpose of the {name} = {want} that "
+                    f"weights={layout.weights!r} expects: return ∂L/∂W in the layout W is "
+                    "given in",
+                )
+            )
+        elif g.shape != r.shape and g.shape == r.shape[::-1]:
+            out.append(
+                Hint(
+                    "transposed",
+                    f"∂L/∂W{l} has shape {g.shape}, the transpose of {r.shape}: crossgrad's W "
+                    "is (out, in), so ∂L/∂W = δᵀ a (out × batch · batch × in), not aᵀ δ",
+                )
+            )
+        elif g.shape == r.shape and g.ndim == 2 and g.shape[0] == g.shape[1] > 1:
+            s = error_scale(case.net, case.params, case.x, case.y).weights[l - 1]
+            rtol = default_rtol(case.net, case.dtype)
+            if compare("", g, r.T, s.T, rtol).ok and not compare("", g, r, s, rtol).ok:
+                out.append(
+                    Hint("transposed", f"∂L/∂W{l} is the transpose of the reference's gradient")
+                )
+    return out
+
+
+def _first_wrong_layer(got: Gradients, ref: Params, scale: Params, rtol: float) -> list[Hint]:
     n = len(ref.weights)
     ok = [
-        compare_arrays("", got.weights[l], ref.weights[l], scale.weights[l], rtol).ok
-        and compare_arrays("", got.biases[l], ref.biases[l], scale.biases[l], rtol).ok
+        compare("", got.weights[l], ref.weights[l], scale.weights[l], rtol).ok
+        and compare("", got.biases[l], ref.biases[l], scale.biases[l], rtol).ok
         for l in range(n)
     ]
     if all(ok) or not ok[-1]:
         return []
     wrong = max(l for l in range(n) if not ok[l]) + 1
     return [
-        f"layers {wrong + 1}..{n} are right and layer {wrong} is wrong: check how δ is "
-        f"carried back, δ{wrong} = (δ{wrong + 1} W{wrong + 1}) ∘ f'(z{wrong})"
+        Hint(
+            "wrong_layer",
+            f"layers {wrong + 1}..{n} are right and layer {wrong} is wrong: check how δ is "
+            f"carried back, δ{wrong} = (δ{wrong + 1} W{wrong + 1}) ∘ f'(z{wrong})",
+        )
     ]
 
 
-def describe_value(value: Any) -> str:
+# --- self-consistency ---------------------------------------------------------------------
+
+
+def self_consistent(
+    case: Case, got: Gradients, loss_of: Callable[[Case], float | None]
+) -> bool | None:
+    """Whether the user's gradients are central differences of the user's own loss.
+
+    ``None`` when it cannot be told reliably: no loss returned, float32, more than
+    ``MAX_SELF_CHECK_PARAMS`` parameters, a kinked unit within reach of the step, or the
+    user's function failing on a perturbed case.
+    """
+    if got.loss is None or case.dtype != np.float64:
+        return None
+    params = case.params
+    if sum(W.size + b.size for W, b in params) > MAX_SELF_CHECK_PARAMS:
+        return None
+    if any(
+        g.shape != r.shape
+        for g, r in zip((*got.weights, *got.biases), (*params.weights, *params.biases), strict=True)
+    ):
+        return None
+    h = 1e-6
+    zs, acts = forward(case.net, params, case.x)
+    for l, (name, z) in enumerate(zip(case.net.activations, zs, strict=True)):
+        if name in KINKED:
+            reach = 1e3 * h * (np.abs(acts[l]).sum(axis=1, keepdims=True) + 1)
+            if (np.abs(z) <= reach).any():
+                return None
+    fd_w: list[Array] = []
+    fd_b: list[Array] = []
+    for l in range(case.net.n_layers):
+        for kind, out in (("W", fd_w), ("b", fd_b)):
+            base = (params.weights if kind == "W" else params.biases)[l]
+            d = np.zeros_like(base)
+            for index in np.ndindex(base.shape):
+                values = []
+                for sign in (1.0, -1.0):
+                    moved = base.copy()
+                    step = h * max(1.0, abs(float(base[index])))
+                    moved[index] += sign * step
+                    loss = loss_of(_replaced(case, kind, l, moved))
+                    if loss is None or not np.isfinite(loss):
+                        return None
+                    values.append(loss)
+                d[index] = (values[0] - values[1]) / (2 * step)
+            out.append(d)
+    fd = (*fd_w, *fd_b)
+    mine = (*got.weights, *got.biases)
+    biggest = max(max(float(np.abs(a).max(initial=0.0)) for a in fd),
+                  max(float(np.abs(a).max(initial=0.0)) for a in mine))  # fmt: skip
+    allowed = 1e-5 * biggest + 1e-8 * max(abs(got.loss), 1.0)
+    return all(
+        float(np.abs(g.astype(np.float64) - f).max(initial=0.0)) <= allowed
+        for g, f in zip(mine, fd, strict=True)
+    )
+
+
+def _replaced(case: Case, kind: str, l: int, value: Array) -> Case:
+    weights, biases = list(case.params.weights), list(case.params.biases)
+    (weights if kind == "W" else biases)[l] = value
+    return Case(case.net, Params._trusted(tuple(weights), tuple(biases)), case.x, case.y)
+
+
+# --- all together -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """The hints for one failing case, and whether the gradients fit the user's own loss."""
+
+    hints: tuple[Hint, ...]
+    self_consistent: bool | None
+
+
+def diagnose(
+    case: Case,
+    got: Gradients,
+    ref: BackpropResult,
+    *,
+    loss_wrong: bool,
+    grads_wrong: bool,
+    call: Call | None = None,
+    kinks: str = "include",
+    layout: Layout | None = None,
+) -> Diagnosis:
+    """Hints for why ``got`` differs from ``ref`` on ``case``.
+
+    ``call`` runs the user's function on other cases (the follow-ups and, for the
+    self-consistency check, the case with one parameter moved); without it, only the failing
+    case is used.  Gradient hints are given only when ``grads_wrong``, loss hints only when
+    ``loss_wrong``.
+    """
+    layout_ = Layout() if layout is None else layout
+    shape = transposed_hints(case, got, ref.grads, layout_) if grads_wrong else []
+    if shape:
+        return Diagnosis(tuple(shape), None)
+    consistent = None
+    if call is not None:
+
+        def loss_of(other: Case) -> float | None:
+            result = call(other)
+            return None if result is None else result.loss
+
+        consistent = self_consistent(case, got, loss_of)
+    out: list[Hint] = []
+    if consistent is False:
+        out.append(
+            Hint(
+                "not_own_derivative",
+                "your gradients are not the derivative of your own loss (central differences "
+                "of the loss your function returns disagree with its gradients): your code "
+                "disagrees with itself, whatever crossgrad's reference says",
+            )
+        )
+    cases = _Cases(case, got, ref, call)
+    if loss_wrong:
+        out.extend(loss_hints(cases))
+    if grads_wrong:
+        out.extend(gradient_hints(cases, kinks))
+    return Diagnosis(tuple(dict.fromkeys(out)), consistent)
+
+
+def describe_value(value: object) -> str:
     """A short form of one number for the report."""
-    return f"{float(value):.10g}"
+    return f"{float(value):.10g}"  # type: ignore[arg-type]
