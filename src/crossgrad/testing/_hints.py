@@ -236,13 +236,21 @@ class _Cases:
 def _factors(batch: int, outputs: int, reduction: str) -> Iterator[tuple[str, float, str]]:
     """``(code, factor, what it means)`` for the usual constant factors on one case."""
     yield "sign", -1.0, "the sign is flipped: return ∂L/∂θ itself, not the descent direction −∂L/∂θ"
-    yield "factor_2", 2.0, "twice the reference: for ½‖ŷ − y‖² the ½ cancels the 2 of the square"
-    yield "factor_half", 0.5, "half the reference: a ½ too many (the derivative of ½r² is r)"
+    yield (
+        "factor_2",
+        2.0,
+        "your gradients are twice the reference's: for ½‖ŷ − y‖² the ½ cancels the 2 of the square",
+    )
+    yield (
+        "factor_half",
+        0.5,
+        "your gradients are half the reference's: a ½ too many (the derivative of ½r² is r)",
+    )
     mean = reduction == "mean"
     yield (
         "factor_batch",
         float(batch),
-        f"{batch} × the reference, the batch size: "
+        f"your gradients are {batch} × the reference, the batch size: "
         + (
             "the 1/batch of the mean reduction is missing (a sum over the batch instead of a mean)"
             if mean
@@ -252,7 +260,7 @@ def _factors(batch: int, outputs: int, reduction: str) -> Iterator[tuple[str, fl
     yield (
         "factor_inverse_batch",
         1 / batch,
-        f"1/{batch} × the reference, 1/batch size: "
+        f"your gradients are 1/{batch} × the reference, 1/batch size: "
         + (
             "divided by the batch size once too often"
             if mean
@@ -262,13 +270,15 @@ def _factors(batch: int, outputs: int, reduction: str) -> Iterator[tuple[str, fl
     yield (
         "factor_n_outputs",
         float(outputs),
-        f"{outputs} × the reference, the number of outputs: a sum over the outputs where the "
+        f"your gradients are {outputs} × the reference, the number of outputs: a sum over the "
+        "outputs where the "
         "loss takes a mean (mse and binary_cross_entropy average over outputs)",
     )
     yield (
         "factor_inverse_n_outputs",
         1 / outputs,
-        f"1/{outputs} × the reference, 1/the number of outputs: a mean over the outputs "
+        f"your gradients are 1/{outputs} × the reference, 1/the number of outputs: a mean "
+        "over the outputs "
         "where the loss sums them (half_sse is ½‖ŷ − y‖², softmax_cross_entropy a sum)",
     )
 
@@ -277,13 +287,41 @@ def _close(value: float, target: float, dtype: np.dtype[np.floating]) -> bool:
     return abs(value - target) <= 1e3 * float(np.finfo(dtype).eps) * max(abs(target), 1e-300)
 
 
+def _loss_text(code: str, case: Case) -> str:
+    """What a loss off by the factor ``code`` means, on ``case``."""
+    net, b, o = case.net, case.batch, case.net.sizes[-1]
+    formula = f"{net.loss} is {LOSSES[net.loss].formula}"
+    return {
+        "sign": "your loss has the opposite sign of the reference's",
+        "factor_2": f"your loss is twice the reference's: a ½ missing ({formula})",
+        "factor_half": f"your loss is half the reference's: a ½ too many ({formula})",
+        "factor_batch": f"your loss is {b} × the reference's, the batch size: a sum over the "
+        + (
+            "batch where reduction='mean' averages"
+            if net.reduction == "mean"
+            else "batch, times the batch size again"
+        ),
+        "factor_inverse_batch": f"your loss is 1/{b} × the reference's, 1/the batch size: "
+        + (
+            "divided by the batch size once too often"
+            if net.reduction == "mean"
+            else "a mean over the batch where reduction='sum' adds the samples up"
+        ),
+        "factor_n_outputs": f"your loss is {o} × the reference's, the number of outputs: a sum "
+        f"over the outputs where the loss averages them ({formula})",
+        "factor_inverse_n_outputs": f"your loss is 1/{o} × the reference's, 1/the number of "
+        f"outputs: a mean over the outputs where the loss sums them ({formula})",
+    }[code]
+
+
 def loss_hints(cases: _Cases) -> list[Hint]:
     """Hints for a wrong loss: the ratio yours / reference's, and which factor it is."""
     tried = [t for t in cases.all() if t.got.loss is not None and t.ref.loss != 0]
     if not tried:
         return []
-    ratios = [(t, t.got.loss / t.ref.loss) for t in tried]  # type: ignore[operator]
+    ratios = [(t, float(t.got.loss) / t.ref.loss) for t in tried if t.got.loss is not None]
     where = _where(tried)
+    first_ratio = ratios[0][1]
     fits = []
     for k, (code, _, _) in enumerate(_factors(1, 1, cases.first.case.net.reduction)):
         per_case = [list(_factors(t.batch, t.outputs, t.case.net.reduction))[k] for t, _ in ratios]
@@ -292,28 +330,31 @@ def loss_hints(cases: _Cases) -> list[Hint]:
         if all(
             _close(r, f, t.case.dtype) for (t, r), (_, f, _) in zip(ratios, per_case, strict=True)
         ):
-            fits.append((code, per_case[0][2]))
-    first_ratio = ratios[0][1]
+            fits.append(code)
     if fits:
-        lead = "your loss is " if len(fits) == 1 else "your loss fits several explanations: "
+        several = len(fits) > 1
         return [
-            Hint(code, f"{lead}{text.replace(' the reference', ' the reference’s loss', 1)} "
-                 f"(yours / reference = {first_ratio:.6g}{where})")
-            for code, text in fits
-        ]  # fmt: skip
+            Hint(
+                code,
+                ("one explanation of several that fit: " if several else "")
+                + f"{_loss_text(code, cases.first.case)} (yours / reference = "
+                f"{first_ratio:.6g}{where})",
+            )
+            for code in fits
+        ]
     constant = all(_close(r, first_ratio, t.case.dtype) for t, r in ratios)
-    formula = LOSSES[cases.first.case.net.loss].formula
+    net = cases.first.case.net
+    formula = f"{net.loss} is {LOSSES[net.loss].formula}, {net.reduction} over the batch"
     if constant:
         text = (
             f"your loss is {first_ratio:.6g} × the reference's on every case tried{where}: "
-            f"check the loss's definition ({cases.first.case.net.loss}: {formula})"
+            f"check the loss's definition ({formula})"
         )
     else:
         shown = ", ".join(f"{r:.6g}" for _, r in ratios)
         text = (
             f"your loss / the reference's is {shown} on the cases tried{where}: not a constant "
-            f"factor; compare your loss with {cases.first.case.net.loss}: {formula}, "
-            f"{cases.first.case.net.reduction} over the batch"
+            f"factor; compare your loss with the reference's ({formula})"
         )
     return [Hint("loss_ratio", text)]
 
@@ -322,7 +363,7 @@ def _where(tried: list[_Tried]) -> str:
     if len(tried) < 2:
         return ""
     shapes = ", ".join(f"{t.batch}×{t.outputs}" for t in tried)
-    return f"; on batches × outputs of {shapes}"
+    return f"; on every case tried, batch × outputs {shapes}"
 
 
 Target = Callable[[Case, Params], "tuple[Params, Params] | None"]
