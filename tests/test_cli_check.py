@@ -73,7 +73,7 @@ def test_a_planted_bug_is_caught_shrunk_and_explained(
     out = capsys.readouterr().out
     assert "Smallest failing case Hypothesis found (seed 1):" in out
     assert "Wrong: W1" in out
-    assert "Hint: 2 × the reference, the batch size" in out  # shrunk to a batch of 2
+    assert "Hint: your gradients are 2 × the reference, the batch size" in out  # batch of 2
     assert "mean over a batch of 2" in out
     assert "--seed 1 to reproduce" in out
 
