@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 import realistic
+
 from crossgrad import reference, testing
 from crossgrad.reference import Network
 
