@@ -17,11 +17,27 @@ import pytest
 from crossgrad import testing
 from crossgrad.cli import main
 
-SUMMARY_KEYS = {"candidate", "kind", "cases", "max_abs_err", "max_rel_err",
-                "max_err_over_tolerance"}  # fmt: skip
+SUMMARY_KEYS = {
+    "candidate",
+    "kind",
+    "cases",
+    "max_abs_err",
+    "max_rel_err",
+    "max_err_over_tolerance",
+}
 CASE_KEYS = {"sizes", "activations", "loss", "reduction", "dtype", "weights", "biases", "x", "y"}
-MLP = ["--hidden-activation", "relu", "--output-activation", "identity", "--loss", "half_sse",
-       "--reduction", "mean", "--weights", "in_out"]  # fmt: skip
+MLP = [
+    "--hidden-activation",
+    "relu",
+    "--output-activation",
+    "identity",
+    "--loss",
+    "half_sse",
+    "--reduction",
+    "mean",
+    "--weights",
+    "in_out",
+]
 
 GLUE = """
 from crossgrad import testing
@@ -129,8 +145,9 @@ def test_the_restrictions_draw_only_relu_hidden_and_identity_output(
     in_tmp: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     glue = os.environ["GLUE"]
-    code, report = _run(capsys, "--impl", f"{glue}:asserts_the_architecture", *MLP,
-                        "--depth", "1-4")  # fmt: skip
+    code, report = _run(
+        capsys, "--impl", f"{glue}:asserts_the_architecture", *MLP, "--depth", "1-4"
+    )
     assert (code, report["ok"]) == (0, True), report["failure"]
 
 
@@ -153,19 +170,32 @@ def test_declined_cases_are_counted_and_all_declined_exits_2(
 def test_kinks_avoid_lets_a_tie_splitting_relu_pass(
     in_tmp: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, report = _run(capsys, "--impl", "realistic:wrap_layer_mlp_tie_split", *MLP,
-                        "--kinks", "only")  # fmt: skip
+    code, report = _run(
+        capsys, "--impl", "realistic:wrap_layer_mlp_tie_split", *MLP, "--kinks", "only"
+    )
     assert code == 1
     assert [h["code"] for h in report["failure"]["hints"]] == ["kink_convention"]
     assert "--kinks avoid" in report["failure"]["hints"][0]["text"]
-    code, report = _run(capsys, "--impl", "realistic:wrap_layer_mlp_tie_split", *MLP,
-                        "--kinks", "avoid")  # fmt: skip
+    code, report = _run(
+        capsys, "--impl", "realistic:wrap_layer_mlp_tie_split", *MLP, "--kinks", "avoid"
+    )
     assert (code, report["ok"]) == (0, True)
 
 
 def test_the_textbook_in_columns(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, report = _run(capsys, "--impl", "realistic:column_sigmoid", "--samples", "columns",
-                        "--activation", "sigmoid", "--loss", "half_sse", "--reduction", "mean")  # fmt: skip
+    code, report = _run(
+        capsys,
+        "--impl",
+        "realistic:column_sigmoid",
+        "--samples",
+        "columns",
+        "--activation",
+        "sigmoid",
+        "--loss",
+        "half_sse",
+        "--reduction",
+        "mean",
+    )
     assert (code, report["ok"]) == (0, True)
 
 
@@ -184,7 +214,7 @@ def test_the_textbook_in_columns(in_tmp: Path, capsys: pytest.CaptureFixture[str
         ["--impl", "realistic:wrap_layer_mlp", "--kinks", "only", "--activation", "tanh"],
         ["--kinks", "sometimes"],
         ["--samples", "diagonal"],
-    ],  # fmt: skip
+    ],
 )
 def test_contradictions_are_usage_errors(
     in_tmp: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
@@ -205,15 +235,26 @@ def test_sweep_result_to_dict_is_strict_json() -> None:
     import realistic
 
     with pytest.raises(testing.GradientMismatchError) as caught:
-        testing.check_implementation(realistic.wrap_layer_mlp_transposed, weights="in_out",
-                                     width=(2, 3), max_examples=20, seed=1)  # fmt: skip
+        testing.check_implementation(
+            realistic.wrap_layer_mlp_transposed,
+            weights="in_out",
+            width=(2, 3),
+            max_examples=20,
+            seed=1,
+        )
     data = caught.value.failure.to_dict()
     text = json.dumps(data, allow_nan=False)  # inf errors (a shape mismatch) become null
     assert json.loads(text)["hints"][0]["code"] == "transposed"
-    result = testing.check_implementation(realistic.wrap_layer_mlp, weights="in_out",
-                                          hidden_activations="relu", output_activation="identity",
-                                          losses="half_sse", reductions="mean",
-                                          max_examples=10, seed=1)  # fmt: skip
+    result = testing.check_implementation(
+        realistic.wrap_layer_mlp,
+        weights="in_out",
+        hidden_activations="relu",
+        output_activation="identity",
+        losses="half_sse",
+        reductions="mean",
+        max_examples=10,
+        seed=1,
+    )
     report = json.loads(json.dumps(result.to_dict(), allow_nan=False))
     _check_schema(report)
     assert report["cases_checked"] == 10

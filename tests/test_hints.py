@@ -26,10 +26,18 @@ MLP = {
     "seed": 3,
 }
 GRADIENT_CODES = {
-    "sign", "transposed", "first_sample_only", "last_sample_only",
-    "missing_activation_derivative", "derivative_at_activation", "activation_derivative_twice",
-    "kink_convention", "float32_precision", "factor_constant", "wrong_layer",
-}  # fmt: skip
+    "sign",
+    "transposed",
+    "first_sample_only",
+    "last_sample_only",
+    "missing_activation_derivative",
+    "derivative_at_activation",
+    "activation_derivative_twice",
+    "kink_convention",
+    "float32_precision",
+    "factor_constant",
+    "wrong_layer",
+}
 
 
 def _failure(fn: Any, **kwargs: Any) -> testing.Failure:
@@ -100,8 +108,11 @@ def test_with_kinks_avoid_relu_at_zero_one_half_passes_2000_cases() -> None:
     result = testing.check_implementation(
         realistic.wrap_layer_mlp_tie_split,
         **{**MLP, "max_examples": 2000, "seed": 11},
-        kinks="avoid", depth=(1, 3), width=(1, 3), batch=(1, 4),
-    )  # fmt: skip
+        kinks="avoid",
+        depth=(1, 3),
+        width=(1, 3),
+        batch=(1, 4),
+    )
     assert result.cases == 2000
 
 
@@ -113,9 +124,12 @@ def test_with_kinks_only_the_convention_is_found_at_once() -> None:
 
 def test_leaky_relu_at_zero_zero_is_named() -> None:
     failure = _failure(
-        realistic.leaky_relu_zero_at_kink, activations="leaky_relu", hidden_activations=None,
-        output_activation=None, weights="out_in",
-    )  # fmt: skip
+        realistic.leaky_relu_zero_at_kink,
+        activations="leaky_relu",
+        hidden_activations=None,
+        output_activation=None,
+        weights="out_in",
+    )
     assert _codes(failure) == ["kink_convention"]
     assert "leaky_relu'(0) = 0 (zero)" in str(failure.hints[0])
     assert "leaky_relu'(0) = 0.01" in str(failure.hints[0])
@@ -123,9 +137,13 @@ def test_leaky_relu_at_zero_zero_is_named() -> None:
 
 def test_a_derivative_applied_twice_is_named_not_a_constant_factor() -> None:
     failure = _failure(
-        realistic.column_sigmoid_twice, activations="sigmoid", hidden_activations=None,
-        output_activation=None, weights="out_in", samples="columns",
-    )  # fmt: skip
+        realistic.column_sigmoid_twice,
+        activations="sigmoid",
+        hidden_activations=None,
+        output_activation=None,
+        weights="out_in",
+        samples="columns",
+    )
     codes = _codes(failure)
     assert "activation_derivative_twice" in codes
     assert "factor_constant" not in codes

@@ -30,8 +30,10 @@ def in_layout(
     def backprop(net: Network, params: Params, x: Any, y: Any) -> Any:
         Ws = [W.T if weights == "in_out" else W for W in params.weights]
         columns = samples == "columns"
-        assert all(b.shape == ((W.shape[0], 1) if columns else (W.shape[0],))
-                   for W, b in zip(Ws, params.biases, strict=True))  # fmt: skip
+        assert all(
+            b.shape == ((W.shape[0], 1) if columns else (W.shape[0],))
+            for W, b in zip(Ws, params.biases, strict=True)
+        )
         bs = [b.reshape(-1) for b in params.biases]
         if columns:
             x, y = x.T, y.T
@@ -85,8 +87,14 @@ def test_the_other_weight_layout_fails_as_transposed(weights: str, samples: str)
 
 
 def test_the_layer_mlp_in_its_own_layout_passes_and_in_ours_is_transposed() -> None:
-    relu_mlp = {"hidden_activations": "relu", "output_activation": "identity",
-                "losses": "half_sse", "reductions": "mean", "max_examples": 100, "seed": 2}  # fmt: skip
+    relu_mlp = {
+        "hidden_activations": "relu",
+        "output_activation": "identity",
+        "losses": "half_sse",
+        "reductions": "mean",
+        "max_examples": 100,
+        "seed": 2,
+    }
     testing.check_implementation(realistic.wrap_layer_mlp, weights="in_out", **relu_mlp)
     with pytest.raises(testing.GradientMismatchError) as caught:
         testing.check_implementation(
@@ -97,9 +105,14 @@ def test_the_layer_mlp_in_its_own_layout_passes_and_in_ours_is_transposed() -> N
 
 def test_the_textbook_in_columns_passes() -> None:
     testing.check_implementation(
-        realistic.column_sigmoid, samples="columns", activations="sigmoid", losses="half_sse",
-        reductions="mean", max_examples=100, seed=4,
-    )  # fmt: skip
+        realistic.column_sigmoid,
+        samples="columns",
+        activations="sigmoid",
+        losses="half_sse",
+        reductions="mean",
+        max_examples=100,
+        seed=4,
+    )
 
 
 def test_the_user_receives_copies_in_its_layout() -> None:
