@@ -260,3 +260,46 @@ def test_sweep_over_an_adapter_agrees() -> None:
 def test_sweep_rejects_an_unknown_backend_before_drawing_cases() -> None:
     with pytest.raises(ValueError, match="unknown backend 'tensorflow'"):
         testing.sweep(["tensorflow"], trials=5)
+
+
+def test_unsupported_declines_a_case_and_is_counted() -> None:
+    def no_softmax(net: Network, params: Params, x: Array, y: Array) -> Any:
+        if net.loss == "softmax_cross_entropy":
+            raise testing.Unsupported("no softmax")
+        return reference.backprop(net, params, x, y)
+
+    result = testing.check_implementation(no_softmax, max_examples=40, seed=2)
+    assert result.cases == 40
+    assert set(result.declined) == {"no softmax"}
+    assert result.cases_declined == result.declined["no softmax"] > 0
+    assert f"{result.cases_declined} cases declined: no softmax" in str(result)
+
+
+def test_declining_every_case_is_an_error_not_a_pass() -> None:
+    def nothing(net: Network, params: Params, x: Array, y: Array) -> Any:
+        raise testing.Unsupported("not today")
+
+    with pytest.raises(ValueError, match=r"declined every case.*not today"):
+        testing.check_implementation(nothing, max_examples=10, seed=0)
+    result = testing.sweep(impl=nothing, trials=10, seed=0)
+    assert (result.ok, result.cases, result.failure) == (False, 0, None)
+
+
+def test_a_backend_object_is_accepted_as_impl_and_named() -> None:
+    result = testing.check_implementation(_PlantedBackend(), reductions="sum", max_examples=10)
+    assert result.cases == 10
+    with pytest.raises(testing.GradientMismatchError) as caught:
+        testing.check_implementation(_PlantedBackend(), reductions="mean", seed=1, **{
+            k: v for k, v in FAST.items() if k != "seed"})  # fmt: skip
+    assert caught.value.failure.candidate == "planted"
+    assert "factor_batch" in [h.code for h in caught.value.failure.hints]
+
+
+def test_the_tables_name_the_three_errors() -> None:
+    result = testing.check_implementation(student(), **FAST)  # type: ignore[arg-type]
+    table = result.table()
+    for column in ("max abs err", "max rel err", "err/tol", "|yours − ref| / |ref|"):
+        assert column in table
+    stats = result.stats["your backprop"]["W"]
+    assert 0 <= stats.max_err_over_tolerance <= 1
+    assert stats.max_rel_err < 1e-9  # a TRUE relative error: correct code is ~1e-13
