@@ -193,3 +193,13 @@ def test_right_values_in_the_wrong_dtype_get_only_a_dtype_hint() -> None:
     failure = _failure(promoted, dtype="float32", weights="out_in")
     assert _codes(failure) == ["wrong_dtype"]
     assert "in float64 instead of the params' float32" in str(failure.hints[0])
+
+
+def test_half_sse_code_checked_as_mse_is_a_product_of_two_factors() -> None:
+    # ½‖ŷ − y‖² where mse is mean_j (ŷ_j − y_j)²: O/2, told apart by the follow-up cases.
+    failure = _failure(realistic.wrap_layer_mlp, losses="mse")
+    codes = _codes(failure)
+    assert codes[:2] == ["factor_half", "factor_n_outputs"]
+    assert "the product of two factors" in str(failure.hints[0])
+    assert failure.self_consistent is True
+    assert not {"factor_inverse_batch", "factor_constant"} & set(codes)

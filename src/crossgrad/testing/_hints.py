@@ -284,6 +284,44 @@ def _factors(batch: int, outputs: int, reduction: str) -> Iterator[tuple[str, fl
     )
 
 
+def _short(code: str) -> str:
+    """A factor in a few words, for a product of two factors."""
+    return {
+        "sign": "−1 (the sign flipped)",
+        "factor_2": "2 (a ½ missing)",
+        "factor_half": "½ (a ½ too many)",
+        "factor_batch": "the batch size (a sum where the reduction averages)",
+        "factor_inverse_batch": "1/the batch size (a mean where the reduction sums)",
+        "factor_n_outputs": "the number of outputs (a sum where the loss averages)",
+        "factor_inverse_n_outputs": "1/the number of outputs (a mean where the loss sums)",
+    }[code]
+
+
+INVERSES = {("factor_2", "factor_half"), ("factor_batch", "factor_inverse_batch"),
+            ("factor_n_outputs", "factor_inverse_n_outputs")}  # fmt: skip
+"""Pairs of factors whose product is 1: never a product worth naming."""
+
+
+def _pairs() -> list[tuple[int, int]]:
+    """Indices into ``_factors`` of the products of two factors that are not 1."""
+    codes = [code for code, _, _ in _factors(1, 1, "mean")]
+    return [
+        (i, j)
+        for i in range(len(codes))
+        for j in range(i + 1, len(codes))
+        if (codes[i], codes[j]) not in INVERSES
+    ]
+
+
+def _product_hints(codes: tuple[str, str], lead: str) -> list[Hint]:
+    """One hint per factor of a product: the first names the product, the second its half."""
+    first, second = (_short(c) for c in codes)
+    return [
+        Hint(codes[0], f"{lead}: the product of two factors, {first} and {second}"),
+        Hint(codes[1], f"(the second factor of the hint above) {second}"),
+    ]
+
+
 def _close(value: float, target: float, dtype: np.dtype[np.floating]) -> bool:
     return abs(value - target) <= 1e3 * float(np.finfo(dtype).eps) * max(abs(target), 1e-300)
 
@@ -343,6 +381,20 @@ def loss_hints(cases: _Cases) -> list[Hint]:
             )
             for code in fits
         ]
+    per = [list(_factors(t.batch, t.outputs, t.case.net.reduction)) for t, _ in ratios]
+    for i, j in _pairs():
+        if (
+            any(p[i][1] != 1.0 for p in per)
+            and any(p[j][1] != 1.0 for p in per)
+            and all(
+                _close(r, p[i][1] * p[j][1], t.case.dtype)
+                for (t, r), p in zip(ratios, per, strict=True)
+            )
+        ):
+            shown = ", ".join(f"{r:.6g}" for _, r in ratios)
+            return _product_hints(
+                (per[0][i][0], per[0][j][0]), f"your loss / the reference's is {shown}{where}"
+            )
     constant = all(_close(r, first_ratio, t.case.dtype) for t, r in ratios)
     net = cases.first.case.net
     formula = f"{net.loss} is {LOSSES[net.loss].formula}, {net.reduction} over the batch"
@@ -421,6 +473,19 @@ def _gradient_hypotheses(case: Case) -> Iterator[tuple[str, str, Target]]:
 
         if list(_factors(case.batch, net.sizes[-1], reduction))[k][1] != 1.0:
             yield code, text, factor
+
+    here = list(_factors(case.batch, net.sizes[-1], reduction))
+    for i, j in _pairs():
+
+        def product(c: Case, ref: Params, i: int = i, j: int = j) -> tuple[Params, Params] | None:
+            there = list(_factors(c.batch, c.net.sizes[-1], c.net.reduction))
+            f = there[i][1] * there[j][1]
+            if f == 1.0:
+                return None
+            return _scaled(ref, f), _scaled(error_scale(c.net, c.params, c.x, c.y), abs(f))
+
+        if here[i][1] * here[j][1] != 1.0:  # one of the two may be 1 on this very case
+            yield f"{here[i][0]}+{here[j][0]}", "", product
 
     for which, rows in (("first", slice(0, 1)), ("last", slice(-1, None))):
         text = (
@@ -548,8 +613,20 @@ def gradient_hints(cases: _Cases, kinks: str) -> list[Hint]:
     if matched:
         others = cases.all()[1:]
         kept = [m for m in matched if all(_consistent_target(t, m[2]) for t in others)]
-        kept = kept or matched  # the follow-ups contradict every one: show what fits here
-        hints = [Hint(code, text) for code, text, _ in kept]
+        if any("+" not in code for code, _, _ in kept):  # one factor explains it: no product
+            kept = [m for m in kept if "+" not in m[0]]
+    else:
+        kept = []
+    if kept:
+        hints: list[Hint] = []
+        for code, text, _ in kept:
+            if "+" in code:
+                a, b = code.split("+")
+                shown = ", ".join(f"{_fit_factor(t.got, t.ref.grads):.6g}" for t in cases.all())
+                lead = f"your gradients / the reference's are {shown}{_where(cases.all())}"
+                hints += _product_hints((a, b), lead)
+            else:
+                hints.append(Hint(code, text))
         if kinks != "avoid":
             hints = [
                 Hint(h.code, f"{h} (--kinks avoid, or kinks='avoid', draws no exact kinks)")
