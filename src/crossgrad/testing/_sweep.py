@@ -170,14 +170,16 @@ class GradientMismatchError(AssertionError):
 
 ERROR_COLUMNS = (
     ("max abs err", "max |yours − ref|"),
-    ("max rel err", "max |yours − ref| / |ref|, over entries where ref ≠ 0"),
-    ("err/tol", "max |yours − ref| / (atol + rtol·S), S the entry's error scale: ≤ 1 passes"),
+    ("max rel err", "max |yours − ref| / |ref| over entries with ref ≠ 0"),
+    ("err/tol", "max |yours − ref| / (atol + rtol·S), S each entry's error scale: ≤ 1 passes"),
 )
 """The error columns of every table, with what they mean."""
 
 
 def column_legend() -> str:
-    return "; ".join(f"{name}: {meaning}" for name, meaning in ERROR_COLUMNS)
+    """The meaning of the error columns, on two lines."""
+    (a, ma), (r, mr), (t, mt) = ERROR_COLUMNS
+    return f"{a} = {ma};  {r} = {mr}\n{t} = {mt}"
 
 
 @dataclass(frozen=True)
@@ -225,7 +227,7 @@ class SweepResult:
                     f"{name:<14} {kind:<5} {s.cases:>6} {s.max_abs_err:>12.3g} "
                     f"{s.max_rel_err:>12.3g} {s.max_err_over_tolerance:>9.3g}"
                 )
-        rows.append(f"({column_legend()})")
+        rows.extend(column_legend().splitlines())
         return "\n".join(rows)
 
     def to_dict(self) -> dict[str, Any]:
@@ -305,7 +307,8 @@ def value_table(
 ) -> str:
     """Each compared array: the three errors, the worst index and the two values there."""
     lines = [
-        f"(tolerance |yours − ref| ≤ {rtol:.2g}·S, S each entry's error scale; {column_legend()})",
+        f"tolerance: |yours − ref| ≤ {rtol:.2g}·S",
+        *column_legend().splitlines(),
         f"  {'':<5} {'shape':<9} {'max abs err':>11} {'max rel err':>11} {'err/tol':>9} "
         f"{'worst at':<9} {'yours':>17} {'reference':>17}",
     ]
