@@ -14,7 +14,7 @@ class MLP:
     def forward(self, x):
         self.inputs, self.zs = [], []
         a = x
-        for i, (W, b) in enumerate(zip(self.W, self.b)):
+        for i, (W, b) in enumerate(zip(self.W, self.b, strict=True)):
             self.inputs.append(a)
             z = a @ W + b
             self.zs.append(z)
