@@ -272,7 +272,8 @@ def test_unsupported_declines_a_case_and_is_counted() -> None:
     assert result.cases == 40
     assert set(result.declined) == {"no softmax"}
     assert result.cases_declined == result.declined["no softmax"] > 0
-    assert f"{result.cases_declined} cases declined: no softmax" in str(result)
+    n = result.cases_declined
+    assert f"{n} case{'s' if n > 1 else ''} declined: no softmax" in str(result)
 
 
 def test_declining_every_case_is_an_error_not_a_pass() -> None:
