@@ -304,3 +304,19 @@ def test_the_tables_name_the_three_errors() -> None:
     stats = result.stats["your backprop"]["W"]
     assert 0 <= stats.max_err_over_tolerance <= 1
     assert stats.max_rel_err < 1e-9  # a TRUE relative error: correct code is ~1e-13
+
+
+def test_a_plain_function_among_the_backends_is_checked_like_impl() -> None:
+    def my_backprop(net: Network, params: Params, x: Array, y: Array) -> Any:
+        return student("sign flipped")(net, params, x, y)
+
+    result = testing.sweep(
+        [student(), "numeric"], trials=10, seed=1, depth=(1, 2), width=(1, 3), losses=LOSSES,
+        activations=["identity", "sigmoid", "tanh"],
+    )  # fmt: skip
+    assert set(result.stats) == {"backprop", "numeric"}  # student()'s inner function's name
+    assert result.ok, result
+    result = testing.sweep([my_backprop], trials=20, seed=1, activations=ACTIVATIONS, losses=LOSSES)
+    assert result.failure is not None
+    assert result.failure.candidate == "my_backprop"
+    assert "sign" in [h.code for h in result.failure.hints]

@@ -116,30 +116,54 @@ def _rows(report: Any, backend: str) -> list[Comparison]:
     return out
 
 
-def _backend_checker(backends: Sequence[Any] | None, rtol: float | None, atol: float | None) -> Any:
-    from .. import adapters
+def _backend_checker(
+    backends: Sequence[Any] | None, rtol: float | None, atol: float | None, kinks: str
+) -> Any:
+    # A plain function among the backends is checked as a user's impl is (one protocol):
+    # its loss and gradients, under its own name.
+    functions = [b for b in backends or () if callable(b) and not hasattr(b, "backprop")]
+    others = [b for b in backends or () if not (callable(b) and not hasattr(b, "backprop"))]
+    checks = [
+        impl_checker(fn, rtol, 0.0 if atol is None else atol, getattr(fn, "__name__", "fn"),
+                     kinks=kinks)
+        for fn in functions
+    ]  # fmt: skip
+    crosscheck_them = backends is None or bool(others)
 
     def check(case: Case) -> _Outcome:
-        report = adapters.crosscheck(
-            case.net, case.params, case.x, case.y, backends=backends, rtol=rtol, atol=atol
-        )
-        comparisons = {name: _rows(report, name) for name in report.backends}
-        if report.ok:
-            return _Outcome(comparisons, None)
-        bad = [
-            name
-            for name in report.backends
-            if name in report.errors or not all(c.ok for c in comparisons[name])
-        ]
-
-        def failure() -> Failure:
-            flat = tuple(c for name in bad for c in comparisons[name])
-            errors = [f"{name}: {report.errors[name]}" for name in bad if name in report.errors]
-            return Failure(", ".join(bad), case, flat, "; ".join(errors) or None, (), str(report))
-
-        return _Outcome(comparisons, failure)
+        outcomes = [c(case) for c in checks]
+        if crosscheck_them:
+            outcomes.insert(0, _crosscheck(case, others or None, rtol, atol))
+        comparisons = {k: v for o in outcomes for k, v in o.comparisons.items()}
+        failed = [o.failure for o in outcomes if o.failure is not None]
+        return _Outcome(comparisons, failed[0] if failed else None)
 
     return check
+
+
+def _crosscheck(
+    case: Case, backends: Sequence[Any] | None, rtol: float | None, atol: float | None
+) -> _Outcome:
+    from .. import adapters
+
+    report = adapters.crosscheck(
+        case.net, case.params, case.x, case.y, backends=backends, rtol=rtol, atol=atol
+    )
+    comparisons = {name: _rows(report, name) for name in report.backends}
+    if report.ok:
+        return _Outcome(comparisons, None)
+    bad = [
+        name
+        for name in report.backends
+        if name in report.errors or not all(c.ok for c in comparisons[name])
+    ]
+
+    def failure() -> Failure:
+        flat = tuple(c for name in bad for c in comparisons[name])
+        errors = [f"{name}: {report.errors[name]}" for name in bad if name in report.errors]
+        return Failure(", ".join(bad), case, flat, "; ".join(errors) or None, (), str(report))
+
+    return _Outcome(comparisons, failure)
 
 
 def sweep(
@@ -171,8 +195,9 @@ def sweep(
     ----------
     backends
         Adapter names (``"torch"``, ``"jax"``, ``"numeric"``) and/or objects with ``.name``
-        and ``.backprop``, passed to ``adapters.crosscheck``; ``None``: every available one.
-        Ignored when ``impl`` is given.
+        and ``.backprop``, passed to ``adapters.crosscheck``, and/or plain functions
+        ``fn(net, params, x, y)`` in the user protocol, checked as ``impl`` is (under their
+        ``__name__``); ``None``: every available adapter.  Ignored when ``impl`` is given.
     impl
         A user's ``fn(net, params, x, y)`` (see the module docstring), or a backend object
         with ``.backprop`` (and ``.name``), to check instead.
@@ -232,10 +257,10 @@ def sweep(
         for b in backends or ():
             if isinstance(b, str):
                 adapters.get(b)  # an unknown name or a missing framework fails here, once
-        check = _backend_checker(backends, rtol, atol)
         names = [getattr(b, "name", b) for b in backends or ()]
         numeric = "numeric" in names
         policy = policy or ("avoid" if numeric else "include")
+        check = _backend_checker(backends, rtol, atol, policy)
     if numeric and activations is None and hidden_activations is None and output_activation is None:
         activations = [name for name in ACTIVATIONS if name not in KINKED]
     strategy = cases(
