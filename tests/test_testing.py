@@ -320,3 +320,14 @@ def test_a_plain_function_among_the_backends_is_checked_like_impl() -> None:
     assert result.failure is not None
     assert result.failure.candidate == "my_backprop"
     assert "sign" in [h.code for h in result.failure.hints]
+
+
+def test_code_computing_in_float32_is_not_called_inconsistent() -> None:
+    # Its loss is too noisy for central differences: nothing is claimed about it.
+    with pytest.raises(testing.GradientMismatchError) as caught:
+        testing.check_implementation(student("float32 inside"), **FAST)  # type: ignore[arg-type]
+    failure = caught.value.failure
+    codes = [h.code for h in failure.hints]
+    assert "not_own_derivative" not in codes
+    assert failure.self_consistent is None
+    assert set(codes) == {"float32_precision"}

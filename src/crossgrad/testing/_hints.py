@@ -214,6 +214,15 @@ def loss_hints(cases: _Cases) -> list[Hint]:
     ratios = [(t, float(t.got.loss) / t.ref.loss) for t in tried if t.got.loss is not None]
     where = _where(tried)
     first_ratio = ratios[0][1]
+    loose = 1e3 * float(np.finfo(np.float32).eps)
+    if cases.first.case.dtype == np.float64 and all(abs(r - 1) <= loose for _, r in ratios):
+        return [
+            Hint(
+                "float32_precision",
+                f"your loss is right only to float32 precision (yours / reference = "
+                f"{first_ratio!r}{where}): something computes it in float32",
+            )
+        ]
     fits = []
     for k, (code, _, _) in enumerate(_factors(1, 1, cases.first.case.net.reduction)):
         per_case = [list(_factors(t.batch, t.outputs, t.case.net.reduction))[k] for t, _ in ratios]

@@ -23,7 +23,8 @@ Derivative = Callable[[int, Array, Array], Array]
 """``derivative(l, z, a)``: the activation derivative backprop uses at layer ``l`` (0-based)."""
 
 MAX_SELF_CHECK_PARAMS = 64
-"""Self-consistency costs two calls of the user's function per parameter: small cases only."""
+"""Self-consistency costs two to four calls of the user's function per parameter: small
+cases only."""
 
 
 # --- variants of the reference ------------------------------------------------------------
@@ -182,14 +183,54 @@ class _Cases:
 # --- self-consistency ---------------------------------------------------------------------
 
 
+STEPS = (1e-4, 1e-5)
+"""Central-difference steps (relative to ``max(1, |θ|)``) of the self-consistency check."""
+
+
+def _central_differences(
+    case: Case, loss_of: Callable[[Case], float | None], h: float
+) -> tuple[Array, ...] | None:
+    """``∂(user's loss)/∂θ`` for every ``W``, then every ``b``, by central differences."""
+    params = case.params
+    fd_w: list[Array] = []
+    fd_b: list[Array] = []
+    for l in range(case.net.n_layers):
+        for kind, out in (("W", fd_w), ("b", fd_b)):
+            base = (params.weights if kind == "W" else params.biases)[l]
+            d = np.zeros_like(base)
+            for index in np.ndindex(base.shape):
+                step = h * max(1.0, abs(float(base[index])))
+                values = []
+                for sign in (1.0, -1.0):
+                    moved = base.copy()
+                    moved[index] += sign * step
+                    loss = loss_of(_replaced(case, kind, l, moved))
+                    if loss is None or not np.isfinite(loss):
+                        return None
+                    values.append(loss)
+                d[index] = (values[0] - values[1]) / (2 * step)
+            out.append(d)
+    return (*fd_w, *fd_b)
+
+
+def _max_diff(a: tuple[Array, ...], b: tuple[Array, ...]) -> float:
+    return max(
+        float(np.abs(u.astype(np.float64) - v).max(initial=0.0)) for u, v in zip(a, b, strict=True)
+    )
+
+
 def self_consistent(
     case: Case, got: Gradients, loss_of: Callable[[Case], float | None]
 ) -> bool | None:
     """Whether the user's gradients are central differences of the user's own loss.
 
-    ``None`` when it cannot be told reliably: no loss returned, float32, more than
-    ``MAX_SELF_CHECK_PARAMS`` parameters, a kinked unit within reach of the step, or the
-    user's function failing on a perturbed case.
+    Central differences at the step ``STEPS[0]``; if they disagree with the gradients, again
+    at ``STEPS[1]``: a real disagreement stays the same, while a loss too noisy to
+    differentiate (computed in float32, say) gives differences that disagree with each
+    other, and then nothing is claimed.  ``None`` when it cannot be told reliably: no loss
+    returned, a float32 case, more than ``MAX_SELF_CHECK_PARAMS`` parameters, a kinked unit
+    within reach of the step, a noisy loss, or the user's function failing on a perturbed
+    case.
     """
     if got.loss is None or case.dtype != np.float64:
         return None
@@ -201,40 +242,31 @@ def self_consistent(
         for g, r in zip((*got.weights, *got.biases), (*params.weights, *params.biases), strict=True)
     ):
         return None
-    h = 1e-6
     zs, acts = forward(case.net, params, case.x)
     for l, (name, z) in enumerate(zip(case.net.activations, zs, strict=True)):
         if name in KINKED:
-            reach = 1e3 * h * (np.abs(acts[l]).sum(axis=1, keepdims=True) + 1)
+            reach = 10 * STEPS[0] * (np.abs(acts[l]).sum(axis=1, keepdims=True) + 1)
             if (np.abs(z) <= reach).any():
                 return None
-    fd_w: list[Array] = []
-    fd_b: list[Array] = []
-    for l in range(case.net.n_layers):
-        for kind, out in (("W", fd_w), ("b", fd_b)):
-            base = (params.weights if kind == "W" else params.biases)[l]
-            d = np.zeros_like(base)
-            for index in np.ndindex(base.shape):
-                values = []
-                for sign in (1.0, -1.0):
-                    moved = base.copy()
-                    step = h * max(1.0, abs(float(base[index])))
-                    moved[index] += sign * step
-                    loss = loss_of(_replaced(case, kind, l, moved))
-                    if loss is None or not np.isfinite(loss):
-                        return None
-                    values.append(loss)
-                d[index] = (values[0] - values[1]) / (2 * step)
-            out.append(d)
-    fd = (*fd_w, *fd_b)
     mine = (*got.weights, *got.biases)
-    biggest = max(max(float(np.abs(a).max(initial=0.0)) for a in fd),
-                  max(float(np.abs(a).max(initial=0.0)) for a in mine))  # fmt: skip
-    allowed = 1e-5 * biggest + 1e-8 * max(abs(got.loss), 1.0)
-    return all(
-        float(np.abs(g.astype(np.float64) - f).max(initial=0.0)) <= allowed
-        for g, f in zip(mine, fd, strict=True)
+    first = _central_differences(case, loss_of, STEPS[0])
+    if first is None:
+        return None
+    biggest = max(
+        max(float(np.abs(a).max(initial=0.0)) for a in first),
+        max(float(np.abs(a).max(initial=0.0)) for a in mine),
     )
+    allowed = 1e-5 * biggest + 1e-9 * max(abs(got.loss), 1.0)
+    off = _max_diff(mine, first)
+    if off <= allowed:
+        return True
+    second = _central_differences(case, loss_of, STEPS[1])
+    if second is None:
+        return None
+    # Noise grows as the step shrinks; a wrong gradient does not move.
+    if _max_diff(first, second) > 0.1 * off:
+        return None
+    return False
 
 
 def _replaced(case: Case, kind: str, l: int, value: Array) -> Case:
