@@ -73,7 +73,7 @@ def test_a_planted_bug_is_caught_shrunk_and_explained(
     out = capsys.readouterr().out
     assert "Smallest failing case Hypothesis found (seed 1):" in out
     assert "Wrong: W1" in out
-    assert "Hint: 2 × the reference, the batch size" in out  # shrunk to a batch of 2
+    assert "Hint: your gradients are 2 × the reference, the batch size" in out  # batch of 2
     assert "mean over a batch of 2" in out
     assert "--seed 1 to reproduce" in out
 
@@ -220,3 +220,26 @@ def test_the_progress_bar_is_on_stderr(in_tmp: Path, capsys: pytest.CaptureFixtu
     captured = capsys.readouterr()
     assert f"checking {name}:backprop" in captured.err
     assert "checking" not in captured.out
+
+
+BACKEND_OBJECT = """
+from crossgrad import reference
+
+
+class Planted:
+    name = "planted"
+
+    def backprop(self, net, params, x, y):
+        return reference.backprop(net, params, x, y)
+
+
+backend = Planted()
+"""
+
+
+def test_an_object_with_backprop_is_accepted_as_impl(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = _module(in_tmp, BACKEND_OBJECT)
+    assert main(_check("--impl", f"{name}:backend")) == 0
+    assert "All 15 cases agree." in capsys.readouterr().out

@@ -216,3 +216,104 @@ def test_a_deep_failure_shrinks_to_a_shallow_network() -> None:
     case = find(strategies.cases(), lambda c: "elu" in c.net.activations)
     assert case.net.sizes == (1, 1)
     assert case.net.activations == ("elu",)
+
+
+@given(
+    st.data(),
+    st.lists(st.sampled_from(list(ACTIVATIONS)), min_size=1, max_size=3, unique=True),
+    st.lists(st.sampled_from(list(ACTIVATIONS)), min_size=1, max_size=3, unique=True),
+)
+@settings(max_examples=max(10, N // 2))
+def test_hidden_and_output_activations_are_drawn_per_position(
+    data: st.DataObject, hidden: list[str], output: list[str]
+) -> None:
+    case = data.draw(
+        strategies.cases(hidden_activations=hidden, output_activation=output, depth=(1, 4))
+    )
+    assert set(case.net.activations[:-1]) <= set(hidden)
+    if case.net.loss == "binary_cross_entropy":  # only drawn when its sigmoid is allowed
+        assert "sigmoid" in output
+    assert case.net.activations[-1] in output
+
+
+def test_depth_one_networks_have_only_an_output_layer() -> None:
+    case = find(strategies.cases(hidden_activations="relu", output_activation="tanh"), bool)
+    assert case.net.activations == ("tanh",)
+    deep = find(
+        strategies.cases(hidden_activations="relu", output_activation="tanh"),
+        lambda c: c.net.n_layers == 3,
+    )
+    assert deep.net.activations == ("relu", "relu", "tanh")
+
+
+def test_networks_take_the_per_position_restrictions_too() -> None:
+    net = find(
+        strategies.networks(hidden_activations="sigmoid", output_activation="identity"),
+        lambda n: n.n_layers >= 2,
+    )
+    assert net.activations == ("sigmoid", "identity")
+
+
+@given(strategies.cases(kinks="avoid", activations=["relu", "leaky_relu", "tanh"]))
+def test_kinks_avoid_keeps_every_kinked_preactivation_off_zero(case: Case) -> None:
+    net, params = case.net, case.params
+    a = case.x.astype(np.float64)
+    terms_in = np.abs(a)
+    for W, b, name in zip(params.weights, params.biases, net.activations, strict=True):
+        W64, b64 = W.astype(np.float64), b.astype(np.float64)
+        z = a @ W64.T + b64
+        terms = terms_in @ np.abs(W64).T + np.abs(b64)
+        if name in strategies.KINKED:
+            # The margin, relative to the terms summed, is far beyond any rounding error.
+            assert (np.abs(z) >= strategies.KINK_MARGIN / 4 * terms.max(axis=0)).all()
+        a = ACTIVATIONS[name].forward(z)
+        terms_in = np.abs(a) + terms
+
+
+@given(
+    strategies.cases(kinks="only", hidden_activations=["relu", "tanh"], output_activation="tanh")
+)
+def test_kinks_only_puts_an_exact_kink_in_every_case(case: Case) -> None:
+    zs = _preactivations(case)
+    assert case.net.n_layers >= 2  # the output layer cannot be kinked: a hidden layer is
+    assert any(
+        (z == 0).any()
+        for name, z in zip(case.net.activations, zs, strict=True)
+        if name in strategies.KINKED
+    )
+
+
+@given(strategies.cases(kinks="only", activations="leaky_relu", depth=1))
+def test_kinks_only_may_kink_the_output_layer(case: Case) -> None:
+    assert (_preactivations(case)[0] == 0).any()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"kinks": "sometimes"}, ValueError, "kinks must be one of"),
+        ({"kinks": 1}, TypeError, "kinks must be one of"),
+        ({"kinks": "only", "activations": "tanh"}, ValueError, "needs a kinked activation"),
+        ({"kinks": "only", "hidden_activations": "relu", "output_activation": "tanh",
+          "depth": 1}, ValueError, "needs a kinked activation"),
+        ({"output_activation": "identity", "losses": "binary_cross_entropy"}, ValueError,
+         "needs a sigmoid output"),
+        ({"hidden_activations": "swish"}, ValueError, "unknown hidden_activations"),
+        ({"output_activation": []}, ValueError, "output_activation must name"),
+    ],
+)  # fmt: skip
+def test_bad_policies_and_positions_are_rejected(
+    kwargs: dict[str, object], error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        strategies.cases(**kwargs)  # type: ignore[arg-type]
+
+
+def test_a_deep_failure_still_shrinks_layer_by_layer_with_positions() -> None:
+    # A tanh hidden layer is needed: the smallest network has exactly one, of width 1.
+    case = find(
+        strategies.cases(hidden_activations=["relu", "tanh"], output_activation="identity"),
+        lambda c: "tanh" in c.net.activations and c.net.n_layers >= 2,
+    )
+    assert case.net.sizes == (1, 1, 1)
+    assert case.net.activations == ("tanh", "identity")

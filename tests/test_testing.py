@@ -93,7 +93,7 @@ BUGS = [
      {"activations": ["sigmoid"]}),
     ("float32 inside", "right only to float32 precision", {}),
     ("sign flipped", "the sign is flipped", {}),
-    ("relu'(0) = 1", "you take relu'(0) = 1", {"activations": ["relu"]}),
+    ("relu'(0) = 1", "your code takes relu'(0) = 1", {"activations": ["relu"]}),
 ]  # fmt: skip
 
 
@@ -260,3 +260,74 @@ def test_sweep_over_an_adapter_agrees() -> None:
 def test_sweep_rejects_an_unknown_backend_before_drawing_cases() -> None:
     with pytest.raises(ValueError, match="unknown backend 'tensorflow'"):
         testing.sweep(["tensorflow"], trials=5)
+
+
+def test_unsupported_declines_a_case_and_is_counted() -> None:
+    def no_softmax(net: Network, params: Params, x: Array, y: Array) -> Any:
+        if net.loss == "softmax_cross_entropy":
+            raise testing.Unsupported("no softmax")
+        return reference.backprop(net, params, x, y)
+
+    result = testing.check_implementation(no_softmax, max_examples=40, seed=2)
+    assert result.cases == 40
+    assert set(result.declined) == {"no softmax"}
+    assert result.cases_declined == result.declined["no softmax"] > 0
+    n = result.cases_declined
+    assert f"{n} case{'s' if n > 1 else ''} declined: no softmax" in str(result)
+
+
+def test_declining_every_case_is_an_error_not_a_pass() -> None:
+    def nothing(net: Network, params: Params, x: Array, y: Array) -> Any:
+        raise testing.Unsupported("not today")
+
+    with pytest.raises(ValueError, match=r"declined every case.*not today"):
+        testing.check_implementation(nothing, max_examples=10, seed=0)
+    result = testing.sweep(impl=nothing, trials=10, seed=0)
+    assert (result.ok, result.cases, result.failure) == (False, 0, None)
+
+
+def test_a_backend_object_is_accepted_as_impl_and_named() -> None:
+    result = testing.check_implementation(_PlantedBackend(), reductions="sum", max_examples=10)
+    assert result.cases == 10
+    with pytest.raises(testing.GradientMismatchError) as caught:
+        testing.check_implementation(_PlantedBackend(), reductions="mean", seed=1, **{
+            k: v for k, v in FAST.items() if k != "seed"})  # fmt: skip
+    assert caught.value.failure.candidate == "planted"
+    assert "factor_batch" in [h.code for h in caught.value.failure.hints]
+
+
+def test_the_tables_name_the_three_errors() -> None:
+    result = testing.check_implementation(student(), **FAST)  # type: ignore[arg-type]
+    table = result.table()
+    for column in ("max abs err", "max rel err", "err/tol", "|yours − ref| / |ref|"):
+        assert column in table
+    stats = result.stats["your backprop"]["W"]
+    assert 0 <= stats.max_err_over_tolerance <= 1
+    assert stats.max_rel_err < 1e-9  # a TRUE relative error: correct code is ~1e-13
+
+
+def test_a_plain_function_among_the_backends_is_checked_like_impl() -> None:
+    def my_backprop(net: Network, params: Params, x: Array, y: Array) -> Any:
+        return student("sign flipped")(net, params, x, y)
+
+    result = testing.sweep(
+        [student(), "numeric"], trials=10, seed=1, depth=(1, 2), width=(1, 3), losses=LOSSES,
+        activations=["identity", "sigmoid", "tanh"],
+    )  # fmt: skip
+    assert set(result.stats) == {"backprop", "numeric"}  # student()'s inner function's name
+    assert result.ok, result
+    result = testing.sweep([my_backprop], trials=20, seed=1, activations=ACTIVATIONS, losses=LOSSES)
+    assert result.failure is not None
+    assert result.failure.candidate == "my_backprop"
+    assert "sign" in [h.code for h in result.failure.hints]
+
+
+def test_code_computing_in_float32_is_not_called_inconsistent() -> None:
+    # Its loss is too noisy for central differences: nothing is claimed about it.
+    with pytest.raises(testing.GradientMismatchError) as caught:
+        testing.check_implementation(student("float32 inside"), **FAST)  # type: ignore[arg-type]
+    failure = caught.value.failure
+    codes = [h.code for h in failure.hints]
+    assert "not_own_derivative" not in codes
+    assert failure.self_consistent is None
+    assert set(codes) == {"float32_precision"}

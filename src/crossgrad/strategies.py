@@ -15,21 +15,33 @@ element is bounded and finite.  ``cases()`` draws everything at once::
 Hypothesis is a dependency of this module (and of ``crossgrad.testing``) only.
 
 How the arrays are drawn.  A network of width 32 and depth 5 has thousands of parameters,
-too many to draw one by one, so each layer draws a ``seed`` (and each case a ``resolution``)
-and fills its arrays from ``numpy.random.default_rng(seed)`` with values on the grid
+too many to draw one by one, and every value Hypothesis draws costs tens of microseconds.  So
+Hypothesis draws only the structure and one ``seed`` per layer and one per case; NumPy fills
+the arrays from ``numpy.random.default_rng(seed)`` with values on the grid
 ``k / 2**resolution`` (``|k| ≤ 2**resolution``), times a per-layer scale
-``2**-⌊log2(fan_in)/2⌋ ≈ 1/√fan_in``.  Everything about one layer (width, activation, seed,
-kinks) is one element of a list, so shrinking removes whole layers, then narrows them,
-shortens the batch, simplifies activations and loss, and moves seeds to 0 and the resolution
-to 1 (values in ``{-1, -½, 0, ½, 1}`` times the scale), which reads well in a failure report.
-Grid values are exact in float32 and float64 alike, products and short sums of them are
-exact too, so a float32 case holds exactly the numbers of its float64 twin.
+``2**-⌊log2(fan_in)/2⌋ ≈ 1/√fan_in``.  The case's seed also picks the grid's resolution
+(``1 + seed % MAX_RESOLUTION``), the batch's values and the ``far_out`` scaling; a layer's
+seed picks its values and, with ``kinks="include"``, how many of its units sit on a kink
+(``seed % 3``).  Everything about one layer (width, activation, seed) is one element of a
+list, so shrinking removes whole layers, then narrows them, shortens the batch, simplifies
+activations and loss, and moves seeds to 0: seed 0 is the coarsest grid (values in
+``{-1, -½, 0, ½, 1}`` times the scale), no kinks and no far-out layer, which reads well in a
+failure report.  Grid values are exact in float32 and float64 alike, products and short sums
+of them are exact too, so a float32 case holds exactly the numbers of its float64 twin.
 
-Edge cases.  ``kinks=True`` zeroes some weight rows together with their biases, so that those
-units' pre-activations are exactly 0 in every framework, whatever the summation order: relu
-and leaky_relu are then evaluated exactly on their kink.  ``far_out=True`` scales one layer by
-up to ``2**17``, pushing pre-activations out to about ``|z| = 1e6`` (saturated sigmoids,
-huge logits).
+Edge cases, as a policy (``kinks``):
+
+- ``"include"`` (default): some weight rows are zeroed together with their biases, so that
+  those units' pre-activations are exactly 0 in every framework, whatever the summation
+  order: relu and leaky_relu are then evaluated exactly on their kink.
+- ``"avoid"``: no pre-activation of a kinked activation (relu, leaky_relu) lies within
+  ``2**-10`` of its error scale (``Σ|terms|``) of 0, on any sample: by construction, the bias
+  of a unit too close is moved by a multiple of a power of two.
+- ``"only"``: every case has at least one exact kink: one layer (a hidden one when the output
+  layer cannot have a kinked activation) is given a kinked activation and a zeroed unit.
+
+``far_out=True`` scales one layer by up to ``2**17``, pushing pre-activations out to about
+``|z| = 1e6`` (saturated sigmoids, huge logits).
 """
 
 from __future__ import annotations
@@ -39,7 +51,7 @@ import numbers
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from hypothesis import strategies as st
@@ -51,6 +63,8 @@ __all__ = [
     "BATCH",
     "DEPTH",
     "DTYPES",
+    "KINKED",
+    "KINK_POLICIES",
     "WIDTH",
     "Case",
     "batches",
@@ -68,15 +82,22 @@ BATCH = (1, 16)
 """Default range of the batch size, inclusive."""
 DTYPES = ("float64", "float32")
 """The floating dtypes crossgrad computes in."""
+KINKED = ("relu", "leaky_relu")
+"""Activations whose derivative jumps at 0."""
+KINK_POLICIES = ("include", "avoid", "only")
+"""``kinks=``: exact kinks by chance and on purpose, none near one, at least one per case."""
 
 MAX_RESOLUTION = 10
 """Finest grid: values are ``k / 2**resolution`` with ``resolution`` in ``1..MAX_RESOLUTION``."""
 FAR_OUT_EXPONENTS = (0, 0, 0, 0, 0, 5, 10, 17)
 """``far_out`` scales one layer by ``2**e`` for ``e`` drawn from here (mostly not at all)."""
 MAX_KINKS_PER_LAYER = 2
+KINK_MARGIN = 2.0**-10
+"""With ``kinks="avoid"``, ``|z| ≥ KINK_MARGIN · Σ|terms of z|`` for every kinked unit."""
 
 Array = NDArray[np.floating]
 Range = int | tuple[int, int]
+Kinks = Literal["include", "avoid", "only"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -175,6 +196,67 @@ def _dtype(value: object) -> np.dtype[Any]:
     return dtype
 
 
+def kink_policy(value: object) -> Kinks:
+    """``"include"``, ``"avoid"`` or ``"only"``; ``True``/``False`` mean include/avoid."""
+    if value is True:
+        return "include"
+    if value is False:
+        return "avoid"
+    if not isinstance(value, str):
+        raise TypeError(f"kinks must be one of {', '.join(KINK_POLICIES)}, got {value!r}")
+    if value not in KINK_POLICIES:
+        raise ValueError(f"kinks must be one of {', '.join(KINK_POLICIES)}, got {value!r}")
+    return value  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class _Positions:
+    """The activations allowed in hidden layers and in the output layer, and the losses."""
+
+    hidden: list[str]
+    output: list[str]
+    losses: list[str]
+
+
+def _positions(
+    activations: str | Sequence[str] | None,
+    hidden_activations: str | Sequence[str] | None,
+    output_activation: str | Sequence[str] | None,
+    losses: str | Sequence[str] | None,
+) -> _Positions:
+    known = list(ACTIVATIONS)
+    every = _names("activations", activations, known)
+    hidden = (
+        every
+        if hidden_activations is None
+        else _names("hidden_activations", hidden_activations, known)
+    )
+    output = (
+        every
+        if output_activation is None
+        else _names("output_activation", output_activation, known)
+    )
+    loss_names = _names("losses", losses, list(LOSSES))
+    if output_activation is not None:
+        # A loss that imposes its own output layer (binary_cross_entropy: sigmoid) cannot be
+        # drawn with an output layer the caller ruled out.
+        fits = [name for name in loss_names if LOSSES[name].output_activation in (None, *output)]
+        if not fits:
+            raise ValueError(
+                f"output_activation {', '.join(output)} fits none of the losses "
+                f"{', '.join(loss_names)} (binary_cross_entropy needs a sigmoid output layer)"
+            )
+        if losses is None:
+            loss_names = fits
+        elif len(fits) < len(loss_names):
+            bad = [n for n in loss_names if n not in fits]
+            raise ValueError(
+                f"loss {', '.join(bad)} needs a {LOSSES[bad[0]].output_activation} output "
+                f"layer, which output_activation {', '.join(output)} rules out"
+            )
+    return _Positions(hidden, output, loss_names)
+
+
 def layer_sizes(
     *, depth: Range = DEPTH, width: Range = WIDTH
 ) -> st.SearchStrategy[tuple[int, ...]]:
@@ -194,12 +276,34 @@ def _network(n_in: int, layers: Sequence[tuple[int, str]], loss: str, reduction:
     return Network(sizes, activation=acts, loss=loss, reduction=reduction)
 
 
-def _layer_lists(
-    depth: tuple[int, int], block: st.SearchStrategy[tuple[Any, ...]]
-) -> st.SearchStrategy[list[tuple[Any, ...]]]:
-    # One list element per layer, holding everything about that layer: deleting an element
-    # deletes a whole layer, which is how Hypothesis shrinks a deep network to a shallow one.
-    return st.lists(block, min_size=depth[0], max_size=depth[1])
+@dataclass(frozen=True)
+class _LayerDraws:
+    """The strategies that draw the layers, built once per ``cases()``/``networks()`` call."""
+
+    hidden: st.SearchStrategy[list[tuple[int, str, int]]]
+    output: st.SearchStrategy[tuple[int, str, int]]
+
+
+def _layer_draws(
+    width: tuple[int, int], depth: tuple[int, int], positions: _Positions, min_hidden: int = 0
+) -> _LayerDraws:
+    # One list element per hidden layer, holding everything about that layer: deleting an
+    # element deletes a whole layer, which is how Hypothesis shrinks a deep network to a
+    # shallow one.  The output layer is drawn on its own, from its own activations.  The
+    # strategies are built here once: building them inside every draw cost more than the
+    # draw itself.
+    widths = st.integers(*width)
+    hidden = st.lists(
+        st.tuples(widths, st.sampled_from(positions.hidden), _SEEDS),
+        min_size=min(max(depth[0] - 1, min_hidden), depth[1] - 1),
+        max_size=depth[1] - 1,
+    )
+    return _LayerDraws(hidden, st.tuples(widths, st.sampled_from(positions.output), _SEEDS))
+
+
+def _layers(draw: st.DrawFn, layers: _LayerDraws) -> list[tuple[int, str, int]]:
+    """``(width, activation, seed)`` per layer: the hidden layers, then the output layer."""
+    return [*draw(layers.hidden), draw(layers.output)]
 
 
 @st.composite
@@ -207,20 +311,21 @@ def _networks(
     draw: st.DrawFn,
     width: tuple[int, int],
     depth: tuple[int, int],
-    activations: list[str],
-    losses: list[str],
+    positions: _Positions,
     reductions: list[str],
 ) -> Network:
     n_in = draw(st.integers(*width))
-    layers = draw(_layer_lists(depth, st.tuples(st.integers(*width), st.sampled_from(activations))))
-    loss = draw(st.sampled_from(losses))
+    layers = _layers(draw, _layer_draws(width, depth, positions))
+    loss = draw(st.sampled_from(positions.losses))
     reduction = draw(st.sampled_from(reductions))
-    return _network(n_in, layers, loss, reduction)
+    return _network(n_in, [(w, act) for w, act, _ in layers], loss, reduction)
 
 
 def networks(
     *,
     activations: str | Sequence[str] | None = None,
+    hidden_activations: str | Sequence[str] | None = None,
+    output_activation: str | Sequence[str] | None = None,
     losses: str | Sequence[str] | None = None,
     reductions: str | Sequence[str] | None = None,
     depth: Range = DEPTH,
@@ -228,17 +333,20 @@ def networks(
 ) -> st.SearchStrategy[Network]:
     """Networks of ``depth`` layers (an int or inclusive ``(min, max)``) of widths in ``width``.
 
-    Each layer's activation is drawn from ``activations``, the loss from ``losses`` and the
-    reduction from ``reductions`` (default: all supported).  A loss that needs a particular
-    output layer (``binary_cross_entropy``: sigmoid) always gets it, whatever
-    ``activations`` allows.  Shrinks towards one layer, width 1, ``identity`` and
-    ``half_sse``.
+    Each layer's activation is drawn from ``activations`` (every layer), or per position:
+    ``hidden_activations`` for every hidden layer (drawn layer by layer) and
+    ``output_activation`` for the last layer; a depth-1 network has only an output layer.
+    The loss is drawn from ``losses`` and the reduction from ``reductions`` (default: all
+    supported).  A loss that needs a particular output layer (``binary_cross_entropy``:
+    sigmoid) always gets it; with ``output_activation`` given, such a loss is left out of the
+    default ``losses`` when its output layer is not allowed (and named in a ``ValueError``
+    when ``losses`` asks for it).  Shrinks towards one layer, width 1, the first activation
+    named (``identity`` by default) and ``half_sse``.
     """
     return _networks(
         _range("width", width, 1),
         _range("depth", depth, 1),
-        _names("activations", activations, list(ACTIVATIONS)),
-        _names("losses", losses, list(LOSSES)),
+        _positions(activations, hidden_activations, output_activation, losses),
         _names("reductions", reductions, REDUCTIONS),
     )
 
@@ -256,51 +364,114 @@ def _layer_scale(fan_in: int) -> float:
     return 2.0 ** -(int(math.log2(fan_in)) // 2)
 
 
+_SEEDS = st.integers(0, 2**32 - 1)
+
+
 def _seeds() -> st.SearchStrategy[int]:
-    return st.integers(0, 2**32 - 1)
+    return _SEEDS
 
 
-def _kink_rows(kinks: bool) -> st.SearchStrategy[frozenset[int]]:
-    """Rows to zero, as indices taken modulo the layer's width (valid for any width)."""
-    if not kinks:
-        return st.just(frozenset())
-    return st.frozensets(st.integers(0, WIDTH[1] - 1), max_size=MAX_KINKS_PER_LAYER)
+def _resolution(seed: int) -> int:
+    """The grid's resolution for a case's ``seed``: 1 (the coarsest) for seed 0."""
+    return 1 + seed % MAX_RESOLUTION
 
 
-def _far_out(far_out: bool, n_layers: int) -> st.SearchStrategy[tuple[int, int]]:
-    """``(exponent, layer)``: scale that layer by ``2**exponent``."""
-    if not far_out:
-        return st.just((0, 0))
-    return st.tuples(st.sampled_from(FAR_OUT_EXPONENTS), st.integers(0, n_layers - 1))
+def _far(seed: int, n_layers: int) -> tuple[int, int]:
+    """``(exponent, layer)`` of the ``far_out`` scaling for a case's ``seed`` (none for 0)."""
+    return FAR_OUT_EXPONENTS[(seed >> 4) % len(FAR_OUT_EXPONENTS)], (seed >> 8) % n_layers
 
 
-def _build_params(
+def _layer_arrays(
+    fan_in: int, fan_out: int, seed: int, resolution: int, kinks: Kinks
+) -> tuple[Array, Array]:
+    """``W`` ``(out, in)`` and ``b`` ``(out,)`` of one layer from its ``seed``, in float64."""
+    rng = np.random.default_rng(seed)
+    scale = _layer_scale(fan_in)
+    W = scale * _grid(rng, (fan_out, fan_in), resolution)
+    b = scale * _grid(rng, (fan_out,), resolution)
+    if kinks == "include":
+        for row in rng.integers(0, fan_out, size=seed % (MAX_KINKS_PER_LAYER + 1)):
+            W[row] = 0.0  # z of this unit is Σ 0·a + 0 = 0 exactly, in any order
+            b[row] = 0.0
+    return W, b
+
+
+def _targets(
+    rng: np.random.Generator, loss: str, n: int, n_out: int, resolution: int, one_hot: bool
+) -> Array:
+    """Targets ``(n, n_out)`` in the domain of ``loss``, as float64."""
+    if loss == "binary_cross_entropy":
+        return _grid(rng, (n, n_out), resolution, low=0)
+    if loss == "softmax_cross_entropy":
+        if one_hot:
+            return np.eye(n_out)[rng.integers(0, n_out, size=n)]
+        return _grid(rng, (n, n_out), resolution, low=0)  # rows of non-negative weights
+    return _grid(rng, (n, n_out), resolution)
+
+
+def _away_from_kinks(z: Array, terms: Array) -> Array:
+    """The shift ``δ`` per unit that puts every ``|z + δ|`` at least a margin away from 0.
+
+    ``z`` and ``terms`` (``Σ|terms of z|``) are ``(batch, width)``.  The margin ``m`` is a
+    power of two near ``KINK_MARGIN · max terms``; ``δ = k·m`` for the smallest ``|k|`` (0 if
+    none is needed) such that ``|z + δ| ≥ m/2`` on every sample: each sample rules out at
+    most two values of ``k``, so ``|k| ≤ batch + 1`` always finds one.
+    """
+    top = terms.max(axis=0)
+    exponent = np.floor(np.log2(np.where(top > 0, top, 1.0)))
+    margin = 2.0 ** (exponent + np.log2(KINK_MARGIN) + 1)
+    shift = np.zeros(z.shape[1])
+    for j in np.flatnonzero((np.abs(z) < margin / 2).any(axis=0)):
+        m = margin[j]
+        for k in sorted(range(-z.shape[0] - 2, z.shape[0] + 3), key=lambda k: (abs(k), k)):
+            if (np.abs(z[:, j] + k * m) >= m / 2).all():
+                shift[j] = k * m
+                break
+    return shift
+
+
+def _build_case(
     net: Network,
     dtype: np.dtype[Any],
-    layers: Sequence[tuple[int, frozenset[int]]],
-    resolution: int,
-    far: tuple[int, int],
-) -> Params:
-    """Parameters from one ``(seed, kink rows)`` per layer, on the grid of ``resolution``."""
+    layer_seeds: Sequence[int],
+    seed: int,
+    batch: int,
+    kinks: Kinks,
+    far_out: bool,
+    kink_layer: int | None = None,
+) -> Case:
+    """The case of ``net`` from one seed per layer and one for the case (see the module)."""
+    resolution = _resolution(seed)
     weights, biases = [], []
-    for (fan_in, fan_out), (seed, rows) in zip(
-        zip(net.sizes[:-1], net.sizes[1:], strict=True), layers, strict=True
-    ):
-        rng = np.random.default_rng(seed)
-        scale = _layer_scale(fan_in)
-        W = scale * _grid(rng, (fan_out, fan_in), resolution)
-        b = scale * _grid(rng, (fan_out,), resolution)
-        for row in rows:  # z of this unit is Σ 0·a + 0 = 0 exactly, in any order
-            W[row % fan_out] = 0.0
-            b[row % fan_out] = 0.0
+    for l, (fan_in, fan_out) in enumerate(zip(net.sizes[:-1], net.sizes[1:], strict=True)):
+        W, b = _layer_arrays(fan_in, fan_out, layer_seeds[l], resolution, kinks)
+        if l == kink_layer:  # "only": this layer's activation is kinked; put a unit on 0
+            row = layer_seeds[l] % fan_out
+            W[row] = 0.0
+            b[row] = 0.0
         weights.append(W)
         biases.append(b)
-    exponent, layer = far
-    weights[layer] *= 2.0**exponent
-    biases[layer] *= 2.0**exponent
-    return Params(
-        weights=[W.astype(dtype) for W in weights], biases=[b.astype(dtype) for b in biases]
+    if far_out:
+        exponent, layer = _far(seed, net.n_layers)
+        weights[layer] *= 2.0**exponent
+        biases[layer] *= 2.0**exponent
+    rng = np.random.default_rng(seed)
+    x = _grid(rng, (batch, net.sizes[0]), resolution)
+    y = _targets(rng, net.loss, batch, net.sizes[-1], resolution, bool((seed >> 12) % 2))
+    if kinks == "avoid" and any(name in KINKED for name in net.activations):
+        a, s = x, np.abs(x)
+        for l, name in enumerate(net.activations):
+            z = a @ weights[l].T + biases[l]
+            if name in KINKED:
+                terms = s @ np.abs(weights[l]).T + np.abs(biases[l])
+                biases[l] = biases[l] + _away_from_kinks(z, terms)
+                z = a @ weights[l].T + biases[l]
+            a = ACTIVATIONS[name].forward(z)
+            s = np.abs(a) + s @ np.abs(weights[l]).T + np.abs(biases[l])
+    params_ = Params(
+        tuple(W.astype(dtype) for W in weights), tuple(b.astype(dtype) for b in biases)
     )
+    return Case(net, params_, x.astype(dtype), y.astype(dtype))
 
 
 @st.composite
@@ -308,10 +479,22 @@ def _params(
     draw: st.DrawFn, net: Network, dtype: np.dtype[Any], kinks: bool, far_out: bool
 ) -> Params:
     n = net.n_layers
-    layers = draw(st.lists(st.tuples(_seeds(), _kink_rows(kinks)), min_size=n, max_size=n))
-    resolution = draw(st.integers(1, MAX_RESOLUTION))
-    far = draw(_far_out(far_out, n))
-    return _build_params(net, dtype, layers, resolution, far)
+    seeds = draw(st.lists(_seeds(), min_size=n, max_size=n))
+    seed = draw(_seeds())
+    policy: Kinks = "include" if kinks else "avoid"
+    resolution = _resolution(seed)
+    weights, biases = [], []
+    for l, (fan_in, fan_out) in enumerate(zip(net.sizes[:-1], net.sizes[1:], strict=True)):
+        W, b = _layer_arrays(fan_in, fan_out, seeds[l], resolution, policy)
+        weights.append(W)
+        biases.append(b)
+    if far_out:
+        exponent, layer = _far(seed, n)
+        weights[layer] *= 2.0**exponent
+        biases[layer] *= 2.0**exponent
+    return Params(
+        tuple(W.astype(dtype) for W in weights), tuple(b.astype(dtype) for b in biases)
+    )
 
 
 def params(
@@ -322,7 +505,8 @@ def params(
     Weights and biases of a layer with ``fan_in`` inputs lie in ``[-s, s]``,
     ``s ≈ 1/√fan_in`` (see the module docstring for the grid).  ``kinks`` zeroes up to two
     weight rows and biases per layer (pre-activations exactly 0); ``far_out`` may scale one
-    layer by up to ``2**17`` (pre-activations out to about ``1e6``).
+    layer by up to ``2**17`` (pre-activations out to about ``1e6``).  Keeping pre-activations
+    away from kinks needs the batch too: see ``cases(kinks="avoid")``.
     """
     if not isinstance(net, Network):
         raise TypeError(f"net must be a crossgrad Network, got {type(net).__name__}")
@@ -334,20 +518,11 @@ def _batches(
     draw: st.DrawFn, net: Network, dtype: np.dtype[Any], batch: tuple[int, int]
 ) -> tuple[Array, Array]:
     n = draw(st.integers(*batch))
-    seed = draw(st.integers(0, 2**32 - 1))
-    resolution = draw(st.integers(1, MAX_RESOLUTION))
+    seed = draw(_seeds())
+    resolution = _resolution(seed)
     rng = np.random.default_rng(seed)
-    n_in, n_out = net.sizes[0], net.sizes[-1]
-    x = _grid(rng, (n, n_in), resolution)
-    if net.loss == "binary_cross_entropy":
-        y = _grid(rng, (n, n_out), resolution, low=0)
-    elif net.loss == "softmax_cross_entropy":
-        if draw(st.booleans()):  # rows of non-negative weights, else one-hot rows
-            y = _grid(rng, (n, n_out), resolution, low=0)
-        else:
-            y = np.eye(n_out)[rng.integers(0, n_out, size=n)]
-    else:
-        y = _grid(rng, (n, n_out), resolution)
+    x = _grid(rng, (n, net.sizes[0]), resolution)
+    y = _targets(rng, net.loss, n, net.sizes[-1], resolution, bool((seed >> 12) % 2))
     return x.astype(dtype), y.astype(dtype)
 
 
@@ -365,53 +540,71 @@ def batches(
     return _batches(net, _dtype(dtype), _range("batch", batch, 1))
 
 
+@dataclass(frozen=True)
+class _CaseDraws:
+    """Everything ``_cases`` draws from, built once per ``cases()`` call."""
+
+    n_in: st.SearchStrategy[int]
+    layers: _LayerDraws
+    losses: st.SearchStrategy[str]
+    reductions: st.SearchStrategy[str]
+    dtypes: st.SearchStrategy[np.dtype[Any]]
+    batch: st.SearchStrategy[int]
+    positions: _Positions
+    kinks: Kinks
+    far_out: bool
+
+
 @st.composite
-def _cases(
-    draw: st.DrawFn,
-    width: tuple[int, int],
-    depth: tuple[int, int],
-    activations: list[str],
-    losses: list[str],
-    reductions: list[str],
-    dtypes: list[np.dtype[Any]],
-    batch: tuple[int, int],
-    kinks: bool,
-    far_out: bool,
-) -> Case:
-    n_in = draw(st.integers(*width))
-    block = st.tuples(
-        st.integers(*width), st.sampled_from(activations), _seeds(), _kink_rows(kinks)
-    )
-    layers = draw(_layer_lists(depth, block))
-    net = _network(n_in, [(w, act) for w, act, _, _ in layers], draw(st.sampled_from(losses)),
-                   draw(st.sampled_from(reductions)))  # fmt: skip
-    dtype = draw(st.sampled_from(dtypes))
-    resolution = draw(st.integers(1, MAX_RESOLUTION))
-    far = draw(_far_out(far_out, net.n_layers))
-    params_ = _build_params(
-        net, dtype, [(seed, rows) for *_, seed, rows in layers], resolution, far
-    )
-    x, y = draw(_batches(net, dtype, batch))
-    return Case(net, params_, x, y)
+def _cases(draw: st.DrawFn, d: _CaseDraws) -> Case:
+    n_in = draw(d.n_in)
+    layers = _layers(draw, d.layers)
+    loss = draw(d.losses)
+    reduction = draw(d.reductions)
+    dtype = draw(d.dtypes)
+    n = draw(d.batch)
+    seed = draw(_SEEDS)
+    kink_layer = None
+    if d.kinks == "only":
+        # By construction: one layer that may be kinked gets a kinked activation (the first
+        # one allowed there, if it has none) and, in _build_case, a unit exactly on 0.
+        positions, last = d.positions, len(layers) - 1
+        open_ = [
+            l
+            for l in range(len(layers))
+            if any(a in KINKED for a in (positions.output if l == last else positions.hidden))
+            and (l < last or LOSSES[loss].output_activation is None)
+        ]
+        kink_layer = open_[seed % len(open_)]
+        w, act, s = layers[kink_layer]
+        allowed = positions.output if kink_layer == last else positions.hidden
+        if act not in KINKED:
+            layers[kink_layer] = (w, next(a for a in allowed if a in KINKED), s)
+    net = _network(n_in, [(w, act) for w, act, _ in layers], loss, reduction)
+    return _build_case(net, dtype, [s for *_, s in layers], seed, n, d.kinks, d.far_out, kink_layer)
 
 
 def cases(
     *,
     activations: str | Sequence[str] | None = None,
+    hidden_activations: str | Sequence[str] | None = None,
+    output_activation: str | Sequence[str] | None = None,
     losses: str | Sequence[str] | None = None,
     reductions: str | Sequence[str] | None = None,
     dtype: object | Sequence[object] | None = None,
     depth: Range = DEPTH,
     width: Range = WIDTH,
     batch: Range = BATCH,
-    kinks: bool = True,
+    kinks: Kinks | bool = "include",
     far_out: bool = True,
 ) -> st.SearchStrategy[Case]:
-    """Whole cases: ``networks(...)``, then ``params`` and ``batches`` that fit the network.
+    """Whole cases: a network as ``networks(...)`` draws it, then parameters and a batch.
 
-    ``dtype`` is ``"float64"``, ``"float32"``, a sequence of them, or ``None`` for both.  The
-    other arguments are those of ``networks``, ``params`` and ``batches``; ranges are an int
-    or an inclusive ``(min, max)``.
+    ``dtype`` is ``"float64"``, ``"float32"``, a sequence of them, or ``None`` for both.
+    ``kinks`` is the kink policy ``"include"``, ``"avoid"`` or ``"only"`` (see the module
+    docstring; ``True``/``False`` mean include/avoid).  The other arguments are those of
+    ``networks``, ``params`` and ``batches``; ranges are an int or an inclusive
+    ``(min, max)``.  ``kinks="only"`` needs relu or leaky_relu among the activations.
     """
     if dtype is None:
         dtypes = [np.dtype(d) for d in DTYPES]
@@ -423,14 +616,44 @@ def cases(
         raise TypeError(
             f"dtype must be float32, float64, a sequence of them or None, got {dtype!r}"
         )
+    positions = _positions(activations, hidden_activations, output_activation, losses)
+    policy = kink_policy(kinks)
+    width_, depth_ = _range("width", width, 1), _range("depth", depth, 1)
+    min_hidden = 0
+    if policy == "only":
+        output_ok = any(a in KINKED for a in positions.output) and any(
+            LOSSES[n].output_activation is None for n in positions.losses
+        )
+        hidden_ok = any(a in KINKED for a in positions.hidden) and depth_[1] > 1
+        if not (output_ok or hidden_ok):
+            raise ValueError(
+                "kinks='only' needs a kinked activation (relu or leaky_relu) that some layer "
+                f"may have; the hidden layers allow {', '.join(positions.hidden)}, the output "
+                f"layer {', '.join(positions.output)}"
+            )
+        # Every loss may impose its own output layer: without a kinkable output, a hidden one.
+        min_hidden = (
+            0
+            if output_ok and all(LOSSES[n].output_activation is None for n in positions.losses)
+            else 1
+        )
+        if not hidden_ok:
+            min_hidden = 0
+            positions = _Positions(
+                positions.hidden,
+                positions.output,
+                [n for n in positions.losses if LOSSES[n].output_activation is None],
+            )
     return _cases(
-        _range("width", width, 1),
-        _range("depth", depth, 1),
-        _names("activations", activations, list(ACTIVATIONS)),
-        _names("losses", losses, list(LOSSES)),
-        _names("reductions", reductions, REDUCTIONS),
-        dtypes,
-        _range("batch", batch, 1),
-        bool(kinks),
-        bool(far_out),
+        _CaseDraws(
+            st.integers(*width_),
+            _layer_draws(width_, depth_, positions, min_hidden),
+            st.sampled_from(positions.losses),
+            st.sampled_from(_names("reductions", reductions, REDUCTIONS)),
+            st.sampled_from(dtypes),
+            st.integers(*_range("batch", batch, 1)),
+            positions,
+            policy,
+            bool(far_out),
+        )
     )

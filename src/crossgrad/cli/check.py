@@ -2,18 +2,22 @@
 
 Thin over ``crossgrad.testing.sweep``: parses the options, shows a progress bar on stderr,
 prints the summary table and, on a disagreement, the smallest failing case Hypothesis shrank
-to (with a hint where the bug is recognised).  Exit 0 when everything agrees, 1 on a
-disagreement (or an exception in ``--impl``'s code), 2 on a usage error.
+to (with hints where the bug is recognised); with ``--json``, one JSON object instead
+(``SweepResult.to_dict()``).  Exit 0 when everything agrees, 1 on a disagreement (or an
+exception in ``--impl``'s code), 2 on a usage error (including an ``--impl`` that declines
+every case).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from typing import Any
 
 from ..reference import ACTIVATIONS, LOSSES, REDUCTIONS
+from ..strategies import KINK_POLICIES
 from ._common import (
     UsageError,
     backend_list,
@@ -25,6 +29,8 @@ from ._common import (
 from ._impl import load_function
 
 DTYPES = ("float32", "float64")
+WEIGHT_LAYOUTS = ("out_in", "in_out")
+SAMPLE_LAYOUTS = ("rows", "columns")
 
 
 def _range(text: str) -> tuple[int, int]:
@@ -73,10 +79,12 @@ def add_parser(subparsers: Any) -> None:
         parser.add_argument(
             option, type=_range, metavar="N|MIN-MAX", help=f"{what} (default {default})"
         )
-    for option, known in (
-        ("--activation", tuple(ACTIVATIONS)),
-        ("--loss", tuple(LOSSES)),
-        ("--reduction", REDUCTIONS),
+    for option, known, which in (
+        ("--activation", tuple(ACTIVATIONS), "every layer's activation"),
+        ("--hidden-activation", tuple(ACTIVATIONS), "the hidden layers' (overrides --activation)"),
+        ("--output-activation", tuple(ACTIVATIONS), "the output layer's (overrides --activation)"),
+        ("--loss", tuple(LOSSES), "the loss"),
+        ("--reduction", REDUCTIONS, "the reduction over the batch"),
     ):
         what = option.lstrip("-")
         parser.add_argument(
@@ -84,8 +92,14 @@ def add_parser(subparsers: Any) -> None:
             action="append",
             type=_repeatable(known, what),
             metavar="NAME",
-            help=f"repeatable, or comma-separated (default: all): {', '.join(known)}",
+            help=f"{which}; repeatable, or comma-separated (default: all): {', '.join(known)}",
         )
+    parser.add_argument(
+        "--kinks",
+        choices=KINK_POLICIES,
+        help="exact relu/leaky_relu kinks: include them (default), avoid them (no "
+        "pre-activation near 0), or only cases with at least one",
+    )
     parser.add_argument(
         "--dtype",
         choices=DTYPES,
@@ -105,6 +119,23 @@ def add_parser(subparsers: Any) -> None:
         help="check your own backprop FUNC(net, params, x, y) instead: it returns a result "
         "like reference.backprop's or a tuple (loss, weight_grads, bias_grads); MODULE is "
         "imported from the current directory or PYTHONPATH",
+    )
+    parser.add_argument(
+        "--weights",
+        choices=WEIGHT_LAYOUTS,
+        default="out_in",
+        help="with --impl: W as (out, in) (default, z = W a + b) or (in, out) (z = a W + b); "
+        "dL/dW is returned in the same layout",
+    )
+    parser.add_argument(
+        "--samples",
+        choices=SAMPLE_LAYOUTS,
+        default="rows",
+        help="with --impl: x (batch, in) (default) or columns: x (in, batch), y (out, batch), "
+        "biases (out, 1)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object (the report) and nothing else"
     )
     parser.add_argument(
         "--workers",
@@ -145,6 +176,8 @@ def run(args: argparse.Namespace) -> int:
     impl = None if args.impl is None else load_function(args.impl)
     backends: tuple[str, ...] = ()
     if impl is None:
+        if args.weights != "out_in" or args.samples != "rows":
+            raise UsageError("--weights and --samples describe your --impl; pass --impl too")
         backends = args.backends or ("torch", "jax")
         require_backends(backends)
     dtype = args.dtype or ("float64" if impl is not None else None)
@@ -174,19 +207,43 @@ def run(args: argparse.Namespace) -> int:
                 trials=args.trials,
                 seed=args.seed,
                 activations=_flatten(args.activation),
+                hidden_activations=_flatten(args.hidden_activation),
+                output_activation=_flatten(args.output_activation),
                 losses=_flatten(args.loss),
                 reductions=_flatten(args.reduction),
                 dtype=dtype,
+                kinks=args.kinks,
+                weights=args.weights,
+                samples=args.samples,
                 progress=progress,
                 executor=executor,
                 **ranges,
             )
+    except ValueError as exc:  # restrictions that contradict each other
+        raise UsageError(str(exc)) from None
     finally:
         bar.close()
 
+    if result.failure is not None and result.failure.candidate.startswith("your backprop"):
+        result = _named_candidate(result, candidate)
+    if args.json:
+        report = result.to_dict()
+        if result.cases == 0:
+            report["error"] = f"{candidate} declined every case drawn"
+        print(json.dumps(report))
+        if result.cases == 0:
+            return 2
+        return 0 if result.ok else 1
+    if result.cases == 0 and result.failure is None:
+        raise UsageError(
+            f"{candidate} declined every case drawn ({result.declined_text()}); restrict the "
+            "cases to the ones it handles (--activation, --loss, ...)"
+        )
     cases = f"{result.cases} case{'s' if result.cases != 1 else ''}"
     print(f"{candidate} against the crossgrad reference: {cases} checked (seed {result.seed})")
     print(result.table())
+    if result.declined:
+        print(result.declined_text())
     if result.failure is not None:
         print()
         print(result.failure)
@@ -194,3 +251,12 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(f"\nAll {result.cases} cases agree.")
     return 0
+
+
+def _named_candidate(result: Any, name: str) -> Any:
+    """The result with the failure's candidate named as on the command line."""
+    import dataclasses
+
+    failure = result.failure
+    label = failure.candidate.replace("your backprop", name, 1)
+    return dataclasses.replace(result, failure=dataclasses.replace(failure, candidate=label))

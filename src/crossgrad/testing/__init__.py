@@ -2,7 +2,8 @@
 
 For a user's own implementation ``fn(net, params, x, y)``, returning a result like
 ``reference.backprop``'s (``.loss`` and ``.grads`` with ``.weights`` and ``.biases``) or a tuple
-``(loss, weight_grads, bias_grads)``::
+``(loss, weight_grads, bias_grads)``, or for a backend object with ``.name`` and
+``.backprop``::
 
     from crossgrad import testing
 
@@ -10,8 +11,11 @@ For a user's own implementation ``fn(net, params, x, y)``, returning a result li
     testing.assert_gradients_match(my_backprop, net, params, x, y)   # one case
 
 Both raise ``GradientMismatchError`` (an ``AssertionError``) whose message shows the smallest
-failing case, which array is wrong and by how much, and a hint where the bug is recognised.
-An exception raised by ``fn`` is reported the same way, with the smallest case that raises it.
+failing case, which array is wrong and by how much, whether the gradients are the derivative
+of the function's own loss, and hints (``Hint``, with stable codes) where the bug is
+recognised.  An exception raised by ``fn`` is reported the same way, with the smallest case
+that raises it; ``Unsupported`` declines a case instead.  ``weights="in_out"`` and
+``samples="columns"`` hand ``fn`` the case in its own layout.
 
 ``sweep`` is the engine behind both and behind ``crossgrad check``: it also cross-checks the
 adapters (torch, jax, numeric) against the reference and returns a ``SweepResult``.
@@ -27,11 +31,23 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from ..reference import ACTIVATIONS, Network, Params
 from ..reference.validation import check_inputs
-from ..strategies import BATCH, DEPTH, WIDTH, Case, Range, cases
+from ..strategies import BATCH, DEPTH, KINKED, WIDTH, Case, Kinks, Range, cases, kink_policy
 from . import _parallel
-from ._compare import Backprop
+from ._compare import (
+    SAMPLE_LAYOUTS,
+    WEIGHT_LAYOUTS,
+    Backprop,
+    Comparison,
+    Layout,
+    Unsupported,
+    as_function,
+    relative_error,
+)
+from ._hints import CODES, Hint
 from ._sweep import (
     ErrorStats,
     Failure,
@@ -44,64 +60,134 @@ from ._sweep import (
 )
 
 __all__ = [
+    "CODES",
+    "SAMPLE_LAYOUTS",
+    "WEIGHT_LAYOUTS",
     "Backprop",
+    "Comparison",
     "ErrorStats",
     "Failure",
     "GradientMismatchError",
+    "Hint",
     "SweepResult",
+    "Unsupported",
     "assert_gradients_match",
     "check_implementation",
     "sweep",
 ]
 
 Names = str | Sequence[str] | None
-KINKED = ("relu", "leaky_relu")
-"""Activations with a kink, which central differences cannot check near it."""
 
-for _public in (ErrorStats, Failure, GradientMismatchError, SweepResult):
+for _public in (Comparison, ErrorStats, Failure, GradientMismatchError, Hint, SweepResult,
+                Unsupported):  # fmt: skip
     _public.__module__ = __name__  # tracebacks and reprs show the public path
 
 
-def _backend_checker(backends: Sequence[Any] | None, rtol: float | None, atol: float | None) -> Any:
-    from .. import adapters
+def _over_tolerance(c: Any) -> float:
+    """``max |g − r| / (atol + rtol·S)`` of an adapters comparison row, old name or new."""
+    value = getattr(c, "max_err_over_tolerance", None)
+    return float(c.worst_ratio if value is None else value)
+
+
+def _backend_values(report: Any, backend: str) -> dict[str, Any]:
+    """A backend's arrays in a crosscheck report, by the names of its comparison rows."""
+    result = report.results.get(backend)
+    if result is None:
+        return {}
+    out: dict[str, Any] = {"loss": np.asarray(result.loss)}
+    for l in range(report.net.n_layers):
+        out[f"z{l + 1}"] = result.preactivations[l]
+        out[f"a{l + 1}"] = result.activations[l + 1]
+        out[f"W{l + 1}"] = result.grads.weights[l]
+        out[f"b{l + 1}"] = result.grads.biases[l]
+    return out
+
+
+def _rows(report: Any, backend: str) -> list[Comparison]:
+    """A crosscheck report's rows for ``backend`` as ``Comparison``: the relative error
+    against the value is computed here, from the arrays."""
+    mine, ref = _backend_values(report, backend), _backend_values(report, "reference")
+    out = []
+    for c in report.comparisons.get(backend, ()):
+        g, r = mine.get(c.name), ref.get(c.name)
+        same = g is not None and r is not None and np.shape(g) == np.shape(r)
+        rel = relative_error(g, r) if g is not None and r is not None and same else np.inf
+        out.append(
+            Comparison(c.name, c.max_abs_err, rel, _over_tolerance(c), tuple(c.worst_index),
+                       c.ok, c.problem)
+        )  # fmt: skip
+    return out
+
+
+def _backend_checker(
+    backends: Sequence[Any] | None, rtol: float | None, atol: float | None, kinks: str
+) -> Any:
+    # A plain function among the backends is checked as a user's impl is (one protocol):
+    # its loss and gradients, under its own name.
+    functions = [b for b in backends or () if callable(b) and not hasattr(b, "backprop")]
+    others = [b for b in backends or () if not (callable(b) and not hasattr(b, "backprop"))]
+    checks = [
+        impl_checker(fn, rtol, 0.0 if atol is None else atol, getattr(fn, "__name__", "fn"),
+                     kinks=kinks)
+        for fn in functions
+    ]  # fmt: skip
+    crosscheck_them = backends is None or bool(others)
 
     def check(case: Case) -> _Outcome:
-        report = adapters.crosscheck(
-            case.net, case.params, case.x, case.y, backends=backends, rtol=rtol, atol=atol
-        )
-        comparisons = {name: list(c) for name, c in report.comparisons.items()}
-        if report.ok:
-            return _Outcome(comparisons, None)
-        bad = [
-            name
-            for name in report.backends
-            if name in report.errors or not all(c.ok for c in comparisons[name])
-        ]
-
-        def failure() -> Failure:
-            flat = tuple(c for name in bad for c in comparisons[name])
-            return Failure(", ".join(bad), case, flat, None, (), str(report))
-
-        return _Outcome(comparisons, failure)
+        outcomes = [c(case) for c in checks]
+        if crosscheck_them:
+            outcomes.insert(0, _crosscheck(case, others or None, rtol, atol))
+        comparisons = {k: v for o in outcomes for k, v in o.comparisons.items()}
+        failed = [o.failure for o in outcomes if o.failure is not None]
+        return _Outcome(comparisons, failed[0] if failed else None)
 
     return check
+
+
+def _crosscheck(
+    case: Case, backends: Sequence[Any] | None, rtol: float | None, atol: float | None
+) -> _Outcome:
+    from .. import adapters
+
+    report = adapters.crosscheck(
+        case.net, case.params, case.x, case.y, backends=backends, rtol=rtol, atol=atol
+    )
+    comparisons = {name: _rows(report, name) for name in report.backends}
+    if report.ok:
+        return _Outcome(comparisons, None)
+    bad = [
+        name
+        for name in report.backends
+        if name in report.errors or not all(c.ok for c in comparisons[name])
+    ]
+
+    def failure() -> Failure:
+        flat = tuple(c for name in bad for c in comparisons[name])
+        errors = [f"{name}: {report.errors[name]}" for name in bad if name in report.errors]
+        return Failure(", ".join(bad), case, flat, "; ".join(errors) or None, (), str(report))
+
+    return _Outcome(comparisons, failure)
 
 
 def sweep(
     backends: Sequence[Any] | None = None,
     *,
-    impl: Backprop | None = None,
+    impl: Backprop | Any | None = None,
     trials: int = 100,
     seed: int | None = None,
     activations: Names = None,
+    hidden_activations: Names = None,
+    output_activation: Names = None,
     losses: Names = None,
     reductions: Names = None,
     dtype: object | Sequence[object] | None = None,
     depth: Range = DEPTH,
     width: Range = WIDTH,
     batch: Range = BATCH,
-    kinks: bool | None = None,
+    kinks: Kinks | bool | None = None,
     far_out: bool | None = None,
+    weights: str = "out_in",
+    samples: str = "rows",
     rtol: float | None = None,
     atol: float | None = None,
     progress: Progress | None = None,
@@ -113,23 +199,35 @@ def sweep(
     ----------
     backends
         Adapter names (``"torch"``, ``"jax"``, ``"numeric"``) and/or objects with ``.name``
-        and ``.backprop``, passed to ``adapters.crosscheck``; ``None``: every available one.
-        Ignored when ``impl`` is given.
+        and ``.backprop``, passed to ``adapters.crosscheck``, and/or plain functions
+        ``fn(net, params, x, y)`` in the user protocol, checked as ``impl`` is (under their
+        ``__name__``); ``None``: every available adapter.  Ignored when ``impl`` is given.
     impl
-        A user's ``fn(net, params, x, y)`` (see the module docstring) to check instead.
+        A user's ``fn(net, params, x, y)`` (see the module docstring), or a backend object
+        with ``.backprop`` (and ``.name``), to check instead.
     trials
         The number of cases to draw (Hypothesis' ``max_examples``).
     seed
         Makes the run reproducible; ``None`` draws one, reported as ``SweepResult.seed``.
-    activations, losses, reductions, dtype, depth, width, batch
-        Restrict the cases, as in ``strategies.cases`` (``dtype=None``: both dtypes; ranges
-        are an int or an inclusive ``(min, max)``).
-    kinks, far_out
-        Include pre-activations exactly on relu kinks / out to ``|z| ≈ 1e6``.  ``None``: on,
-        except with the ``numeric`` backend (central differences straddle a kink and lose
-        their accuracy far out) and, for ``far_out``, with ``impl``.  With ``numeric`` and
-        ``activations=None`` the kinked activations (relu, leaky_relu) are left out too:
-        the grid values put pre-activations exactly on 0 by chance as well.
+    activations, hidden_activations, output_activation, losses, reductions, dtype, depth, \
+    width, batch
+        Restrict the cases, as in ``strategies.cases``: ``activations`` for every layer,
+        ``hidden_activations``/``output_activation`` per position (``dtype=None``: both
+        dtypes; ranges are an int or an inclusive ``(min, max)``).
+    kinks
+        ``"include"``, ``"avoid"`` or ``"only"`` (``strategies.cases``; ``True``/``False``:
+        include/avoid).  ``None``: include, except with the ``numeric`` backend (central
+        differences straddle a kink), which also leaves relu and leaky_relu out when
+        ``activations`` is ``None``.
+    far_out
+        Include pre-activations out to ``|z| ≈ 1e6``.  ``None``: on, except with the
+        ``numeric`` backend (central differences lose their accuracy far out) and with
+        ``impl``.
+    weights, samples
+        The layout ``impl`` takes the case in and returns its gradients in: ``weights`` is
+        ``"out_in"`` (``W`` ``(out, in)``, default) or ``"in_out"``; ``samples`` is ``"rows"``
+        (``x`` ``(batch, in)``, default) or ``"columns"`` (``x`` ``(in, batch)``, ``y``
+        ``(out, batch)``, biases ``(out, 1)``).  Only with ``impl``.
     rtol, atol
         Override the tolerance model's defaults (``default_rtol``, ``atol = 0``).
     progress
@@ -141,8 +239,8 @@ def sweep(
         seed derived from ``seed``, run by ``executor`` and merged (``testing._parallel``).
 
     Returns a ``SweepResult``: per candidate and kind (``loss``, ``z``, ``a``, ``W``, ``b``; a
-    user's ``impl`` gets ``loss``, ``W``, ``b``), the cases checked and the worst absolute and
-    relative errors, and the shrunk ``failure`` if any.  Raises ``ValueError``/``TypeError``
+    user's ``impl`` gets ``loss``, ``W``, ``b``), the cases checked and the worst errors, the
+    cases declined, and the shrunk ``failure`` if any.  Raises ``ValueError``/``TypeError``
     for bad arguments and ``ImportError`` for a backend whose framework is not installed,
     before drawing any case.
     """
@@ -152,40 +250,49 @@ def sweep(
         raise ValueError(f"trials must be at least 1, got {trials}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
+    layout = Layout.of(weights, samples)
+    policy = None if kinks is None else kink_policy(kinks)
     if impl is not None:
-        if not callable(impl):
-            raise TypeError(f"impl must be callable as impl(net, params, x, y), got {impl!r}")
-        check = impl_checker(impl, rtol, 0.0 if atol is None else atol)
+        fn, name = as_function(impl, "impl")
+        policy = policy or "include"
+        check = impl_checker(fn, rtol, 0.0 if atol is None else atol, name, layout, policy)
         numeric = False
     else:
+        if not layout.default:
+            raise ValueError("weights= and samples= describe a user's impl; pass impl= too")
         from .. import adapters
 
         for b in backends or ():
             if isinstance(b, str):
                 adapters.get(b)  # an unknown name or a missing framework fails here, once
-        check = _backend_checker(backends, rtol, atol)
         names = [getattr(b, "name", b) for b in backends or ()]
         numeric = "numeric" in names
-    if numeric and activations is None:  # central differences straddle kinks: smooth only
+        policy = policy or ("avoid" if numeric else "include")
+        check = _backend_checker(backends, rtol, atol, policy)
+    if numeric and activations is None and hidden_activations is None and output_activation is None:
         activations = [name for name in ACTIVATIONS if name not in KINKED]
     strategy = cases(
         activations=activations,
+        hidden_activations=hidden_activations,
+        output_activation=output_activation,
         losses=losses,
         reductions=reductions,
         dtype=dtype,
         depth=depth,
         width=width,
         batch=batch,
-        kinks=not numeric if kinks is None else kinks,
+        kinks=policy,
         far_out=not numeric and impl is None if far_out is None else far_out,
     )
     if executor is not None:  # every argument is checked: the chunks go out
         if not isinstance(executor, concurrent.futures.Executor):
             raise TypeError(f"executor must be a concurrent.futures.Executor, got {executor!r}")
         chunk = dict(  # noqa: C408  (this function's own keyword arguments, passed on)
-            backends=backends, impl=impl, activations=activations, losses=losses,
-            reductions=reductions, dtype=dtype, depth=depth, width=width, batch=batch,
-            kinks=kinks, far_out=far_out, rtol=rtol, atol=atol,
+            backends=backends, impl=impl, activations=activations,
+            hidden_activations=hidden_activations, output_activation=output_activation,
+            losses=losses, reductions=reductions, dtype=dtype, depth=depth, width=width,
+            batch=batch, kinks=kinks, far_out=far_out, weights=weights, samples=samples,
+            rtol=rtol, atol=atol,
         )  # fmt: skip
         seed_ = secrets.randbelow(2**32) if seed is None else seed
         return _parallel.sweep(executor, chunk, trials=trials, seed=seed_, progress=progress)
@@ -193,9 +300,11 @@ def sweep(
 
 
 def check_implementation(
-    fn: Backprop,
+    fn: Backprop | Any,
     *,
     activations: Names = None,
+    hidden_activations: Names = None,
+    output_activation: Names = None,
     losses: Names = None,
     reductions: Names = None,
     dtype: object | Sequence[object] = "float64",
@@ -204,28 +313,34 @@ def check_implementation(
     batch: Range = BATCH,
     max_examples: int = 200,
     seed: int | None = None,
-    kinks: bool = True,
+    kinks: Kinks | bool = "include",
     far_out: bool = False,
+    weights: str = "out_in",
+    samples: str = "rows",
     rtol: float | None = None,
     atol: float | None = None,
 ) -> SweepResult:
-    """Check a user's backprop ``fn(net, params, x, y)`` against the reference.
+    """Check a user's backprop ``fn(net, params, x, y)`` (or backend object) against the
+    reference.
 
     Draws up to ``max_examples`` cases (``strategies.cases`` with these restrictions; see
-    ``sweep``), calls ``fn`` on each (with copies: ``fn`` cannot disturb the check) and
-    compares its loss and gradients with the reference's under the tolerance model.  With a
-    ``seed`` the run is reproducible; no Hypothesis database is read or written.
+    ``sweep`` for every argument), calls ``fn`` on each in its layout (``weights``,
+    ``samples``; with copies: ``fn`` cannot disturb the check) and compares its loss and
+    gradients with the reference's under the tolerance model.  With a ``seed`` the run is
+    reproducible; no Hypothesis database is read or written.
 
     Returns the ``SweepResult`` when every case agrees; raises ``GradientMismatchError`` (an
-    ``AssertionError``) with the smallest failing case, the wrong arrays and a hint otherwise.
+    ``AssertionError``) with the smallest failing case, the wrong arrays and hints otherwise,
+    and ``ValueError`` when ``fn`` declined every case (``Unsupported``).
     """
-    if not callable(fn):
-        raise TypeError(f"fn must be callable as fn(net, params, x, y), got {fn!r}")
+    as_function(fn)
     result = sweep(
         impl=fn,
         trials=max_examples,
         seed=seed,
         activations=activations,
+        hidden_activations=hidden_activations,
+        output_activation=output_activation,
         losses=losses,
         reductions=reductions,
         dtype=dtype,
@@ -234,42 +349,58 @@ def check_implementation(
         batch=batch,
         kinks=kinks,
         far_out=far_out,
+        weights=weights,
+        samples=samples,
         rtol=rtol,
         atol=atol,
     )
     if result.failure is not None:
         raise GradientMismatchError(result.failure)
+    if result.cases == 0:
+        raise ValueError(
+            f"fn declined every case drawn ({result.declined_text() or 'none checked'}): "
+            "restrict the cases to the ones it handles (activations=, losses=, ...)"
+        )
     return result
 
 
 def assert_gradients_match(
-    fn: Backprop,
+    fn: Backprop | Any,
     net: Network,
     params: Params,
     x: Any,
     y: Any,
     *,
+    weights: str = "out_in",
+    samples: str = "rows",
     rtol: float | None = None,
     atol: float | None = None,
 ) -> None:
     """Assert that ``fn(net, params, x, y)`` gives the reference's loss and gradients.
 
-    ``x`` is ``(batch, in)`` and ``y`` ``(batch, out)`` (checked like ``reference.backprop``'s
-    arguments).  Raises ``GradientMismatchError`` with the case, the wrong arrays and a hint;
+    ``params``, ``x`` ``(batch, in)`` and ``y`` ``(batch, out)`` are in crossgrad's layout
+    (checked like ``reference.backprop``'s arguments); ``fn`` receives them in its own
+    (``weights``, ``samples``, as for ``sweep``).  Raises ``GradientMismatchError`` with the
+    case, the wrong arrays and hints, and ``ValueError`` if ``fn`` raises ``Unsupported``;
     ``rtol`` and ``atol`` override the tolerance model's defaults.
     """
-    if not callable(fn):
-        raise TypeError(f"fn must be callable as fn(net, params, x, y), got {fn!r}")
+    function, name = as_function(fn)
+    layout = Layout.of(weights, samples)
     checked = check_inputs(net, params, x, y)
     if checked.single:
         raise ValueError("x must be a batch (batch, in); pass one sample as x[None], y[None]")
     case = Case(net, params, checked.x, checked.y)
-    outcome = impl_checker(fn, rtol, 0.0 if atol is None else atol)(case)
+    from ._sweep import Declined
+
+    try:
+        outcome = impl_checker(function, rtol, 0.0 if atol is None else atol, name, layout)(case)
+    except Declined as exc:
+        raise ValueError(f"fn declined the case: {exc.reason}") from None
     if outcome.failure is not None:
         made = outcome.failure()
         raise GradientMismatchError(
             Failure(
                 made.candidate, case, made.comparisons, made.error, made.hints, made.details,
-                shrunk=False,
+                shrunk=False, self_consistent=made.self_consistent,
             )
         )  # fmt: skip

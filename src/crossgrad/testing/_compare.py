@@ -1,25 +1,48 @@
 """A user's backprop result held against the reference, under the tolerance model.
 
-Gradients are compared with ``adapters.tolerance`` (``|g − r| ≤ atol + rtol · S``), the loss
-against ``tolerance.forward_scales``' bound.
+Gradients are compared with the tolerance model of ``adapters.tolerance``
+(``|g − r| ≤ atol + rtol · S``), the loss against ``tolerance.forward_scales``' bound.  Each
+comparison reports three numbers a reader cannot confuse: the absolute error, the relative
+error against the value (``|g − r| / |r|`` over the entries where ``r ≠ 0``) and the error in
+units of the tolerance (``|g − r| / (atol + rtol · S)``: at most 1 passes).
+
+A user's function sees the case in its own layout (``Layout``): ``W`` as ``(out, in)`` or
+``(in, out)``, samples as rows or as columns; its gradients are brought back to crossgrad's
+layout before they are compared, and a gradient of the wrong shape for that layout is
+reported as such.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ..adapters.tolerance import ParamComparison, compare_arrays, default_rtol
+from ..adapters.tolerance import default_rtol
 from ..reference import Network, Params
+from ..strategies import Case
 
 Array = NDArray[np.floating]
 Backprop = Callable[[Network, Params, Array, Array], Any]
 """``fn(net, params, x, y)``: a result with ``.loss`` and ``.grads`` (``.weights``,
-``.biases``), like ``reference.backprop``'s, or a tuple ``(loss, weight_grads, bias_grads)``."""
+``.biases``), like ``reference.backprop``'s, or a tuple ``(loss, weight_grads, bias_grads)``.
+A backend object (``.name`` and ``.backprop``, like ``adapters.get("torch")``) is accepted
+wherever such a function is."""
+
+WEIGHT_LAYOUTS = ("out_in", "in_out")
+SAMPLE_LAYOUTS = ("rows", "columns")
+
+
+class Unsupported(Exception):  # noqa: N818 - the user raises it to say "not this case"
+    """Raised by a user's function for a case it does not handle: the case is discarded.
+
+    ``raise Unsupported("no softmax")``: the case is not counted as checked; the sweep counts
+    the cases declined, by reason, and reports them.  A run where every case is declined is a
+    usage error, not a pass.
+    """
 
 
 class ProtocolError(Exception):
@@ -27,12 +50,90 @@ class ProtocolError(Exception):
 
 
 @dataclass(frozen=True)
+class Comparison:
+    """How one array (``loss``, ``W1``, ``b1``, ..., ``z1``, ``a1`` for backends) compares.
+
+    ``max_abs_err`` is ``max |g − r|``; ``max_rel_err`` is the relative error against the
+    value, ``max |g − r| / |r|`` over the entries where ``r ≠ 0`` (0 when there are none);
+    ``max_err_over_tolerance`` is ``max |g − r| / (atol + rtol · S)``, ``S`` each entry's
+    error scale: at most 1 passes.  ``worst_index`` is where that last ratio peaks; ``ok``
+    whether every entry passes with the right shape and dtype; ``problem`` says what else is
+    wrong (shape, dtype, non-finite values).
+    """
+
+    name: str
+    max_abs_err: float
+    max_rel_err: float
+    max_err_over_tolerance: float
+    worst_index: tuple[int, ...]
+    ok: bool
+    problem: str | None = None
+
+
+def relative_error(candidate: Array, reference: Array) -> float:
+    """``max |g − r| / |r|`` over the entries where ``r ≠ 0`` (0 if there are none)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        r = np.asarray(reference, np.float64)
+        err = np.abs(np.asarray(candidate, np.float64) - r)
+        nonzero = r != 0
+        if not nonzero.any():
+            return 0.0
+        rel = err[nonzero] / np.abs(r[nonzero])
+        rel = np.where(np.isnan(rel), np.inf, rel)
+        return float(rel.max())
+
+
+def compare(
+    name: str,
+    candidate: Array,
+    reference: Array,
+    scale: Array,
+    rtol: float,
+    atol: float = 0.0,
+    problem: str | None = None,
+) -> Comparison:
+    """Compare one array with the reference under ``|g − r| ≤ atol + rtol · scale``.
+
+    ``problem`` (a layout problem found before) fails the comparison with that text.
+    """
+    candidate, reference = np.asarray(candidate), np.asarray(reference)
+    if candidate.shape != reference.shape:
+        text = problem or f"shape {candidate.shape}, expected {reference.shape}"
+        return Comparison(name, np.inf, np.inf, np.inf, (), False, text)
+    if problem is None and candidate.dtype != reference.dtype:
+        problem = f"dtype {candidate.dtype}, expected {reference.dtype}"
+    elif problem is None and not np.isfinite(candidate).all():
+        problem = "non-finite values"
+    with np.errstate(invalid="ignore", over="ignore"):
+        err = np.abs(candidate.astype(np.float64) - reference.astype(np.float64))
+        err = np.where(np.isnan(err), np.inf, err)
+        allowed = atol + rtol * np.asarray(scale, np.float64).reshape(reference.shape)
+        zero_or_inf = np.where(err > 0, np.inf, 0.0)
+        ratio = np.divide(err, allowed, out=zero_or_inf, where=allowed > 0)
+    worst = np.unravel_index(int(np.argmax(ratio)), ratio.shape) if ratio.size else ()
+    over = float(ratio[worst]) if ratio.size else 0.0
+    return Comparison(
+        name=name,
+        max_abs_err=float(err.max()) if err.size else 0.0,
+        max_rel_err=relative_error(candidate, reference),
+        max_err_over_tolerance=over,
+        worst_index=tuple(int(i) for i in worst),
+        ok=problem is None and over <= 1,
+        problem=problem,
+    )
+
+
+@dataclass(frozen=True)
 class Gradients:
-    """What a user's function returned, as arrays: one ``W`` and one ``b`` gradient per layer."""
+    """What a user's function returned, as arrays: one ``W`` and one ``b`` gradient per layer.
+
+    ``problems`` names the arrays returned in a shape that does not fit the user's layout.
+    """
 
     loss: float | None
     weights: tuple[Array, ...]
     biases: tuple[Array, ...]
+    problems: tuple[tuple[str, str], ...] = ()
 
 
 def _arrays(what: str, value: object, n_layers: int) -> tuple[Array, ...]:
@@ -67,7 +168,7 @@ def normalise(result: object, n_layers: int) -> Gradients:
             f"reference.backprop, or a tuple (loss, weight_grads, bias_grads); got {result!r:.200}"
         )
     try:
-        loss_ = None if loss is None else float(loss)
+        loss_ = None if loss is None else float(np.asarray(loss).reshape(()))
     except (TypeError, ValueError):
         raise ProtocolError(f"the loss must be a number, got {loss!r:.100}") from None
     return Gradients(
@@ -75,6 +176,119 @@ def normalise(result: object, n_layers: int) -> Gradients:
         _arrays("the weight gradients", weights, n_layers),
         _arrays("the bias gradients", biases, n_layers),
     )
+
+
+def as_function(impl: Any, argument: str = "fn") -> tuple[Backprop, str]:
+    """``(fn, name)`` for a user's function or a backend object with ``.backprop``."""
+    backprop = getattr(impl, "backprop", None)
+    if backprop is not None and callable(backprop) and not _is_plain_function(impl):
+        return backprop, str(getattr(impl, "name", type(impl).__name__))
+    if not callable(impl):
+        raise TypeError(
+            f"{argument} must be callable as {argument}(net, params, x, y) or an object with "
+            f".backprop(net, params, x, y), got {impl!r}"
+        )
+    return impl, "your backprop"
+
+
+def _is_plain_function(value: object) -> bool:
+    import types
+
+    return isinstance(value, types.FunctionType | types.BuiltinFunctionType | types.MethodType)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a user's function takes the case and returns its gradients.
+
+    ``weights``: ``"out_in"`` (crossgrad's, ``z = W a + b``) or ``"in_out"`` (``W`` is
+    ``(in, out)``, ``z = a W + b``; ``∂L/∂W`` is returned as ``(in, out)`` too).
+    ``samples``: ``"rows"`` (``x`` ``(batch, in)``, ``y`` ``(batch, out)``, ``b`` ``(out,)``)
+    or ``"columns"`` (``x`` ``(in, batch)``, ``y`` ``(out, batch)``, ``b`` an ``(out, 1)``
+    column, as the textbook writes them).  Bias gradients may come back as ``(out,)``, or as
+    ``(1, out)`` with rows and ``(out, 1)`` with columns.
+    """
+
+    weights: Literal["out_in", "in_out"] = "out_in"
+    samples: Literal["rows", "columns"] = "rows"
+
+    @classmethod
+    def of(cls, weights: object, samples: object) -> Layout:
+        """A checked layout from the ``weights=`` and ``samples=`` arguments."""
+        for argument, value, known in (
+            ("weights", weights, WEIGHT_LAYOUTS),
+            ("samples", samples, SAMPLE_LAYOUTS),
+        ):
+            if not isinstance(value, str):
+                raise TypeError(f"{argument} must be one of {', '.join(known)}, got {value!r}")
+            if value not in known:
+                raise ValueError(f"{argument} must be one of {', '.join(known)}, got {value!r}")
+        return cls(weights, samples)  # type: ignore[arg-type]
+
+    @property
+    def default(self) -> bool:
+        return self.weights == "out_in" and self.samples == "rows"
+
+    def describe(self) -> str:
+        """``weights='in_out', samples='columns'`` (only what differs from the default)."""
+        parts = [f"weights={self.weights!r}"] if self.weights != "out_in" else []
+        parts += [f"samples={self.samples!r}"] if self.samples != "rows" else []
+        return ", ".join(parts)
+
+    def weight_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The user's shape of a weight of crossgrad shape ``(out, in)``."""
+        return shape[::-1] if self.weights == "in_out" else shape
+
+    def user_case(self, case: Case) -> tuple[Params, Array, Array]:
+        """Fresh copies of the case's arrays, in this layout: ``(params, x, y)``."""
+        weights = tuple(
+            (W.T if self.weights == "in_out" else W).copy() for W in case.params.weights
+        )
+        columns = self.samples == "columns"
+        biases = tuple((b[:, None] if columns else b).copy() for b in case.params.biases)
+        x, y = (case.x.T, case.y.T) if columns else (case.x, case.y)
+        return Params(weights, biases), x.copy(), y.copy()
+
+    def to_crossgrad(self, got: Gradients, net: Network) -> Gradients:
+        """The user's gradients in crossgrad's layout; wrong shapes kept and named."""
+        problems: list[tuple[str, str]] = []
+        weights, biases = [], []
+        sizes = net.sizes
+        for l in range(net.n_layers):
+            n_in, n_out = sizes[l], sizes[l + 1]
+            W, b = got.weights[l], got.biases[l]
+            want = self.weight_shape((n_out, n_in))
+            if W.shape == want:
+                weights.append(W.T if self.weights == "in_out" else W)
+            else:
+                weights.append(W)
+                problems.append((f"W{l + 1}", self._weight_problem(l + 1, W.shape, want)))
+            shapes = {(n_out,), (n_out, 1) if self.samples == "columns" else (1, n_out)}
+            if b.shape in shapes:
+                biases.append(b.reshape(n_out))
+            else:
+                biases.append(b)
+                expected = " or ".join(str(s) for s in sorted(shapes, key=len))
+                problems.append((f"b{l + 1}", f"shape {b.shape}, expected {expected}"))
+        return Gradients(got.loss, tuple(weights), tuple(biases), tuple(problems))
+
+    def _weight_problem(self, l: int, shape: tuple[int, ...], want: tuple[int, ...]) -> str:
+        name = "(in, out)" if self.weights == "in_out" else "(out, in)"
+        text = f"shape {shape}, expected {name} = {want}"
+        if shape == want[::-1]:
+            text += " (the transpose: returned in the other weight layout)"
+        return text
+
+
+def call(fn: Backprop, case: Case, layout: Layout) -> Gradients:
+    """``fn`` on copies of ``case`` in ``layout``, its result in crossgrad's layout.
+
+    Raises ``ProtocolError`` for a result of the wrong kind, ``Unsupported`` and any other
+    exception from ``fn`` as they come.
+    """
+    params, x, y = layout.user_case(case)
+    got = normalise(fn(case.net, params, x, y), case.net.n_layers)
+    return layout.to_crossgrad(got, case.net)
 
 
 def compare_gradients(
@@ -85,18 +299,20 @@ def compare_gradients(
     reference: Params,
     rtol: float | None = None,
     atol: float = 0.0,
-) -> list[ParamComparison]:
+) -> list[Comparison]:
     """``W1, b1, W2, ...`` of ``candidate`` against ``reference`` under the tolerance model.
 
     ``scale`` is the gradients' error scale (``tolerance.error_scale``); ``rtol`` defaults to
     ``default_rtol(net, params.dtype)``.
     """
     rtol_ = default_rtol(net, params.dtype) if rtol is None else rtol
+    problems = dict(candidate.problems)
     out = []
     for l in range(net.n_layers):
         for kind, cand, ref, s in (
             ("W", candidate.weights, reference.weights, scale.weights),
             ("b", candidate.biases, reference.biases, scale.biases),
         ):
-            out.append(compare_arrays(f"{kind}{l + 1}", cand[l], ref[l], s[l], rtol_, atol))
+            name = f"{kind}{l + 1}"
+            out.append(compare(name, cand[l], ref[l], s[l], rtol_, atol, problems.get(name)))
     return out

@@ -1,235 +1,502 @@
-"""Hints: recognise the usual backprop bugs in a wrong gradient.
+"""Hints: recognise the usual backprop bugs in a wrong loss or gradient.
 
-Each hint is tested, not guessed: the user's gradients are held, under the same tolerance
+Each hint is tested, not guessed.  The user's gradients are held, under the same tolerance
 model, against what a specific bug would give (the reference with a constant factor, with one
-sample only, with a derivative left out, ...).  Only hypotheses that match are reported.
+sample only, with a derivative left out, ...); the user's loss against the reference's times
+the usual factors.  A hypothesis that fits the failing case is then tried on follow-up cases
+built from it (two more samples; two more outputs; other values), which tell ½, 1/batch and
+1/n_outputs apart; only the hypotheses that fit every case tried are reported, all of them
+when several do.  Before any of that, the user's gradients are held against central
+differences of the user's *own* loss: code whose gradients are not the derivative of its own
+loss disagrees with itself, whatever the reference says.
+
+Every hint has a stable ``code`` (see ``CODES``), for tools that read the JSON report.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
-from ..adapters.tolerance import compare_arrays, default_rtol, error_scale
-from ..reference import ACTIVATIONS, LOSSES, Network, Params, backprop, forward
-from ..strategies import Case
-from ._compare import Array, Backprop, Gradients, normalise
+from ..adapters.tolerance import default_rtol, error_scale
+from ..reference import ACTIVATIONS, LOSSES, BackpropResult, Params, backprop, forward
+from ..reference.activations import LEAKY_RELU_SLOPE
+from ..strategies import KINKED, Case
+from ._compare import Array, Gradients, Layout, compare
+from ._probes import (
+    Call,
+    Derivative,
+    _Cases,
+    _fit_factor,
+    _matches,
+    _scaled,
+    _sum,
+    _Tried,
+    _true_derivative,
+    _variant_grads,
+    self_consistent,
+)
 
-Derivative = Callable[[int, Array, Array], Array]
-"""``derivative(l, z, a)``: the activation derivative backprop uses at layer ``l`` (0-based)."""
+CODES = {
+    "not_own_derivative": "the gradients are not the derivative of the function's own loss",
+    "factor_batch": "a factor of the batch size (a sum over the batch for a mean)",
+    "factor_inverse_batch": "a factor of 1/batch (a mean over the batch for a sum, or twice)",
+    "factor_2": "a factor of 2 (the ½ of ½‖ŷ − y‖² dropped)",
+    "factor_half": "a factor of ½ (a ½ too many)",
+    "factor_n_outputs": "a factor of the number of outputs (a sum where the loss averages)",
+    "factor_inverse_n_outputs": "a factor of 1/n_outputs (a mean where the loss sums)",
+    "factor_constant": "another constant factor, the same on every case tried",
+    "loss_ratio": "the loss differs by a ratio that is none of the usual factors",
+    "sign": "the sign is flipped",
+    "transposed": "a weight gradient is transposed (or in the other weight layout)",
+    "first_sample_only": "only the first sample of the batch contributes",
+    "last_sample_only": "only the last sample of the batch contributes",
+    "missing_activation_derivative": "a layer's activation derivative is left out",
+    "derivative_at_activation": "the activation derivative is evaluated at a = f(z), not z",
+    "activation_derivative_twice": "an activation derivative is applied twice",
+    "kink_convention": "another derivative at an exact kink of relu or leaky_relu",
+    "float32_precision": "right only to float32 precision",
+    "wrong_layer": "later layers are right, one layer is wrong",
+    "wrong_dtype": "the values are right, in another dtype than the params'",
+}
+"""Every hint code, with what it means."""
 
 
-def _true_derivative(net: Network) -> Derivative:
-    return lambda l, z, a: ACTIVATIONS[net.activations[l]].derivative(z, a)
+class Hint(str):
+    """A hint: its text (it is a ``str``), with a stable ``code`` from ``CODES``."""
+
+    code: str
+
+    def __new__(cls, code: str, text: str) -> Hint:
+        if code not in CODES:  # pragma: no cover - a typo in this module
+            raise ValueError(f"unknown hint code {code!r}")
+        self = super().__new__(cls, text)
+        self.code = code
+        return self
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "text": str(self)}
 
 
-def _variant_grads(case: Case, derivative: Derivative) -> Params:
-    """The reference's backprop with ``derivative`` in place of the activations' derivatives."""
-    net, params, x, y = case.net, case.params, case.x, case.y
-    zs, acts = forward(net, params, x)
-    loss = LOSSES[net.loss]
-    scale = 1 / case.batch if net.reduction == "mean" else 1
-    last = net.n_layers - 1
-    if loss.on_logits:
-        delta = scale * loss.gradient(zs[-1], y)
-    else:
-        delta = scale * loss.gradient(acts[-1], y) * derivative(last, zs[-1], acts[-1])
-    dW, db = [], []
-    for l in reversed(range(net.n_layers)):
-        dW.append(delta.T @ acts[l])
-        db.append(delta.sum(axis=0))
-        if l > 0:
-            delta = (delta @ params.weights[l]) * derivative(l - 1, zs[l - 1], acts[l])
-    return Params(tuple(dW[::-1]), tuple(db[::-1]))
+OURS_AT_KINK = {"relu": 0.0, "leaky_relu": LEAKY_RELU_SLOPE}
+"""crossgrad's derivatives at 0: the left-hand slope, as torch takes it."""
 
 
-def _matches(got: Gradients, target: Params, scale: Params, rtol: float) -> bool:
-    pairs = zip((*got.weights, *got.biases), (*target.weights, *target.biases), strict=True)
-    scales = (*scale.weights, *scale.biases)
-    # Values only: a wrong dtype is reported on its own, and must not hide the pattern.
-    return all(
-        g.shape == t.shape and compare_arrays("", g.astype(t.dtype), t, s, rtol).ok
-        for (g, t), s in zip(pairs, scales, strict=True)
+# --- the hypotheses -----------------------------------------------------------------------
+
+
+def _factors(batch: int, outputs: int, reduction: str) -> Iterator[tuple[str, float, str]]:
+    """``(code, factor, what it means)`` for the usual constant factors on one case."""
+    yield "sign", -1.0, "the sign is flipped: return ∂L/∂θ itself, not the descent direction −∂L/∂θ"
+    yield (
+        "factor_2",
+        2.0,
+        "your gradients are twice the reference's: for ½‖ŷ − y‖² the ½ cancels the 2 of the square",
+    )
+    yield (
+        "factor_half",
+        0.5,
+        "your gradients are half the reference's: a ½ too many (the derivative of ½r² is r)",
+    )
+    mean = reduction == "mean"
+    yield (
+        "factor_batch",
+        float(batch),
+        f"your gradients are {batch} × the reference, the batch size: "
+        + (
+            "the 1/batch of the mean reduction is missing (a sum over the batch instead of a mean)"
+            if mean
+            else "multiplied by the batch size where the sum reduction has no factor"
+        ),
+    )
+    yield (
+        "factor_inverse_batch",
+        1 / batch,
+        f"your gradients are 1/{batch} × the reference, 1/batch size: "
+        + (
+            "divided by the batch size once too often"
+            if mean
+            else "a mean over the batch where reduction='sum' adds the samples up"
+        ),
+    )
+    yield (
+        "factor_n_outputs",
+        float(outputs),
+        f"your gradients are {outputs} × the reference, the number of outputs: a sum over the "
+        "outputs where the "
+        "loss takes a mean (mse and binary_cross_entropy average over outputs)",
+    )
+    yield (
+        "factor_inverse_n_outputs",
+        1 / outputs,
+        f"your gradients are 1/{outputs} × the reference, 1/the number of outputs: a mean "
+        "over the outputs "
+        "where the loss sums them (half_sse is ½‖ŷ − y‖², softmax_cross_entropy a sum)",
     )
 
 
-def _scaled(params: Params, factor: float) -> Params:
-    return Params(
-        tuple(factor * W for W in params.weights), tuple(factor * b for b in params.biases)
-    )
+def _short(code: str) -> str:
+    """A factor in a few words, for a product of two factors."""
+    return {
+        "sign": "−1 (the sign flipped)",
+        "factor_2": "2 (a ½ missing)",
+        "factor_half": "½ (a ½ too many)",
+        "factor_batch": "the batch size (a sum where the reduction averages)",
+        "factor_inverse_batch": "1/the batch size (a mean where the reduction sums)",
+        "factor_n_outputs": "the number of outputs (a sum where the loss averages)",
+        "factor_inverse_n_outputs": "1/the number of outputs (a mean where the loss sums)",
+    }[code]
 
 
-def _sum(a: Params, b: Params) -> Params:
-    return Params(
-        tuple(u + v for u, v in zip(a.weights, b.weights, strict=True)),
-        tuple(u + v for u, v in zip(a.biases, b.biases, strict=True)),
-    )
+INVERSES = {("factor_2", "factor_half"), ("factor_batch", "factor_inverse_batch"),
+            ("factor_n_outputs", "factor_inverse_n_outputs")}  # fmt: skip
+"""Pairs of factors whose product is 1: never a product worth naming."""
 
 
-def _fit_factor(got: Gradients, ref: Params) -> float | None:
-    """The least-squares ``c`` in ``got ≈ c · ref``, or ``None`` when ``ref`` is all zero."""
-    num = den = 0.0
-    for g, r in zip((*got.weights, *got.biases), (*ref.weights, *ref.biases), strict=True):
-        if g.shape != r.shape:
-            return None
-        r64 = r.astype(np.float64)
-        num += float(np.sum(g.astype(np.float64) * r64))
-        den += float(np.sum(r64 * r64))
-    return num / den if den > 0 else None
+def _pairs() -> list[tuple[int, int]]:
+    """Indices into ``_factors`` of the products of two factors that are not 1."""
+    codes = [code for code, _, _ in _factors(1, 1, "mean")]
+    return [
+        (i, j)
+        for i in range(len(codes))
+        for j in range(i + 1, len(codes))
+        if (codes[i], codes[j]) not in INVERSES
+    ]
 
 
-def _factor_names(case: Case) -> list[tuple[float, str, bool]]:
-    """``(factor, hint, whether the factor is the batch size's)`` for the usual factors."""
-    b, out = case.batch, case.net.sizes[-1]
-    named = [
-        (-1.0, "the sign is flipped: return ∂L/∂θ itself, not the descent direction −∂L/∂θ",
-         False),
-        (2.0, "twice the reference: for ½‖ŷ − y‖² the ½ cancels the 2 of the square", False),
-        (0.5, "half the reference: a ½ too many (the derivative of ½r² is r)", False),
-    ]  # fmt: skip
-    if case.net.reduction == "mean" and b > 1:
-        named = [
-            (float(b), f"{b} × the reference, the batch size: the 1/batch of the mean reduction "
-             "is missing (a sum over the batch instead of a mean)", True),
-            (1 / b, f"1/{b} × the reference: divided by the batch size once too often", True),
-            *named,
-        ]  # fmt: skip
-    if out > 1:
-        named.append(
-            (float(out), f"{out} × the reference, the number of outputs: a sum over outputs "
-             "where the loss takes a mean (mse and binary_cross_entropy average over outputs)",
-             False)
-        )  # fmt: skip
-    return named
+def _product_hints(codes: tuple[str, str], lead: str) -> list[Hint]:
+    """One hint per factor of a product: the first names the product, the second its half."""
+    first, second = (_short(c) for c in codes)
+    return [
+        Hint(codes[0], f"{lead}: the product of two factors, {first} and {second}"),
+        Hint(codes[1], f"(the second factor of the hint above) {second}"),
+    ]
 
 
-def _kink_derivative(net: Network, true: Derivative) -> Derivative:
-    """The derivatives with relu'(0) = leaky_relu'(0) = 1, the other common convention."""
-
-    def derivative(l: int, z: Array, a: Array) -> Array:
-        name = net.activations[l]
-        if name in ("relu", "leaky_relu"):
-            return np.where(z >= 0, 1, 0.0 if name == "relu" else 0.01).astype(z.dtype)
-        return true(l, z, a)
-
-    return derivative
+def _close(value: float, target: float, dtype: np.dtype[np.floating]) -> bool:
+    return abs(value - target) <= 1e3 * float(np.finfo(dtype).eps) * max(abs(target), 1e-300)
 
 
-def _skip_derivative(k: int, true: Derivative) -> Derivative:
-    """The derivatives with layer ``k``'s left out (taken as 1)."""
-    return lambda l, z, a: np.ones_like(z) if l == k else true(l, z, a)
+def _loss_text(code: str, case: Case) -> str:
+    """What a loss off by the factor ``code`` means, on ``case``."""
+    net, b, o = case.net, case.batch, case.net.sizes[-1]
+    formula = f"{net.loss} is {LOSSES[net.loss].formula}"
+    return {
+        "sign": "your loss has the opposite sign of the reference's",
+        "factor_2": f"your loss is twice the reference's: a ½ missing ({formula})",
+        "factor_half": f"your loss is half the reference's: a ½ too many ({formula})",
+        "factor_batch": f"your loss is {b} × the reference's, the batch size: a sum over the "
+        + (
+            "batch where reduction='mean' averages"
+            if net.reduction == "mean"
+            else "batch, times the batch size again"
+        ),
+        "factor_inverse_batch": f"your loss is 1/{b} × the reference's, 1/the batch size: "
+        + (
+            "divided by the batch size once too often"
+            if net.reduction == "mean"
+            else "a mean over the batch where reduction='sum' adds the samples up"
+        ),
+        "factor_n_outputs": f"your loss is {o} × the reference's, the number of outputs: a sum "
+        f"over the outputs where the loss averages them ({formula})",
+        "factor_inverse_n_outputs": f"your loss is 1/{o} × the reference's, 1/the number of "
+        f"outputs: a mean over the outputs where the loss sums them ({formula})",
+    }[code]
 
 
-def _variants(case: Case, ref: Params) -> Iterator[tuple[str, Params, Params, bool]]:
-    """``(hint, gradients of that bug, their error scale, batch-related)`` for each bug."""
-    net, scale = case.net, error_scale(case.net, case.params, case.x, case.y)
-    for factor, text, batch_related in _factor_names(case):
-        yield text, _scaled(ref, factor), _scaled(scale, abs(factor)), batch_related
-    if case.batch > 1:
-        factors = (1.0, 1 / case.batch) if net.reduction == "mean" else (1.0,)
-        for which, rows in (("first", slice(0, 1)), ("last", slice(-1, None))):
-            one = backprop(net, case.params, case.x[rows], case.y[rows]).grads
-            one_scale = error_scale(net, case.params, case.x[rows], case.y[rows])
-            text = (
-                f"only the {which} sample's contribution: accumulate ∂L/∂W and ∂L/∂b over "
-                "every sample of the batch"
-                + (" (a loop that overwrites instead of adding?)" if which == "last" else "")
+def loss_hints(cases: _Cases) -> list[Hint]:
+    """Hints for a wrong loss: the ratio yours / reference's, and which factor it is."""
+    tried = [t for t in cases.all() if t.got.loss is not None and t.ref.loss != 0]
+    if not tried:
+        return []
+    ratios = [(t, float(t.got.loss) / t.ref.loss) for t in tried if t.got.loss is not None]
+    where = _where(tried)
+    first_ratio = ratios[0][1]
+    loose = 1e3 * float(np.finfo(np.float32).eps)
+    if cases.first.case.dtype == np.float64 and all(abs(r - 1) <= loose for _, r in ratios):
+        return [
+            Hint(
+                "float32_precision",
+                f"your loss is right only to float32 precision (yours / reference = "
+                f"{first_ratio!r}{where}): something computes it in float32",
             )
-            for f in factors:
-                yield text, _scaled(one, f), _sum(scale, _scaled(one_scale, f)), False
-    true = _true_derivative(net)
-    zs, _ = forward(net, case.params, case.x)
-    kinked = [n for n, z in zip(net.activations, zs, strict=True) if n in ("relu", "leaky_relu")
-              and (z == 0).any()]  # fmt: skip
-    if kinked:
-        yield (
-            f"you take {kinked[0]}'(0) = 1; crossgrad, like torch, takes the derivative from "
-            "the left at the kink: relu'(0) = 0, leaky_relu'(0) = 0.01 "
-            "(check_implementation(..., kinks=False) skips exact kinks)",
-            _variant_grads(case, _kink_derivative(net, true)),
-            scale,
-            False,
+        ]
+    fits = []
+    for k, (code, _, _) in enumerate(_factors(1, 1, cases.first.case.net.reduction)):
+        per_case = [list(_factors(t.batch, t.outputs, t.case.net.reduction))[k] for t, _ in ratios]
+        if all(f == 1.0 for _, f, _ in per_case):
+            continue  # on these cases the factor is 1: it explains nothing
+        if all(
+            _close(r, f, t.case.dtype) for (t, r), (_, f, _) in zip(ratios, per_case, strict=True)
+        ):
+            fits.append(code)
+    if fits:
+        several = len(fits) > 1
+        return [
+            Hint(
+                code,
+                ("one explanation of several that fit: " if several else "")
+                + f"{_loss_text(code, cases.first.case)} (yours / reference = "
+                f"{first_ratio:.6g}{where})",
+            )
+            for code in fits
+        ]
+    per = [list(_factors(t.batch, t.outputs, t.case.net.reduction)) for t, _ in ratios]
+    for i, j in _pairs():
+        if (
+            any(p[i][1] != 1.0 for p in per)
+            and any(p[j][1] != 1.0 for p in per)
+            and all(
+                _close(r, p[i][1] * p[j][1], t.case.dtype)
+                for (t, r), p in zip(ratios, per, strict=True)
+            )
+        ):
+            shown = ", ".join(f"{r:.6g}" for _, r in ratios)
+            return _product_hints(
+                (per[0][i][0], per[0][j][0]), f"your loss / the reference's is {shown}{where}"
+            )
+    constant = all(_close(r, first_ratio, t.case.dtype) for t, r in ratios)
+    net = cases.first.case.net
+    formula = f"{net.loss} is {LOSSES[net.loss].formula}, {net.reduction} over the batch"
+    if constant:
+        text = (
+            f"your loss is {first_ratio:.6g} × the reference's on every case tried{where}: "
+            f"check the loss's definition ({formula})"
         )
-    for k, name in enumerate(net.activations):
-        if name == "identity" or (k == net.n_layers - 1 and LOSSES[net.loss].on_logits):
+    else:
+        shown = ", ".join(f"{r:.6g}" for _, r in ratios)
+        text = (
+            f"your loss / the reference's is {shown} on the cases tried{where}: not a constant "
+            f"factor; compare your loss with the reference's ({formula})"
+        )
+    return [Hint("loss_ratio", text)]
+
+
+def _where(tried: list[_Tried]) -> str:
+    if len(tried) < 2:
+        return ""
+    shapes = ", ".join(f"{t.batch}×{t.outputs}" for t in tried)
+    return f"; on every case tried, batch × outputs {shapes}"
+
+
+Target = Callable[[Case, Params], "tuple[Params, Params] | None"]
+"""A bug's gradients on a case (given the reference's), with their error scale, or ``None``."""
+
+
+def _kink_convention(case: Case) -> list[tuple[str, str, Derivative]]:
+    """``(label, text, derivative)`` for the other conventions at an exact kink in ``case``."""
+    net = case.net
+    zs, _ = forward(net, case.params, case.x)
+    kinked = sorted({n for n, z in zip(net.activations, zs, strict=True) if n in KINKED
+                     and (z == 0).any()})  # fmt: skip
+    if not kinked:
+        return []
+    true = _true_derivative(net)
+    ours = " and ".join(f"{n}'(0) = {OURS_AT_KINK[n]:g}" for n in kinked)
+    out: list[tuple[str, str, Derivative]] = []
+    for label, values in (
+        ("the right-hand slope", {"relu": 1.0, "leaky_relu": 1.0}),
+        ("the mean of both slopes", {"relu": 0.5, "leaky_relu": (1 + LEAKY_RELU_SLOPE) / 2}),
+        ("zero", {"relu": 0.0, "leaky_relu": 0.0}),
+    ):
+        if all(values[n] == OURS_AT_KINK[n] for n in kinked):
             continue
+
+        def derivative(l: int, z: Array, a: Array, values: dict[str, float] = values) -> Array:
+            d = true(l, z, a)
+            name = net.activations[l]
+            if name in values:
+                d = np.where(z == 0, values[name], d).astype(z.dtype)
+            return d
+
+        yours = " and ".join(f"{n}'(0) = {values[n]:g}" for n in kinked)
+        text = (
+            f"at an exact kink (z = 0) your code takes {yours} ({label}); crossgrad, like "
+            f"torch, takes the left-hand slope there: {ours}"
+        )
+        out.append((label, text, derivative))
+    return out
+
+
+def _gradient_hypotheses(case: Case) -> Iterator[tuple[str, str, Target]]:
+    """``(code, text, target)`` for every gradient bug that applies to ``case``."""
+    net = case.net
+    reduction = net.reduction
+
+    for k, (code, _, text) in enumerate(_factors(case.batch, net.sizes[-1], reduction)):
+
+        def factor(c: Case, ref: Params, k: int = k) -> tuple[Params, Params] | None:
+            f = list(_factors(c.batch, c.net.sizes[-1], c.net.reduction))[k][1]
+            if f == 1.0:
+                return None
+            return _scaled(ref, f), _scaled(error_scale(c.net, c.params, c.x, c.y), abs(f))
+
+        if list(_factors(case.batch, net.sizes[-1], reduction))[k][1] != 1.0:
+            yield code, text, factor
+
+    here = list(_factors(case.batch, net.sizes[-1], reduction))
+    for i, j in _pairs():
+
+        def product(c: Case, ref: Params, i: int = i, j: int = j) -> tuple[Params, Params] | None:
+            there = list(_factors(c.batch, c.net.sizes[-1], c.net.reduction))
+            f = there[i][1] * there[j][1]
+            if f == 1.0:
+                return None
+            return _scaled(ref, f), _scaled(error_scale(c.net, c.params, c.x, c.y), abs(f))
+
+        if here[i][1] * here[j][1] != 1.0:  # one of the two may be 1 on this very case
+            yield f"{here[i][0]}+{here[j][0]}", "", product
+
+    for which, rows in (("first", slice(0, 1)), ("last", slice(-1, None))):
+        text = (
+            f"only the {which} sample's contribution: accumulate ∂L/∂W and ∂L/∂b over every "
+            "sample of the batch"
+        )
+        if which == "last":
+            text += " (a loop that overwrites instead of adding?)"
+
+        def one(c: Case, ref: Params, rows: slice = rows) -> tuple[Params, Params] | None:
+            if c.batch < 2:
+                return None
+            grads = backprop(c.net, c.params, c.x[rows], c.y[rows]).grads
+            s = error_scale(c.net, c.params, c.x[rows], c.y[rows])
+            f = 1 / c.batch if c.net.reduction == "mean" else 1.0
+            return _scaled(grads, f), _sum(error_scale(c.net, c.params, c.x, c.y), _scaled(s, f))
+
+        def one_mean(c: Case, ref: Params, rows: slice = rows) -> tuple[Params, Params] | None:
+            if c.batch < 2 or c.net.reduction != "mean":
+                return None
+            grads = backprop(c.net, c.params, c.x[rows], c.y[rows]).grads
+            s = error_scale(c.net, c.params, c.x[rows], c.y[rows])
+            return grads, _sum(error_scale(c.net, c.params, c.x, c.y), s)
+
+        if case.batch > 1:
+            yield f"{which}_sample_only", text, one
+            yield f"{which}_sample_only", text, one_mean
+
+    def derivative_variant(build: Callable[[Case], Derivative | None]) -> Target:
+        def target(c: Case, ref: Params) -> tuple[Params, Params] | None:
+            derivative = build(c)
+            if derivative is None:
+                return None
+            return _variant_grads(c, derivative), error_scale(c.net, c.params, c.x, c.y)
+
+        return target
+
+    def has_derivative(k: int) -> bool:
+        name = net.activations[k]
+        return name != "identity" and not (k == net.n_layers - 1 and LOSSES[net.loss].on_logits)
+
+    for k, name in enumerate(net.activations):
+        if not has_derivative(k):
+            continue
+
+        def skip(c: Case, k: int = k) -> Derivative:
+            true = _true_derivative(c.net)
+            return lambda l, z, a: np.ones_like(z) if l == k else true(l, z, a)
+
+        def twice(c: Case, k: int = k) -> Derivative:
+            true = _true_derivative(c.net)
+            return lambda l, z, a: true(l, z, a) ** 2 if l == k else true(l, z, a)
+
         yield (
+            "missing_activation_derivative",
             f"the derivative of layer {k + 1}'s {name} is missing: δ{k + 1} = (...) ∘ "
             f"{name}'(z{k + 1})",
-            _variant_grads(case, _skip_derivative(k, true)),
-            scale,
-            False,
+            derivative_variant(skip),
+        )
+        yield (
+            "activation_derivative_twice",
+            f"layer {k + 1}'s {name} derivative is applied twice: δ{k + 1} = (...) ∘ "
+            f"{name}'(z{k + 1}) once, not ∘ {name}'(z{k + 1})²",
+            derivative_variant(twice),
         )
 
-    def at_a(l: int, z: Array, a: Array) -> Array:
-        f = ACTIVATIONS[net.activations[l]]
-        return f.derivative(a, f.forward(a))
+    def at_a(c: Case) -> Derivative:
+        def derivative(l: int, z: Array, a: Array) -> Array:
+            f = ACTIVATIONS[c.net.activations[l]]
+            return f.derivative(a, f.forward(a))
+
+        return derivative
 
     yield (
+        "derivative_at_activation",
         "the activation's derivative is evaluated at a = f(z) instead of at z "
         "(for sigmoid, σ'(z) = a(1 − a), not σ'(a))",
-        _variant_grads(case, at_a),
-        scale,
-        False,
+        derivative_variant(at_a),
     )
 
+    for label, text, _ in _kink_convention(case):
 
-def _probe_batch_factor(fn: Backprop, case: Case, ref_factor: float) -> bool:
-    """Whether ``fn``'s factor grows with the batch: run it on the batch repeated twice."""
-    x2, y2 = np.concatenate([case.x, case.x]), np.concatenate([case.y, case.y])
-    try:
-        got = normalise(fn(case.net, case.params, x2, y2), case.net.n_layers)
-    except Exception:  # the probe is optional: a user's error here only loses the hint
-        return False
-    ref = backprop(case.net, case.params, x2, y2).grads
-    factor = _fit_factor(got, ref)
-    return factor is not None and abs(factor - 2 * ref_factor) <= 1e-6 * abs(ref_factor)
+        def kink(c: Case, label: str = label) -> Derivative | None:
+            found = [d for lab, _, d in _kink_convention(c) if lab == label]
+            return found[0] if found else _true_derivative(c.net)
+
+        yield "kink_convention", text, derivative_variant(kink)
 
 
-def hints(case: Case, got: Gradients, ref: Params, fn: Backprop | None = None) -> list[str]:
-    """Hints for why ``got`` differs from ``ref`` on ``case``; ``fn`` lets them probe the user's
-    function on a related case (the same batch, repeated) to tell a batch factor from others.
-    """
-    out: list[str] = []
-    for l, (g, r) in enumerate(zip(got.weights, ref.weights, strict=True), start=1):
-        if g.shape != r.shape and g.shape == r.shape[::-1]:
-            out.append(
-                f"∂L/∂W{l} has shape {g.shape}, the transpose of {r.shape}: crossgrad's W is "
-                "(out, in), so ∂L/∂W = δᵀ a (out × batch · batch × in), not aᵀ δ"
-            )
-        elif g.shape == r.shape and g.ndim == 2 and g.shape[0] == g.shape[1] > 1:
-            s = error_scale(case.net, case.params, case.x, case.y).weights[l - 1]
-            rtol = default_rtol(case.net, case.dtype)
-            if compare_arrays("", g, r.T, s.T, rtol).ok:
-                out.append(f"∂L/∂W{l} is the transpose of the reference's: W is (out, in)")
-    if out:
-        return out
+def _consistent_target(t: _Tried, target: Target) -> bool:
+    """Whether the user's gradients on ``t`` are what ``target`` predicts (or the truth)."""
+    made = target(t.case, t.ref.grads)
+    rtol = default_rtol(t.case.net, t.case.dtype)
+    if made is None:  # the bug cannot show on this case: the gradients must then be right
+        scale = error_scale(t.case.net, t.case.params, t.case.x, t.case.y)
+        return _matches(t.got, t.ref.grads, scale, rtol)
+    return _matches(t.got, made[0], made[1], rtol)
+
+
+def gradient_hints(cases: _Cases, kinks: str) -> list[Hint]:
+    """Hints for wrong gradients, tried on the follow-up cases before one is named."""
+    first = cases.first
+    case, got, ref = first.case, first.got, first.ref.grads
     rtol = default_rtol(case.net, case.dtype)
-    matched = [
-        (text, batch_related)
-        for text, target, scale, batch_related in _variants(case, ref)
-        if _matches(got, target, scale, rtol)
-    ]
-    factor = _fit_factor(got, ref)
-    grows = (
-        factor is not None
-        and factor != 0
-        and fn is not None
-        and case.net.reduction == "mean"
-        and _probe_batch_factor(fn, case, factor)
-    )
-    if any(b for _, b in matched) and any(not b for _, b in matched) and fn is not None:
-        matched = [(t, b) for t, b in matched if b == grows]  # the probe tells which it is
-    if matched:
-        return list(dict.fromkeys(t for t, _ in matched))
-    if grows:
-        return [
-            f"{factor:.6g} × the reference, growing with the batch size: the 1/batch of "
-            "the mean reduction is missing"
-        ]
     scale = error_scale(case.net, case.params, case.x, case.y)
+    if _matches(got, ref, scale, rtol):  # the values are right: the dtype is not
+        dtypes = sorted({str(g.dtype) for g in (*got.weights, *got.biases)} - {str(case.dtype)})
+        return [
+            Hint(
+                "wrong_dtype",
+                f"the values are right, in {', '.join(dtypes)} instead of the params' "
+                f"{case.dtype}: something promotes (a float64 constant or np.where(..., 1.0, "
+                "0.0) with float32 arrays); return gradients in the params' dtype",
+            )
+        ]
+    matched: list[tuple[str, str, Target]] = []
+    for code, text, target in _gradient_hypotheses(case):
+        made = target(case, ref)
+        if made is None:
+            continue
+        if _matches(Gradients(None, made[0].weights, made[0].biases), ref, scale, rtol):
+            continue  # on this case the bug changes nothing: it cannot explain the difference
+        if _matches(got, made[0], made[1], rtol):
+            matched.append((code, text, target))
+    if matched:
+        others = cases.all()[1:]
+        kept = [m for m in matched if all(_consistent_target(t, m[2]) for t in others)]
+        if any("+" not in code for code, _, _ in kept):  # one factor explains it: no product
+            kept = [m for m in kept if "+" not in m[0]]
+    else:
+        kept = []
+    if kept:
+        hints: list[Hint] = []
+        for code, text, _ in kept:
+            if "+" in code:
+                a, b = code.split("+")
+                shown = ", ".join(f"{_fit_factor(t.got, t.ref.grads):.6g}" for t in cases.all())
+                lead = f"your gradients / the reference's are {shown}{_where(cases.all())}"
+                hints += _product_hints((a, b), lead)
+            else:
+                hints.append(Hint(code, text))
+        if kinks != "avoid":
+            hints = [
+                Hint(h.code, f"{h} (--kinks avoid, or kinks='avoid', draws no exact kinks)")
+                if h.code == "kink_convention"
+                else h
+                for h in hints
+            ]
+        return list(dict.fromkeys(hints))
     loose = default_rtol(case.net, np.float32)
     # Right to float32 precision, and wrong by far more than float64 rounding (beyond the
     # geometric middle of the two tolerances): computed in float32, not merely reordered.
@@ -240,36 +507,150 @@ def hints(case: Case, got: Gradients, ref: Params, fn: Backprop | None = None) -
         and not _matches(got, ref, scale, middle)
     ):
         return [
-            "right only to float32 precision: something computes in float32 (a float32 "
-            "array or constant, torch's default dtype, np.float32(...)); results must be "
-            "computed in the params' dtype"
+            Hint(
+                "float32_precision",
+                "right only to float32 precision: something computes in float32 (a float32 "
+                "array or constant, torch's default dtype, np.float32(...)); results must be "
+                "computed in the params' dtype",
+            )
         ]
-    if (
-        factor is not None
-        and factor != 0
-        and abs(factor - 1) > loose
-        and _matches(got, _scaled(ref, factor), _scaled(scale, abs(factor)), loose)
-    ):
-        return [f"every gradient is {factor:.6g} × the reference's: a constant factor is off"]
+    factor = _fit_factor(got, ref)
+    if factor is not None and factor != 0 and abs(factor - 1) > loose:
+        tried = cases.all()
+        fits = all(
+            (c := _fit_factor(t.got, t.ref.grads)) is not None
+            and abs(c - factor) <= loose * abs(factor)
+            and _matches(
+                t.got,
+                _scaled(t.ref.grads, factor),
+                _scaled(error_scale(t.case.net, t.case.params, t.case.x, t.case.y), abs(factor)),
+                loose,
+            )
+            for t in tried
+        )
+        if fits:
+            return [
+                Hint(
+                    "factor_constant",
+                    f"every gradient is {factor:.6g} × the reference's on every case tried"
+                    f"{_where(tried)}: a constant factor is off",
+                )
+            ]
     return _first_wrong_layer(got, ref, scale, rtol)
 
 
-def _first_wrong_layer(got: Gradients, ref: Params, scale: Params, rtol: float) -> list[str]:
+def transposed_hints(case: Case, got: Gradients, ref: Params, layout: Layout) -> list[Hint]:
+    """Weight gradients transposed: by shape, or by value for square matrices."""
+    out = []
+    problems = dict(got.problems)
+    for l, (g, r) in enumerate(zip(got.weights, ref.weights, strict=True), start=1):
+        want = layout.weight_shape(r.shape)
+        if f"W{l}" in problems and g.shape == want[::-1]:
+            name = "(in, out)" if layout.weights == "in_out" else "(out, in)"
+            out.append(
+                Hint(
+                    "transposed",
+                    f"∂L/∂W{l} has shape {g.shape}, the transpose of the {name} = {want} that "
+                    f"weights={layout.weights!r} expects: return ∂L/∂W in the layout W is "
+                    "given in",
+                )
+            )
+        elif g.shape != r.shape and g.shape == r.shape[::-1]:
+            out.append(
+                Hint(
+                    "transposed",
+                    f"∂L/∂W{l} has shape {g.shape}, the transpose of {r.shape}: crossgrad's W "
+                    "is (out, in), so ∂L/∂W = δᵀ a (out × batch · batch × in), not aᵀ δ",
+                )
+            )
+        elif g.shape == r.shape and g.ndim == 2 and g.shape[0] == g.shape[1] > 1:
+            s = error_scale(case.net, case.params, case.x, case.y).weights[l - 1]
+            rtol = default_rtol(case.net, case.dtype)
+            if compare("", g, r.T, s.T, rtol).ok and not compare("", g, r, s, rtol).ok:
+                out.append(
+                    Hint("transposed", f"∂L/∂W{l} is the transpose of the reference's gradient")
+                )
+    return out
+
+
+def _first_wrong_layer(got: Gradients, ref: Params, scale: Params, rtol: float) -> list[Hint]:
     n = len(ref.weights)
     ok = [
-        compare_arrays("", got.weights[l], ref.weights[l], scale.weights[l], rtol).ok
-        and compare_arrays("", got.biases[l], ref.biases[l], scale.biases[l], rtol).ok
+        compare("", got.weights[l], ref.weights[l], scale.weights[l], rtol).ok
+        and compare("", got.biases[l], ref.biases[l], scale.biases[l], rtol).ok
         for l in range(n)
     ]
     if all(ok) or not ok[-1]:
         return []
     wrong = max(l for l in range(n) if not ok[l]) + 1
     return [
-        f"layers {wrong + 1}..{n} are right and layer {wrong} is wrong: check how δ is "
-        f"carried back, δ{wrong} = (δ{wrong + 1} W{wrong + 1}) ∘ f'(z{wrong})"
+        Hint(
+            "wrong_layer",
+            f"layers {wrong + 1}..{n} are right and layer {wrong} is wrong: check how δ is "
+            f"carried back, δ{wrong} = (δ{wrong + 1} W{wrong + 1}) ∘ f'(z{wrong})",
+        )
     ]
 
 
-def describe_value(value: Any) -> str:
+# --- all together -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """The hints for one failing case, and whether the gradients fit the user's own loss."""
+
+    hints: tuple[Hint, ...]
+    self_consistent: bool | None
+
+
+def diagnose(
+    case: Case,
+    got: Gradients,
+    ref: BackpropResult,
+    *,
+    loss_wrong: bool,
+    grads_wrong: bool,
+    call: Call | None = None,
+    kinks: str = "include",
+    layout: Layout | None = None,
+) -> Diagnosis:
+    """Hints for why ``got`` differs from ``ref`` on ``case``.
+
+    ``call`` runs the user's function on other cases (the follow-ups and, for the
+    self-consistency check, the case with one parameter moved); without it, only the failing
+    case is used.  Gradient hints are given only when ``grads_wrong``, loss hints only when
+    ``loss_wrong``.
+    """
+    layout_ = Layout() if layout is None else layout
+    shape = transposed_hints(case, got, ref.grads, layout_) if grads_wrong else []
+    if shape:
+        return Diagnosis(tuple(shape), None)
+    consistent = None
+    if call is not None:
+
+        def loss_of(other: Case) -> float | None:
+            result = call(other)
+            return None if result is None else result.loss
+
+        consistent = self_consistent(case, got, loss_of)
+    out: list[Hint] = []
+    if consistent is False:
+        out.append(
+            Hint(
+                "not_own_derivative",
+                "your gradients are not the derivative of your own loss (central differences "
+                "of the loss your function returns disagree with its gradients): your code "
+                "disagrees with itself, whatever crossgrad's reference says",
+            )
+        )
+    cases = _Cases(case, got, ref, call)
+    if loss_wrong:
+        out.extend(loss_hints(cases))
+    if grads_wrong:
+        out.extend(gradient_hints(cases, kinks))
+    return Diagnosis(tuple(dict.fromkeys(out)), consistent)
+
+
+def describe_value(value: object) -> str:
     """A short form of one number for the report."""
-    return f"{float(value):.10g}"
+    return f"{float(value):.10g}"  # type: ignore[arg-type]

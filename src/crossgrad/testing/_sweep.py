@@ -7,6 +7,7 @@ first disagreement, lets Hypothesis shrink the case to the smallest one that sti
 
 from __future__ import annotations
 
+import os
 import secrets
 import traceback
 from collections.abc import Callable, Sequence
@@ -14,38 +15,72 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+from hypothesis import HealthCheck, Phase, Verbosity, given, reject, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
-from hypothesis.errors import FlakyFailure
+from hypothesis.errors import FlakyFailure, Unsatisfiable
 
-from ..adapters.tolerance import ParamComparison, compare_arrays, default_rtol, error_scales
-from ..reference import Params, backprop
+from ..adapters.tolerance import default_rtol, error_scales
+from ..reference import backprop
 from ..strategies import Case
 from ._compare import (
     Backprop,
+    Comparison,
     Gradients,
+    Layout,
     ProtocolError,
+    Unsupported,
+    call,
+    compare,
     compare_gradients,
-    normalise,
 )
-from ._hints import hints
+from ._hints import Hint, diagnose
 
+_HERE = os.path.dirname(os.path.abspath(__file__))
 Progress = Callable[[int, int], None]
 """``progress(checked, trials)``, called after each case until the first failure."""
 
 
 @dataclass
 class ErrorStats:
-    """The worst errors of one candidate on one kind of parameter over the cases checked."""
+    """The worst errors of one candidate on one kind of array over the cases checked.
+
+    ``max_abs_err``: ``max |yours − ref|``; ``max_rel_err``: ``max |yours − ref| / |ref|``
+    over entries with ``ref ≠ 0``; ``max_err_over_tolerance``: ``max |yours − ref| /
+    (atol + rtol · S)``, where 1 is the limit (see ``Comparison``).
+    """
 
     cases: int = 0
     max_abs_err: float = 0.0
     max_rel_err: float = 0.0
+    max_err_over_tolerance: float = 0.0
 
-    def add(self, comparison: ParamComparison) -> None:
+    def add(self, comparison: Comparison) -> None:
         self.max_abs_err = max(self.max_abs_err, comparison.max_abs_err)
         self.max_rel_err = max(self.max_rel_err, comparison.max_rel_err)
+        self.max_err_over_tolerance = max(
+            self.max_err_over_tolerance, comparison.max_err_over_tolerance
+        )
+
+
+def _number(value: float) -> float | None:
+    """A float for JSON: ``None`` for inf and nan (JSON has neither)."""
+    return float(value) if np.isfinite(value) else None
+
+
+def _case_dict(case: Case) -> dict[str, Any]:
+    net = case.net
+    return {
+        "sizes": list(net.sizes),
+        "activations": list(net.activations),
+        "loss": net.loss,
+        "reduction": net.reduction,
+        "dtype": str(case.dtype),
+        "weights": [W.tolist() for W in case.params.weights],
+        "biases": [b.tolist() for b in case.params.biases],
+        "x": case.x.tolist(),
+        "y": case.y.tolist(),
+    }
 
 
 @dataclass(frozen=True)
@@ -54,18 +89,21 @@ class Failure:
 
     ``candidate`` names what disagreed (``"your backprop"`` or backend names); ``comparisons``
     lists every array compared (empty when the candidate raised); ``error`` is the exception
-    or protocol problem, if any; ``hints`` are the recognised bug patterns; ``details`` is
-    the table of values that ``__str__`` shows.
+    or protocol problem, if any; ``hints`` are the recognised bug patterns (``Hint``: a
+    ``str`` with a stable ``.code``); ``details`` is the table of values that ``__str__``
+    shows; ``self_consistent`` says whether the user's gradients are the derivative of the
+    user's own loss (``None``: not computed).  The case is shown in crossgrad's layout.
     """
 
     candidate: str
     case: Case
-    comparisons: tuple[ParamComparison, ...]
+    comparisons: tuple[Comparison, ...]
     error: str | None
-    hints: tuple[str, ...]
+    hints: tuple[Hint, ...]
     details: str
     shrunk: bool = True
     seed: int | None = None
+    self_consistent: bool | None = None
 
     @property
     def wrong(self) -> tuple[str, ...]:
@@ -87,8 +125,39 @@ class Failure:
         else:
             lines.append(f"Wrong: {', '.join(self.wrong)}")
             lines.append(self.details)
+        if self.self_consistent is not None:
+            lines.append(
+                "Your gradients "
+                + ("are" if self.self_consistent else "are NOT")
+                + " the derivative of your own loss (central differences of it)."
+            )
         lines.extend(f"Hint: {h}" for h in self.hints)
         return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The failure as JSON-ready data (see ``SweepResult.to_dict``)."""
+        return {
+            "candidate": self.candidate,
+            "case": _case_dict(self.case),
+            "wrong": list(self.wrong),
+            "comparisons": [
+                {
+                    "name": c.name,
+                    "max_abs_err": _number(c.max_abs_err),
+                    "max_rel_err": _number(c.max_rel_err),
+                    "max_err_over_tolerance": _number(c.max_err_over_tolerance),
+                    "ok": c.ok,
+                    "problem": c.problem,
+                }
+                for c in self.comparisons
+            ],
+            "hints": [
+                h.to_dict() if isinstance(h, Hint) else {"code": None, "text": str(h)}
+                for h in self.hints
+            ],
+            "self_consistent": self.self_consistent,
+            "error": self.error,
+        }
 
 
 class GradientMismatchError(AssertionError):
@@ -99,13 +168,28 @@ class GradientMismatchError(AssertionError):
         self.failure = failure
 
 
+ERROR_COLUMNS = (
+    ("max abs err", "max |yours − ref|"),
+    ("max rel err", "max |yours − ref| / |ref| over entries with ref ≠ 0"),
+    ("err/tol", "max |yours − ref| / (atol + rtol·S), S each entry's error scale: ≤ 1 passes"),
+)
+"""The error columns of every table, with what they mean."""
+
+
+def column_legend() -> str:
+    """The meaning of the error columns, on two lines."""
+    (a, ma), (r, mr), (t, mt) = ERROR_COLUMNS
+    return f"{a} = {ma};  {r} = {mr}\n{t} = {mt}"
+
+
 @dataclass(frozen=True)
 class SweepResult:
     """What a sweep found.
 
-    ``stats[candidate][kind]`` (kind ``"W"``, ``"b"`` or ``"loss"``) holds the worst errors over
-    the ``cases`` checked before any failure; ``failure`` is the shrunk failing case or
-    ``None``; ``seed`` reproduces the run.
+    ``stats[candidate][kind]`` (kind ``"W"``, ``"b"`` or ``"loss"``; ``"z"``, ``"a"`` for
+    backends) holds the worst errors over the ``cases`` checked before any failure;
+    ``declined`` counts the cases the user's function declined (``Unsupported``), by reason;
+    ``failure`` is the shrunk failing case or ``None``; ``seed`` reproduces the run.
     """
 
     seed: int
@@ -113,25 +197,70 @@ class SweepResult:
     cases: int
     stats: dict[str, dict[str, ErrorStats]] = field(default_factory=dict)
     failure: Failure | None = None
+    declined: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return self.failure is None
+        """No disagreement, and at least one case checked."""
+        return self.failure is None and self.cases > 0
+
+    @property
+    def cases_declined(self) -> int:
+        return sum(self.declined.values())
+
+    def declined_text(self) -> str:
+        """``"12 cases declined: no softmax"`` per reason, one per line ('' if none)."""
+        return "\n".join(
+            f"{n} case{'s' if n != 1 else ''} declined: {why}" for why, n in self.declined.items()
+        )
 
     def table(self) -> str:
-        """The summary table: candidate x kind -> cases, worst abs and rel error."""
+        """The summary table: candidate × kind → cases and the three errors."""
         header = (
-            f"{'backend':<14} {'kind':<5} {'cases':>6} {'worst abs err':>14} {'worst rel err':>14}"
+            f"{'candidate':<14} {'kind':<5} {'cases':>6} {'max abs err':>12} "
+            f"{'max rel err':>12} {'err/tol':>9}"
         )
         rows = [header, "-" * len(header)]
         for name, kinds in self.stats.items():
             for kind, s in kinds.items():
-                errors = f"{s.max_abs_err:>14.3g} {s.max_rel_err:>14.3g}"
-                rows.append(f"{name:<14} {kind:<5} {s.cases:>6} {errors}")
+                rows.append(
+                    f"{name:<14} {kind:<5} {s.cases:>6} {s.max_abs_err:>12.3g} "
+                    f"{s.max_rel_err:>12.3g} {s.max_err_over_tolerance:>9.3g}"
+                )
+        rows.extend(column_legend().splitlines())
         return "\n".join(rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        """One JSON-ready object: ``ok``, ``seed``, ``cases_checked``, ``cases_declined``,
+        ``declined`` (reason → count), ``summary`` (rows of ``candidate``, ``kind``,
+        ``cases``, ``max_abs_err``, ``max_rel_err``, ``max_err_over_tolerance``) and
+        ``failure`` (``None``, or ``Failure.to_dict()``).  Non-finite numbers are ``None``."""
+        return {
+            "ok": self.ok,
+            "seed": self.seed,
+            "trials": self.trials,
+            "cases_checked": self.cases,
+            "cases_declined": self.cases_declined,
+            "declined": dict(self.declined),
+            "summary": [
+                {
+                    "candidate": name,
+                    "kind": kind,
+                    "cases": s.cases,
+                    "max_abs_err": _number(s.max_abs_err),
+                    "max_rel_err": _number(s.max_rel_err),
+                    "max_err_over_tolerance": _number(s.max_err_over_tolerance),
+                }
+                for name, kinds in self.stats.items()
+                for kind, s in kinds.items()
+            ],
+            "failure": None if self.failure is None else self.failure.to_dict(),
+        }
 
     def __str__(self) -> str:
         text = self.table()
+        if self.declined:
+            text += "\n" + self.declined_text()
         return text if self.failure is None else f"{text}\n\n{self.failure}"
 
 
@@ -139,7 +268,7 @@ class SweepResult:
 class _Outcome:
     """One candidate on one case: the raw material of a ``Failure`` (hints come later)."""
 
-    comparisons: dict[str, list[ParamComparison]]
+    comparisons: dict[str, list[Comparison]]
     failure: Callable[[], Failure] | None
 
 
@@ -149,9 +278,20 @@ class _CaseFailedError(Exception):
         self.outcome = outcome
 
 
+class Declined(Exception):  # noqa: N818 - the case, not an error
+    """The user's function raised ``Unsupported`` on a case: ``reason`` is its message."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 def _user_error(exc: BaseException) -> str:
     """``"Type: message (raised at file:line in function)"``, naming the user's own line."""
-    frames = traceback.extract_tb(exc.__traceback__)[1:]  # [0] is crossgrad's call
+    # crossgrad's own frames (the call into the user's code) are in this package.
+    frames = [
+        f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(_HERE)
+    ]
     own = [f for f in frames if "site-packages" not in f.filename] or frames
     if not own:
         return f"{type(exc).__name__}: {exc}"
@@ -159,21 +299,18 @@ def _user_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc} (raised at {last.filename}:{last.lineno} in {last.name})"
 
 
-def _copy(params: Params) -> Params:
-    return Params(tuple(W.copy() for W in params.weights), tuple(b.copy() for b in params.biases))
-
-
 def value_table(
-    comparisons: Sequence[ParamComparison],
+    comparisons: Sequence[Comparison],
     got: dict[str, np.ndarray[Any, Any]],
     ref: dict[str, np.ndarray[Any, Any]],
     rtol: float,
 ) -> str:
-    """Each compared array: errors, worst index and the two values there."""
+    """Each compared array: the three errors, the worst index and the two values there."""
     lines = [
-        f"(tolerance |yours − reference| ≤ {rtol:.2g}·S, S each entry's error scale)",
-        f"  {'':<5} {'shape':<9} {'max abs err':>11} {'max rel err':>11} {'worst at':<9} "
-        f"{'yours':>17} {'reference':>17}",
+        f"tolerance: |yours − ref| ≤ {rtol:.2g}·S",
+        *column_legend().splitlines(),
+        f"  {'':<5} {'shape':<9} {'max abs err':>11} {'max rel err':>11} {'err/tol':>9} "
+        f"{'worst at':<9} {'yours':>17} {'reference':>17}",
     ]
     for c in comparisons:
         g, r = got[c.name], ref[c.name]
@@ -183,23 +320,41 @@ def value_table(
         at = c.worst_index
         lines.append(
             f"  {c.name:<5} {r.shape!s:<9} {c.max_abs_err:>11.3g} {c.max_rel_err:>11.3g} "
-            f"{at!s:<9} {float(g[at]):>17.10g} {float(r[at]):>17.10g}  "
+            f"{c.max_err_over_tolerance:>9.3g} {at!s:<9} {float(g[at]):>17.10g} "
+            f"{float(r[at]):>17.10g}  "
             + ("ok" if c.ok else "WRONG" + (f": {c.problem}" if c.problem else ""))
         )
     return "\n".join(lines)
 
 
 def impl_checker(
-    fn: Backprop, rtol: float | None, atol: float, name: str = "your backprop"
+    fn: Backprop,
+    rtol: float | None,
+    atol: float,
+    name: str = "your backprop",
+    layout: Layout | None = None,
+    kinks: str = "include",
 ) -> Callable[[Case], _Outcome]:
-    """The check of a user's ``fn`` against the reference on one case."""
+    """The check of a user's ``fn`` against the reference on one case.
+
+    Raises ``Declined`` when ``fn`` raises ``Unsupported``.
+    """
+    layout_ = Layout() if layout is None else layout
+    candidate = name if layout_.default else f"{name} ({layout_.describe()})"
+
+    def quiet_call(other: Case) -> Gradients | None:
+        try:
+            return call(fn, other, layout_)
+        except Exception:  # a probe is optional: a failure there only loses that probe
+            return None
 
     def check(case: Case) -> _Outcome:
         net = case.net
         reference = backprop(net, case.params, case.x, case.y)
         try:
-            result = fn(net, _copy(case.params), case.x.copy(), case.y.copy())
-            got = normalise(result, net.n_layers)
+            got = call(fn, case, layout_)
+        except Unsupported as exc:
+            raise Declined(str(exc) or "Unsupported raised without a reason") from None
         except ProtocolError as exc:
             error: str | None = f"it returned the wrong thing: {exc}"
         except Exception as exc:  # the user's bug, reported with the case that triggers it
@@ -208,10 +363,7 @@ def impl_checker(
             error = None
         if error is not None:
             message = error
-            return _Outcome(
-                {},
-                lambda: Failure(name, case, (), message, (), ""),
-            )
+            return _Outcome({}, lambda: Failure(candidate, case, (), message, (), ""))
         rtol_ = default_rtol(net, case.dtype) if rtol is None else rtol
         # One pass gives the error scales of the loss and of every gradient.
         forward_scale, grad_scale = error_scales(net, case.params, case.x, case.y)
@@ -219,14 +371,13 @@ def impl_checker(
             net, case.params, grad_scale, got, reference.grads, rtol_, atol
         )
         if got.loss is not None:
-            scale = forward_scale.loss
             comparisons.insert(
                 0,
-                compare_arrays(
+                compare(
                     "loss",
                     np.asarray(got.loss, np.float64),
                     np.asarray(reference.loss, np.float64),
-                    np.asarray(scale),
+                    np.asarray(forward_scale.loss),
                     rtol_,
                     atol,
                 ),
@@ -237,13 +388,25 @@ def impl_checker(
         def failure() -> Failure:
             got_named = _named(got)
             ref_named = {"loss": np.asarray(reference.loss), **reference.grads.named()}
+            wrong = {c.name for c in comparisons if not c.ok}
+            diagnosis = diagnose(
+                case,
+                got,
+                reference,
+                loss_wrong="loss" in wrong,
+                grads_wrong=bool(wrong - {"loss"}),
+                call=quiet_call,
+                kinks=kinks,
+                layout=layout_,
+            )
             return Failure(
-                name,
+                candidate,
                 case,
                 tuple(comparisons),
                 None,
-                tuple(hints(case, got, reference.grads, fn)),
+                diagnosis.hints,
                 value_table(comparisons, got_named, ref_named, rtol_),
+                self_consistent=diagnosis.self_consistent,
             )
 
         return _Outcome({name: comparisons}, failure)
@@ -268,9 +431,14 @@ def run(
     seed: int | None,
     progress: Progress | None = None,
 ) -> SweepResult:
-    """Run ``check`` on up to ``trials`` cases drawn from ``strategy``; shrink any failure."""
+    """Run ``check`` on up to ``trials`` cases drawn from ``strategy``; shrink any failure.
+
+    A case ``check`` declines (``Declined``) is rejected (Hypothesis draws another) and
+    counted by reason; the counts cover the cases drawn before the first failure.
+    """
     seed_ = secrets.randbelow(2**32) if seed is None else seed
     stats: dict[str, dict[str, ErrorStats]] = {}
+    declined: dict[str, int] = {}
     state = {"checked": 0, "failed": False}
 
     def record(outcome: _Outcome) -> None:
@@ -286,7 +454,12 @@ def run(
                     counted.add(kind)
 
     def test(case: Case) -> None:
-        outcome = check(case)
+        try:
+            outcome = check(case)
+        except Declined as exc:
+            if not state["failed"]:
+                declined[exc.reason] = declined.get(exc.reason, 0) + 1
+            reject()
         if not state["failed"]:
             record(outcome)
             state["checked"] += 1
@@ -313,6 +486,8 @@ def run(
         runner()
     except _CaseFailedError as exc:
         outcome = exc.outcome
+    except Unsatisfiable:  # every case drawn was declined: nothing checked
+        pass
     except FlakyFailure as group:  # the candidate failed once and passed on replay
         found = [e for e in group.exceptions if isinstance(e, _CaseFailedError)]
         if not found:
@@ -323,6 +498,6 @@ def run(
         made = outcome.failure()
         failure = Failure(
             made.candidate, made.case, made.comparisons, made.error, made.hints, made.details,
-            shrunk=True, seed=seed_,
+            shrunk=True, seed=seed_, self_consistent=made.self_consistent,
         )  # fmt: skip
-    return SweepResult(seed_, trials, int(state["checked"]), stats, failure)
+    return SweepResult(seed_, trials, int(state["checked"]), stats, failure, declined)

@@ -1,0 +1,205 @@
+"""Hints on code written as third-party code is: each is right on the case shown.
+
+The implementations are in ``realistic.py``.  Every expectation names hint codes, the stable
+part of a hint; the texts are checked only where they carry a number the user needs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import realistic
+
+from crossgrad import reference, testing
+from crossgrad.reference import Network
+
+# relu hidden layers and an identity output: the architecture most real code has.
+MLP = {
+    "hidden_activations": "relu",
+    "output_activation": "identity",
+    "losses": "half_sse",
+    "reductions": "mean",
+    "weights": "in_out",
+    "max_examples": 200,
+    "seed": 3,
+}
+GRADIENT_CODES = {
+    "sign",
+    "transposed",
+    "first_sample_only",
+    "last_sample_only",
+    "missing_activation_derivative",
+    "derivative_at_activation",
+    "activation_derivative_twice",
+    "kink_convention",
+    "float32_precision",
+    "factor_constant",
+    "wrong_layer",
+}
+
+
+def _failure(fn: Any, **kwargs: Any) -> testing.Failure:
+    with pytest.raises(testing.GradientMismatchError) as caught:
+        testing.check_implementation(fn, **{**MLP, **kwargs})
+    return caught.value.failure
+
+
+def _codes(failure: testing.Failure) -> list[str]:
+    return [h.code for h in failure.hints]
+
+
+def test_a_correct_layer_mlp_passes() -> None:
+    result = testing.check_implementation(realistic.wrap_layer_mlp, **MLP)
+    assert result.cases == 200
+
+
+def test_a_loss_averaged_over_outputs_is_named_with_no_gradient_hint() -> None:
+    failure = _failure(realistic.wrap_layer_mlp_loss_over_outputs)
+    assert failure.wrong == ("loss",)
+    assert failure.case.net.sizes[-1] >= 2
+    codes = _codes(failure)
+    assert codes[0] == "not_own_derivative"  # the code disagrees with itself: said first
+    assert "factor_inverse_n_outputs" in codes
+    assert not {"factor_half", "factor_inverse_batch"} & set(codes)  # told apart
+    assert not GRADIENT_CODES & set(codes)
+    assert failure.self_consistent is False
+
+
+def test_half_mean_is_one_over_n_outputs_for_half_sse_and_a_half_for_mse() -> None:
+    failure = _failure(realistic.wrap_layer_mlp_half_mean)
+    assert failure.self_consistent is True  # its gradients are those of its own loss
+    assert set(_codes(failure)) == {"factor_inverse_n_outputs"}
+    assert {"loss", "W1"} <= set(failure.wrong)
+    failure = _failure(realistic.wrap_layer_mlp_half_mean, losses="mse")
+    # mse averages over outputs already: what is left is the ½.
+    assert set(_codes(failure)) == {"factor_half"}
+
+
+def test_a_mean_over_the_batch_under_reduction_sum_is_told_from_a_half() -> None:
+    def mean_for_sum(net: Network, params: Any, x: Any, y: Any) -> Any:
+        out = reference.backprop(net, params, x, y)
+        n = len(x)
+        return out.loss / n, [g / n for g in out.grads.weights], [g / n for g in out.grads.biases]
+
+    failure = _failure(mean_for_sum, reductions="sum", weights="out_in")
+    assert failure.case.batch == 2
+    assert set(_codes(failure)) == {"factor_inverse_batch"}
+
+
+def test_a_gradient_of_another_function_is_not_its_own_derivative() -> None:
+    failure = _failure(realistic.wrap_layer_mlp_other_function)
+    assert _codes(failure) == ["not_own_derivative"]
+    assert failure.self_consistent is False
+    assert "are NOT the derivative of your own loss" in str(failure)
+
+
+def test_relu_at_zero_one_half_is_named_as_a_kink_convention() -> None:
+    failure = _failure(realistic.wrap_layer_mlp_tie_split)
+    assert _codes(failure) == ["kink_convention"]
+    text = str(failure.hints[0])
+    assert "relu'(0) = 0.5 (the mean of both slopes)" in text
+    assert "relu'(0) = 0" in text
+    assert "kinks='avoid'" in text  # not set: suggested
+
+
+def test_with_kinks_avoid_relu_at_zero_one_half_passes_2000_cases() -> None:
+    result = testing.check_implementation(
+        realistic.wrap_layer_mlp_tie_split,
+        **{**MLP, "max_examples": 2000, "seed": 11},
+        kinks="avoid",
+        depth=(1, 3),
+        width=(1, 3),
+        batch=(1, 4),
+    )
+    assert result.cases == 2000
+
+
+def test_with_kinks_only_the_convention_is_found_at_once() -> None:
+    failure = _failure(realistic.wrap_layer_mlp_tie_split, kinks="only")
+    assert _codes(failure) == ["kink_convention"]
+    assert "kinks='avoid'" in str(failure.hints[0])
+
+
+def test_leaky_relu_at_zero_zero_is_named() -> None:
+    failure = _failure(
+        realistic.leaky_relu_zero_at_kink,
+        activations="leaky_relu",
+        hidden_activations=None,
+        output_activation=None,
+        weights="out_in",
+    )
+    assert _codes(failure) == ["kink_convention"]
+    assert "leaky_relu'(0) = 0 (zero)" in str(failure.hints[0])
+    assert "leaky_relu'(0) = 0.01" in str(failure.hints[0])
+
+
+def test_a_derivative_applied_twice_is_named_not_a_constant_factor() -> None:
+    failure = _failure(
+        realistic.column_sigmoid_twice,
+        activations="sigmoid",
+        hidden_activations=None,
+        output_activation=None,
+        weights="out_in",
+        samples="columns",
+    )
+    codes = _codes(failure)
+    assert "activation_derivative_twice" in codes
+    assert "factor_constant" not in codes
+    assert codes[0] == "not_own_derivative"
+
+
+def test_every_hint_is_a_string_with_a_documented_code() -> None:
+    failure = _failure(realistic.wrap_layer_mlp_loss_over_outputs)
+    for hint in failure.hints:
+        assert isinstance(hint, str)
+        assert hint.code in testing.CODES
+        assert hint.to_dict() == {"code": hint.code, "text": str(hint)}
+
+
+def test_a_loss_off_by_an_unusual_constant_reports_the_ratio() -> None:
+    def thirds(net: Network, params: Any, x: Any, y: Any) -> Any:
+        out = reference.backprop(net, params, x, y)
+        return out.loss / 3, out.grads.weights, out.grads.biases
+
+    failure = _failure(thirds, weights="out_in")
+    assert "loss_ratio" in _codes(failure)
+    assert "0.333333 × the reference's on every case tried" in str(failure)
+
+
+def test_the_self_consistency_check_passes_a_consistent_scaled_code() -> None:
+    def doubled(net: Network, params: Any, x: Any, y: Any) -> Any:
+        out = reference.backprop(net, params, x, y)
+        return 2 * out.loss, [2 * g for g in out.grads.weights], [2 * g for g in out.grads.biases]
+
+    failure = _failure(doubled, weights="out_in")
+    assert failure.self_consistent is True
+    assert set(_codes(failure)) == {"factor_2"}
+
+
+def test_float32_cases_skip_the_self_consistency_check() -> None:
+    failure = _failure(realistic.wrap_layer_mlp_loss_over_outputs, dtype="float32")
+    assert failure.self_consistent is None
+    assert "factor_inverse_n_outputs" in _codes(failure)
+    assert np.dtype(failure.case.dtype) == np.float32
+
+
+def test_right_values_in_the_wrong_dtype_get_only_a_dtype_hint() -> None:
+    def promoted(net: Network, params: Any, x: Any, y: Any) -> Any:
+        out = reference.backprop(net, params, x, y)
+        return out.loss, [g.astype(np.float64) for g in out.grads.weights], out.grads.biases
+
+    failure = _failure(promoted, dtype="float32", weights="out_in")
+    assert _codes(failure) == ["wrong_dtype"]
+    assert "in float64 instead of the params' float32" in str(failure.hints[0])
+
+
+def test_half_sse_code_checked_as_mse_is_a_product_of_two_factors() -> None:
+    # ½‖ŷ − y‖² where mse is mean_j (ŷ_j − y_j)²: O/2, told apart by the follow-up cases.
+    failure = _failure(realistic.wrap_layer_mlp, losses="mse")
+    codes = _codes(failure)
+    assert codes[:2] == ["factor_half", "factor_n_outputs"]
+    assert "the product of two factors" in str(failure.hints[0])
+    assert failure.self_consistent is True
+    assert not {"factor_inverse_batch", "factor_constant"} & set(codes)
