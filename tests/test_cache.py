@@ -30,7 +30,7 @@ def cache(tmp_path, monkeypatch):
 
 
 def _fresh() -> _jax_cache.Executables:
-    return _jax_cache.Executables(jax_backend._value_and_grad, stacked=True)
+    return _jax_cache.Executables(jax_backend._padded_value_and_grad)
 
 
 def _grads(result):

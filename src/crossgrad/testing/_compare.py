@@ -14,7 +14,7 @@ reported as such.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -197,6 +197,32 @@ def _is_plain_function(value: object) -> bool:
     return isinstance(value, types.FunctionType | types.BuiltinFunctionType | types.MethodType)
 
 
+@dataclass(frozen=True, eq=False)
+class LaidOut:
+    """Parameters in a user's layout, as a user's function receives them.
+
+    The attributes of ``reference.Params`` (``weights``, ``biases``, ``(W, b)`` pairs by
+    iteration), with ``W`` as ``(in, out)`` under ``weights="in_out"`` and ``b`` as ``(out, 1)``
+    under ``samples="columns"``: shapes ``Params`` itself, always ``(out, in)`` and ``(out,)``,
+    does not hold.
+    """
+
+    weights: tuple[Array, ...]
+    biases: tuple[Array, ...]
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """The floating dtype shared by all arrays."""
+        return self.weights[0].dtype
+
+    def __iter__(self) -> Iterator[tuple[Array, Array]]:
+        """Iterate over ``(W, b)`` pairs, layer by layer."""
+        return iter(zip(self.weights, self.biases, strict=True))
+
+    def __len__(self) -> int:
+        return len(self.weights)
+
+
 @dataclass(frozen=True)
 class Layout:
     """How a user's function takes the case and returns its gradients.
@@ -239,7 +265,7 @@ class Layout:
         """The user's shape of a weight of crossgrad shape ``(out, in)``."""
         return shape[::-1] if self.weights == "in_out" else shape
 
-    def user_case(self, case: Case) -> tuple[Params, Array, Array]:
+    def user_case(self, case: Case) -> tuple[Params | LaidOut, Array, Array]:
         """Fresh copies of the case's arrays, in this layout: ``(params, x, y)``."""
         weights = tuple(
             (W.T if self.weights == "in_out" else W).copy() for W in case.params.weights
@@ -247,7 +273,8 @@ class Layout:
         columns = self.samples == "columns"
         biases = tuple((b[:, None] if columns else b).copy() for b in case.params.biases)
         x, y = (case.x.T, case.y.T) if columns else (case.x, case.y)
-        return Params(weights, biases), x.copy(), y.copy()
+        params = Params(weights, biases) if self.default else LaidOut(weights, biases)
+        return params, x.copy(), y.copy()
 
     def to_crossgrad(self, got: Gradients, net: Network) -> Gradients:
         """The user's gradients in crossgrad's layout; wrong shapes kept and named."""
