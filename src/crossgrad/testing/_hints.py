@@ -76,6 +76,11 @@ class Hint(str):
         self.code = code
         return self
 
+    def __reduce__(self) -> tuple[type[Hint], tuple[str, str]]:
+        # A str subclass pickles as cls(text) by default; a hint needs its code too (a
+        # sweep's result comes back from worker processes pickled).
+        return Hint, (self.code, str(self))
+
     def to_dict(self) -> dict[str, str]:
         return {"code": self.code, "text": str(self)}
 
