@@ -226,7 +226,7 @@ class _Case:
         try:
             net, params, x, y = case
             return cls(net, params, x, y)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             if not isinstance(case, tuple | list) or len(case) != 4:
                 raise TypeError(
                     f"cases[{i}] must be a tuple (net, params, x, y), got {type(case).__name__}"

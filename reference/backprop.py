@@ -26,7 +26,7 @@ from numpy.typing import ArrayLike, NDArray
 from .activations import ACTIVATIONS
 from .losses import LOSSES, Scalar
 from .network import Network, Params
-from .validation import check_grads, check_inputs, check_lr, check_x
+from .validation import check_grads, check_inputs, check_lr, check_x, finite_results
 
 Array = NDArray[np.floating]
 
@@ -100,6 +100,7 @@ def _reduced_loss_and_gradient(
     return total, gradient
 
 
+@finite_results("backprop")  # finite input, finite results, or an OverflowError
 def _backprop(net: Network, params: Params, x: Array, y: Array, single: bool) -> BackpropResult:
     loss, grads, zs, activations = _gradients(net, params, x, y)
     if single:
@@ -154,6 +155,7 @@ def backprop(net: Network, params: Params, x: ArrayLike, y: ArrayLike) -> Backpr
     return _backprop(net, params, batch.x, batch.y, batch.single)
 
 
+@finite_results("loss")  # finite input, finite results, or an OverflowError
 def loss(net: Network, params: Params, x: ArrayLike, y: ArrayLike) -> float:
     """The batch loss alone (a forward pass), with the same checks as ``backprop``."""
     batch = check_inputs(net, params, x, y)
@@ -161,6 +163,7 @@ def loss(net: Network, params: Params, x: ArrayLike, y: ArrayLike) -> float:
     return float(batch_loss(net, zs, activations, batch.y))
 
 
+@finite_results("predict")  # finite input, finite results, or an OverflowError
 def predict(net: Network, params: Params, x: ArrayLike) -> Array:
     """The network output ``ŷ = a_L``: ``(batch, out)`` for ``x`` ``(batch, in)``, or ``(out,)``."""
     x_, single = check_x(net, params, x)
@@ -173,6 +176,7 @@ def _sgd(params: Params, grads: Params, lr: float) -> Params:
     return _sgd_into(params, grads, lr, new)
 
 
+@finite_results("sgd_step")  # finite input, finite results, or an OverflowError
 def sgd_step(params: Params, grads: Params, lr: float) -> Params:
     """One step of gradient descent: new ``Params`` ``W − lr·∂L/∂W``, ``b − lr·∂L/∂b``.
 
@@ -184,6 +188,7 @@ def sgd_step(params: Params, grads: Params, lr: float) -> Params:
     return _sgd(params, grads, lr_)
 
 
+@finite_results("train_step")  # finite input, finite results, or an OverflowError
 def train_step(
     net: Network, params: Params, x: ArrayLike, y: ArrayLike, lr: float
 ) -> tuple[float, Params]:

@@ -339,7 +339,11 @@ def init_params(
     if not (seed_ is None or isinstance(seed_, np.random.Generator)) and (
         isinstance(seed_, bool) or not isinstance(seed_, numbers.Integral)
     ):
-        raise TypeError(f"seed must be an int, a numpy Generator or None, got {seed!r}")
+        raise TypeError(
+            f"seed must be an int, a numpy Generator or None, got {type(seed_).__name__} {seed!r}"
+        )
+    if isinstance(seed_, numbers.Integral) and seed_ < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed_}")
     rng = np.random.default_rng(seed)
     params = Params._in_buffer(net.sizes, dt)
     for W, b in params:
