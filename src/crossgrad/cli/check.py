@@ -19,6 +19,7 @@ from ._common import (
     names,
     non_negative_int,
     positive_int,
+    positive_seconds,
     require_backends,
 )
 from ._impl import load_function
@@ -56,7 +57,8 @@ def add_parser(subparsers: Any) -> None:
         "smallest one that still fails.",
         epilog="Exit status: 0 everything agrees, 1 a disagreement (the smallest failing case "
         "is printed), 2 a usage error.  Example: crossgrad check --impl my_backprop:backprop "
-        "--trials 200 --activation sigmoid --loss half_sse",
+        "--trials 200 --activation sigmoid --loss half_sse --reduction mean (name the "
+        "reduction your backprop uses: without --reduction, both mean and sum are drawn)",
     )
     parser.add_argument(
         "--trials", type=positive_int, default=100, help="cases to draw (default 100)"
@@ -104,6 +106,14 @@ def add_parser(subparsers: Any) -> None:
         help="check your own backprop FUNC(net, params, x, y) instead: it returns a result "
         "like reference.backprop's or a tuple (loss, weight_grads, bias_grads); MODULE is "
         "imported from the current directory or PYTHONPATH",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="time limit per case for --impl's function (default 60): a case that takes "
+        "longer is a failure",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -156,14 +166,16 @@ def run(args: argparse.Namespace) -> int:
             reductions=_flatten(args.reduction),
             dtype=dtype,
             progress=progress,
+            timeout=args.timeout,
             **ranges,
         )
     finally:
         bar.close()
 
-    cases = f"{result.cases} case{'s' if result.cases != 1 else ''}"
-    print(f"{candidate} against the crossgrad reference: {cases} checked (seed {result.seed})")
-    print(result.table())
+    print(f"{candidate} against the crossgrad reference: {result.summary()} (seed {result.seed})")
+    table = result.table()
+    if table:  # empty when the first case failed: nothing agreed to summarise
+        print(table)
     if result.failure is not None:
         print()
         print(result.failure)

@@ -38,7 +38,9 @@ from ._sweep import (
     _Outcome,
     impl_checker,
     run,
+    timed_out,
 )
+from ._time_limit import TimeLimitExceededError, call_with_time_limit, check_timeout
 
 __all__ = [
     "Backprop",
@@ -59,13 +61,30 @@ for _public in (ErrorStats, Failure, GradientMismatchError, SweepResult):
     _public.__module__ = __name__  # tracebacks and reprs show the public path
 
 
-def _backend_checker(backends: Sequence[Any] | None, rtol: float | None, atol: float | None) -> Any:
+def _backend_checker(
+    backends: Sequence[Any] | None,
+    rtol: float | None,
+    atol: float | None,
+    timeout: float | None = None,
+) -> Any:
     from .. import adapters
 
+    # Only backends of the user's own (objects, not names) run under the time limit.
+    own = [b for b in backends or () if not isinstance(b, str)]
+    limit = timeout if own else None
+
     def check(case: Case) -> _Outcome:
-        report = adapters.crosscheck(
-            case.net, case.params, case.x, case.y, backends=backends, rtol=rtol, atol=atol
-        )
+        try:
+            report = call_with_time_limit(
+                adapters.crosscheck,
+                (case.net, case.params, case.x, case.y, backends, rtol, atol),
+                limit,
+            )
+        except TimeLimitExceededError as exc:
+            message = timed_out(", ".join(b.name for b in own), exc.timeout)
+            return _Outcome(
+                {}, lambda: Failure(own[0].name, case, (), message, (), ""), exc.timeout
+            )
         comparisons = {name: list(c) for name, c in report.comparisons.items()}
         if report.ok:
             return _Outcome(comparisons, None)
@@ -102,6 +121,7 @@ def sweep(
     rtol: float | None = None,
     atol: float | None = None,
     progress: Progress | None = None,
+    timeout: float | None = 60.0,
 ) -> SweepResult:
     """Hold backends (or a user's ``impl``) against the reference on ``trials`` drawn cases.
 
@@ -131,6 +151,10 @@ def sweep(
     progress
         ``progress(checked, trials)``, called after each case until the first failure (the
         shrinking that follows a failure is not reported).
+    timeout
+        Seconds a call of user code (``impl``, or a backend object of one's own) may take
+        on one case (``None``: no limit); a call that takes longer fails the case and is
+        abandoned, still running in its thread (see ``crossgrad.testing._time_limit``).
 
     Returns a ``SweepResult``: per candidate and kind (``loss``, ``z``, ``a``, ``W``, ``b``; a
     user's ``impl`` gets ``loss``, ``W``, ``b``), the cases checked and the worst absolute and
@@ -144,10 +168,11 @@ def sweep(
         raise ValueError(f"trials must be at least 1, got {trials}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
+    timeout_ = check_timeout(timeout)
     if impl is not None:
         if not callable(impl):
             raise TypeError(f"impl must be callable as impl(net, params, x, y), got {impl!r}")
-        check = impl_checker(impl, rtol, 0.0 if atol is None else atol)
+        check = impl_checker(impl, rtol, 0.0 if atol is None else atol, timeout=timeout_)
         numeric = False
     else:
         from .. import adapters
@@ -155,7 +180,7 @@ def sweep(
         for b in backends or ():
             if isinstance(b, str):
                 adapters.get(b)  # an unknown name or a missing framework fails here, once
-        check = _backend_checker(backends, rtol, atol)
+        check = _backend_checker(backends, rtol, atol, timeout_)
         names = [getattr(b, "name", b) for b in backends or ()]
         numeric = "numeric" in names
     if numeric and activations is None:  # central differences straddle kinks: smooth only
@@ -190,13 +215,15 @@ def check_implementation(
     far_out: bool = False,
     rtol: float | None = None,
     atol: float | None = None,
+    timeout: float | None = 60.0,
 ) -> SweepResult:
     """Check a user's backprop ``fn(net, params, x, y)`` against the reference.
 
     Draws up to ``max_examples`` cases (``strategies.cases`` with these restrictions; see
     ``sweep``), calls ``fn`` on each (with copies: ``fn`` cannot disturb the check) and
     compares its loss and gradients with the reference's under the tolerance model.  With a
-    ``seed`` the run is reproducible; no Hypothesis database is read or written.
+    ``seed`` the run is reproducible; no Hypothesis database is read or written.  A call of
+    ``fn`` that takes longer than ``timeout`` seconds fails its case (``None``: no limit).
 
     Returns the ``SweepResult`` when every case agrees; raises ``GradientMismatchError`` (an
     ``AssertionError``) with the smallest failing case, the wrong arrays and a hint otherwise.
@@ -218,6 +245,7 @@ def check_implementation(
         far_out=far_out,
         rtol=rtol,
         atol=atol,
+        timeout=timeout,
     )
     if result.failure is not None:
         raise GradientMismatchError(result.failure)
@@ -233,12 +261,14 @@ def assert_gradients_match(
     *,
     rtol: float | None = None,
     atol: float | None = None,
+    timeout: float | None = 60.0,
 ) -> None:
     """Assert that ``fn(net, params, x, y)`` gives the reference's loss and gradients.
 
     ``x`` is ``(batch, in)`` and ``y`` ``(batch, out)`` (checked like ``reference.backprop``'s
     arguments).  Raises ``GradientMismatchError`` with the case, the wrong arrays and a hint;
-    ``rtol`` and ``atol`` override the tolerance model's defaults.
+    ``rtol`` and ``atol`` override the tolerance model's defaults; a call of ``fn`` that takes
+    longer than ``timeout`` seconds is a failure too (``None``: no limit).
     """
     if not callable(fn):
         raise TypeError(f"fn must be callable as fn(net, params, x, y), got {fn!r}")
@@ -246,7 +276,9 @@ def assert_gradients_match(
     if checked.single:
         raise ValueError("x must be a batch (batch, in); pass one sample as x[None], y[None]")
     case = Case(net, params, checked.x, checked.y)
-    outcome = impl_checker(fn, rtol, 0.0 if atol is None else atol)(case)
+    outcome = impl_checker(fn, rtol, 0.0 if atol is None else atol, timeout=check_timeout(timeout))(
+        case
+    )
     if outcome.failure is not None:
         made = outcome.failure()
         raise GradientMismatchError(

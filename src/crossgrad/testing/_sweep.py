@@ -7,7 +7,9 @@ first disagreement, lets Hypothesis shrink the case to the smallest one that sti
 
 from __future__ import annotations
 
+import os
 import secrets
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,9 +22,10 @@ from hypothesis import strategies as st
 from hypothesis.errors import FlakyFailure
 
 from ..adapters.tolerance import ParamComparison, compare_arrays, default_rtol, error_scales
-from ..reference import Params, backprop
+from ..reference import Network, Params, backprop
 from ..strategies import Case
 from ._compare import (
+    Array,
     Backprop,
     Gradients,
     ProtocolError,
@@ -30,6 +33,7 @@ from ._compare import (
     normalise,
 )
 from ._hints import hints
+from ._time_limit import TimeLimitExceededError, call_with_time_limit
 
 Progress = Callable[[int, int], None]
 """``progress(checked, trials)``, called after each case until the first failure."""
@@ -82,7 +86,9 @@ class Failure:
             *("  " + line for line in self.case.describe().splitlines()),
             "",
         ]
-        if self.error is not None:
+        if self.error is not None and self.error.startswith(self.candidate):
+            lines.append(self.error)  # a sentence of its own: "... did not return within ..."
+        elif self.error is not None:
             lines.append(f"{self.candidate} failed on it: {self.error}")
         else:
             lines.append(f"Wrong: {', '.join(self.wrong)}")
@@ -104,8 +110,9 @@ class SweepResult:
     """What a sweep found.
 
     ``stats[candidate][kind]`` (kind ``"W"``, ``"b"`` or ``"loss"``) holds the worst errors over
-    the ``cases`` checked before any failure; ``failure`` is the shrunk failing case or
-    ``None``; ``seed`` reproduces the run.
+    the ``cases`` that agreed, all of them before any failure; ``failure`` is the shrunk
+    failing case or ``None``; ``seed`` reproduces the run.  ``cases`` counts the agreeing
+    cases only, as every row of ``table()`` does; ``checked`` adds the failing one.
     """
 
     seed: int
@@ -118,8 +125,27 @@ class SweepResult:
     def ok(self) -> bool:
         return self.failure is None
 
+    @property
+    def checked(self) -> int:
+        """The cases checked: those that agreed, and the first failing one if any."""
+        return self.cases + (self.failure is not None)
+
+    def summary(self) -> str:
+        """One line: how many cases agreed, and whether one failed after them."""
+        agreed = f"{self.cases} case{'' if self.cases == 1 else 's'}"
+        if self.failure is None:
+            return f"{agreed} checked"
+        if self.cases == 0:
+            return "the first case checked failed"
+        return f"{agreed} agreed, then case {self.cases + 1} failed"
+
     def table(self) -> str:
-        """The summary table: candidate x kind -> cases, worst abs and rel error."""
+        """The summary table: candidate x kind -> cases, worst abs and rel error.
+
+        Empty when no case agreed (the first case failed): there is nothing to summarise.
+        """
+        if not self.stats:
+            return ""
         header = (
             f"{'backend':<14} {'kind':<5} {'cases':>6} {'worst abs err':>14} {'worst rel err':>14}"
         )
@@ -131,8 +157,8 @@ class SweepResult:
         return "\n".join(rows)
 
     def __str__(self) -> str:
-        text = self.table()
-        return text if self.failure is None else f"{text}\n\n{self.failure}"
+        text = "\n\n".join(t for t in (self.table(), str(self.failure or "")) if t)
+        return text or self.summary()
 
 
 @dataclass(frozen=True)
@@ -141,6 +167,7 @@ class _Outcome:
 
     comparisons: dict[str, list[ParamComparison]]
     failure: Callable[[], Failure] | None
+    timed_out: float | None = None  # the time limit the candidate exceeded, if it did
 
 
 class _CaseFailedError(Exception):
@@ -149,9 +176,14 @@ class _CaseFailedError(Exception):
         self.outcome = outcome
 
 
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
 def _user_error(exc: BaseException) -> str:
     """``"Type: message (raised at file:line in function)"``, naming the user's own line."""
-    frames = traceback.extract_tb(exc.__traceback__)[1:]  # [0] is crossgrad's call
+    frames = [  # the frames below crossgrad's own calls
+        f for f in traceback.extract_tb(exc.__traceback__) if os.path.dirname(f.filename) != _HERE
+    ]
     own = [f for f in frames if "site-packages" not in f.filename] or frames
     if not own:
         return f"{type(exc).__name__}: {exc}"
@@ -191,29 +223,43 @@ def value_table(
     return "\n".join(lines)
 
 
+def timed_out(name: str, timeout: float) -> str:
+    """The failure message of a candidate that exceeded its time limit."""
+    return f"{name} did not return within {timeout:g} s on this case (the time limit)"
+
+
 def impl_checker(
-    fn: Backprop, rtol: float | None, atol: float, name: str = "your backprop"
+    fn: Backprop,
+    rtol: float | None,
+    atol: float,
+    name: str = "your backprop",
+    timeout: float | None = None,
 ) -> Callable[[Case], _Outcome]:
-    """The check of a user's ``fn`` against the reference on one case."""
+    """The check of a user's ``fn`` against the reference on one case; a call that takes
+    longer than ``timeout`` seconds (``None``: no limit) is abandoned and fails the case."""
+
+    def call(net: Network, params: Params, x: Array, y: Array) -> Gradients:
+        return normalise(fn(net, params, x, y), net.n_layers)
 
     def check(case: Case) -> _Outcome:
         net = case.net
         reference = backprop(net, case.params, case.x, case.y)
+        exceeded = None
         try:
-            result = fn(net, _copy(case.params), case.x.copy(), case.y.copy())
-            got = normalise(result, net.n_layers)
+            args = (net, _copy(case.params), case.x.copy(), case.y.copy())
+            got = call_with_time_limit(call, args, timeout)
         except ProtocolError as exc:
             error: str | None = f"it returned the wrong thing: {exc}"
+        except TimeLimitExceededError as exc:
+            exceeded = exc.timeout
+            error = timed_out(name, exc.timeout)
         except Exception as exc:  # the user's bug, reported with the case that triggers it
             error = _user_error(exc)
         else:
             error = None
         if error is not None:
             message = error
-            return _Outcome(
-                {},
-                lambda: Failure(name, case, (), message, (), ""),
-            )
+            return _Outcome({}, lambda: Failure(name, case, (), message, (), ""), exceeded)
         rtol_ = default_rtol(net, case.dtype) if rtol is None else rtol
         # One pass gives the error scales of the loss and of every gradient.
         forward_scale, grad_scale = error_scales(net, case.params, case.x, case.y)
@@ -270,10 +316,16 @@ def run(
     seed: int | None,
     progress: Progress | None = None,
 ) -> SweepResult:
-    """Run ``check`` on up to ``trials`` cases drawn from ``strategy``; shrink any failure."""
+    """Run ``check`` on up to ``trials`` cases drawn from ``strategy``; shrink any failure.
+
+    Only the cases that agree are recorded in the statistics.  When a candidate exceeds its
+    time limit, each further call may cost as long again (and leaves a thread running), so
+    shrinking gets that much time once more and then stops: later cases are not checked, and
+    the smallest case that timed out so far is the one reported.
+    """
     seed_ = secrets.randbelow(2**32) if seed is None else seed
     stats: dict[str, dict[str, ErrorStats]] = {}
-    state = {"checked": 0, "failed": False}
+    state: dict[str, Any] = {"checked": 0, "last": None, "stop_at": None, "known": {}}
 
     def record(outcome: _Outcome) -> None:
         for name, comparisons in outcome.comparisons.items():
@@ -288,14 +340,24 @@ def run(
                     counted.add(kind)
 
     def test(case: Case) -> None:
+        if state["stop_at"] is not None and time.monotonic() > state["stop_at"]:
+            known = state["known"].get(case.describe())
+            if known is None:
+                return  # out of time: no more calls of a candidate that hangs
+            raise _CaseFailedError(known)
         outcome = check(case)
-        if not state["failed"]:
-            record(outcome)
-            state["checked"] += 1
+        if state["last"] is None:
+            if outcome.failure is None:
+                record(outcome)
+                state["checked"] += 1
             if progress is not None:
-                progress(int(state["checked"]), trials)
+                progress(int(state["checked"]) + (outcome.failure is not None), trials)
         if outcome.failure is not None:
-            state["failed"] = True
+            state["last"] = outcome
+            if outcome.timed_out is not None:
+                state["known"][case.describe()] = outcome
+                if state["stop_at"] is None:
+                    state["stop_at"] = time.monotonic() + outcome.timed_out
             raise _CaseFailedError(outcome)
 
     runner = settings(
@@ -317,9 +379,11 @@ def run(
         outcome = exc.outcome
     except FlakyFailure as group:  # the candidate failed once and passed on replay
         found = [e for e in group.exceptions if isinstance(e, _CaseFailedError)]
-        if not found:
+        if not found and state["last"] is None:
             raise
-        outcome = found[0].outcome
+        outcome = found[0].outcome if found else state["last"]
+    if outcome is None:
+        outcome = state["last"]  # shrinking ran out of time (see above)
     failure = None
     if outcome is not None and outcome.failure is not None:
         made = outcome.failure()
