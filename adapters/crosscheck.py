@@ -84,10 +84,12 @@ class CrossCheckReport:
                 continue
             for c in self.comparisons[backend]:
                 verdict = "ok" if c.ok else f"MISMATCH{': ' + c.problem if c.problem else ''}"
-                rows.append((
-                    backend, c.name, f"{c.max_abs_err:.3g}", f"{c.max_rel_err:.3g}",
-                    str(list(c.worst_index)), f"{c.worst_ratio:.3g}", verdict,
-                ))  # fmt: skip
+                shape = c.problem is not None and c.problem.startswith("shape")
+                errors = ("-",) * 4 if shape else (  # no entries to compare: no errors
+                    f"{c.max_abs_err:.3g}", f"{c.max_rel_err:.3g}",
+                    str(list(c.worst_index)), f"{c.worst_ratio:.3g}",
+                )
+                rows.append((backend, c.name, *errors, verdict))  # fmt: skip
         widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip()
                  for r in rows]  # fmt: skip
