@@ -154,7 +154,10 @@ def check_lr(lr: object) -> float:
     try:
         value = float(lr)
     except OverflowError:  # an int beyond float64
-        raise ValueError(f"lr must be finite and positive, got {lr:.3g}") from None
+        raise ValueError(
+            f"lr must be finite and positive, got an integer of {int(lr).bit_length()} bits, "
+            "too large for float64"
+        ) from None
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"lr must be finite and positive, got {value!r}")
     return value

@@ -106,7 +106,9 @@ def test_summary_counts_match_the_rows_and_failing_cases_are_left_out(
     out = capsys.readouterr().out
     head, table = out.splitlines()[0], out.split("\n\n")[0].splitlines()[3:]
     agreed = int(head.split(": ")[1].split(" case")[0])
-    assert f"{agreed} case{'s' if agreed != 1 else ''} agreed, then case {agreed + 1} failed" in head
+    assert (
+        f"{agreed} case{'s' if agreed != 1 else ''} agreed, then case {agreed + 1} failed" in head
+    )
     assert table, out
     assert all(int(row.split()[3]) == agreed for row in table)
     assert " inf " not in out  # the shape mismatch is described, not measured
@@ -233,7 +235,9 @@ def test_a_slow_case_is_shrunk_to_the_smallest_that_times_out() -> None:
     assert "did not return within 0.1 s" in str(info.value)
 
 
-@pytest.mark.parametrize(("timeout", "error"), [(0, ValueError), ("60", TypeError), (-1.0, ValueError)])
+@pytest.mark.parametrize(
+    ("timeout", "error"), [(0, ValueError), ("60", TypeError), (-1.0, ValueError)]
+)
 def test_a_bad_timeout_argument_is_refused(timeout: object, error: type[Exception]) -> None:
     with pytest.raises(error, match="timeout must be"):
         testing.check_implementation(reference.backprop, timeout=timeout)  # type: ignore[arg-type]
@@ -269,7 +273,7 @@ def test_latex_allows_as_many_matrix_columns_as_the_widest_layer() -> None:
 
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
-@pytest.mark.parametrize("sizes", [(2, 2, 1), (11, 3, 2), (3, 24)])
+@pytest.mark.parametrize("sizes", [(2, 2, 1), (11, 3, 2), (24, 2)])
 def test_latex_compiles_with_pdflatex(sizes: tuple[int, ...], tmp_path: Path) -> None:
     w = walkthrough.generate(Network(sizes), 0, 0.1, backends=())
     (tmp_path / "w.tex").write_text(walkthrough.to_latex(w), "utf-8")
