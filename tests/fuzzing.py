@@ -160,7 +160,8 @@ def _flags(value: Any) -> Any:
 
 def _assert_same(value: Any, before: Any) -> None:
     if isinstance(value, np.ndarray):
-        assert value.dtype == before.dtype and value.shape == before.shape
+        assert value.dtype == before.dtype
+        assert value.shape == before.shape
         np.testing.assert_array_equal(value, before)
     elif hasattr(value, "weights") and hasattr(value, "biases"):
         for a, b in zip((*value.weights, *value.biases), (*before.weights, *before.biases),
@@ -178,8 +179,9 @@ def outcome(call: Callable[[], Any]) -> Any | BaseException:
     try:
         return call()
     except DOCUMENTED as exc:
-        assert str(exc), f"{type(exc).__name__} without a message"
-        return exc
+        error = exc
+    assert str(error), f"{type(error).__name__} without a message"
+    return error
 
 
 def all_finite(*arrays: Any) -> bool:

@@ -155,7 +155,8 @@ def test_a_closed_pipe_ends_the_command_without_a_traceback() -> None:
     command = [sys.executable, "-c", "from crossgrad.cli import console_main; console_main()"]
     command += ["example", "--backends", "numeric"]
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
-        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout is not None
+        assert proc.stderr is not None
         proc.stdout.read(10)
         proc.stdout.close()  # the reader goes away, as `| head -c 10` would
         err = proc.stderr.read().decode()
@@ -167,7 +168,7 @@ def test_a_closed_pipe_ends_the_command_without_a_traceback() -> None:
 
 
 def test_init_params_names_a_negative_seed() -> None:
-    with pytest.raises(ValueError, match="^seed must be a non-negative integer, got -1$"):
+    with pytest.raises(ValueError, match=r"^seed must be a non-negative integer, got -1$"):
         init_params(Network((2, 1)), seed=-1)
 
 

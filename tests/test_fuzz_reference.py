@@ -7,16 +7,17 @@ never a warning.
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
 import numpy as np
+from fuzzing import Drawn, Snapshot, all_finite, arrays_like, budget, outcome
 from hypothesis import given
 from hypothesis import strategies as st
 
 from crossgrad import reference, strategies
 from crossgrad.reference import ACTIVATIONS, LOSSES, REDUCTIONS, Network, Params
-from fuzzing import Drawn, Snapshot, all_finite, arrays_like, budget, outcome
 
 FUNCTIONS = ("backprop", "loss", "predict", "train_step")
 
@@ -153,7 +154,7 @@ def test_adversarial_init_params(sizes: list[int], seed: Any, dtype: Any) -> Non
 @budget(150)
 @given(sizes=st.lists(st.integers(1, 3), min_size=2, max_size=3), data=st.data())
 def test_adversarial_params(sizes: list[int], data: st.DataObject) -> None:
-    layers = list(zip(sizes[:-1], sizes[1:], strict=True))
+    layers = list(itertools.pairwise(sizes))
     weights = [data.draw(arrays_like(np.full((o, i), 0.5)), label="W") for i, o in layers]
     biases = [data.draw(arrays_like(np.full(o, 0.25)), label="b") for _, o in layers]
     values = [d.value for d in (*weights, *biases)]
