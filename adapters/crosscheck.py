@@ -12,7 +12,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ..reference import BackpropResult, Network, Params
 from ..reference.backprop import _backprop
-from ..reference.validation import Batch
+from ..reference.validation import Batch, check_tolerance
 from . import tolerance
 from ._common import prepare
 
@@ -85,9 +85,15 @@ class CrossCheckReport:
             for c in self.comparisons[backend]:
                 verdict = "ok" if c.ok else f"MISMATCH{': ' + c.problem if c.problem else ''}"
                 shape = c.problem is not None and c.problem.startswith("shape")
-                errors = ("-",) * 4 if shape else (  # no entries to compare: no errors
-                    f"{c.max_abs_err:.3g}", f"{c.max_rel_err:.3g}",
-                    str(list(c.worst_index)), f"{c.worst_ratio:.3g}",
+                errors = (
+                    ("-",) * 4
+                    if shape
+                    else (  # no entries to compare: no errors
+                        f"{c.max_abs_err:.3g}",
+                        f"{c.max_rel_err:.3g}",
+                        str(list(c.worst_index)),
+                        f"{c.worst_ratio:.3g}",
+                    )
                 )
                 rows.append((backend, c.name, *errors, verdict))  # fmt: skip
         widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
@@ -132,7 +138,15 @@ def reference_side(
 
 
 def candidates(net: Network, result: BackpropResult, dtype: np.dtype[Any]) -> list[Array]:
-    """A backend's values in the order of ``reference_side``'s ``Expected``."""
+    """A backend's values in the order of ``reference_side``'s ``Expected``.
+
+    Raises ``TypeError`` (with what is wrong) when ``result`` is not a ``BackpropResult`` of
+    real numbers: a string loss is refused, not parsed.
+    """
+    if not isinstance(result, BackpropResult):
+        raise TypeError(f"got {type(result).__name__} {result!r:.100}")
+    if isinstance(result.loss, str | bytes) or np.ndim(result.loss) != 0:
+        raise TypeError(f"its loss must be a real number, got {result.loss!r:.100}")
     values = [np.asarray(result.loss, dtype)]
     for l in range(net.n_layers):
         values += (np.asarray(result.preactivations[l]), np.asarray(result.activations[l + 1]))
@@ -200,9 +214,8 @@ def _choose(
     """The backends to run (``get`` for names) after checking the tolerance overrides."""
     from . import available, get
 
-    for name, value in (("rtol", rtol), ("atol", atol)):
-        if value is not None and not (np.isfinite(value) and value >= 0):
-            raise ValueError(f"{name} must be finite and non-negative, got {value!r}")
+    check_tolerance("rtol", rtol)
+    check_tolerance("atol", atol)
     names = [n for n in available() if n != "numeric"] if backends is None else backends
     return [get(b) if isinstance(b, str) else b for b in names]
 
@@ -261,8 +274,14 @@ class _Case:
                 errors[name] = outcome
                 comparisons[name] = []
                 continue
+            try:  # a backend of one's own may return anything: a finding, like an exception
+                found = self.expected.compare(candidates(net, outcome, dtype), *tol)
+            except Exception as exc:
+                errors[name] = f"it returned something that is not a BackpropResult: {exc}"
+                comparisons[name] = []
+                continue
             results[name] = outcome
-            comparisons[name] = self.expected.compare(candidates(net, outcome, dtype), *tol)
+            comparisons[name] = found
         return CrossCheckReport(net, results, comparisons, tolerances, errors)
 
 

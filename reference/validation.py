@@ -163,6 +163,20 @@ def check_lr(lr: object) -> float:
     return value
 
 
+def check_tolerance(name: str, value: object) -> float | None:
+    """Check an ``rtol``/``atol`` override: ``None`` (the default) or a finite real >= 0."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"{name} must be a real number or None, got {type(value).__name__} {value!r}"
+        )
+    number = float(value)
+    if not (math.isfinite(number) and number >= 0):
+        raise ValueError(f"{name} must be finite and non-negative, got {value!r}")
+    return number
+
+
 def check_grads(params: object, grads: object) -> None:
     """Check that ``grads`` are ``Params`` of the same shapes and dtype as ``params``."""
     if not isinstance(params, Params):

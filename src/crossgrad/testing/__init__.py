@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..reference import ACTIVATIONS, Network, Params
-from ..reference.validation import check_inputs
+from ..reference.validation import check_inputs, check_tolerance
 from ..strategies import BATCH, DEPTH, WIDTH, Case, Range, cases
 from ._compare import Backprop
 from ._sweep import (
@@ -169,6 +169,8 @@ def sweep(
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
     timeout_ = check_timeout(timeout)
+    check_tolerance("rtol", rtol)
+    check_tolerance("atol", atol)
     if impl is not None:
         if not callable(impl):
             raise TypeError(f"impl must be callable as impl(net, params, x, y), got {impl!r}")
@@ -272,6 +274,8 @@ def assert_gradients_match(
     """
     if not callable(fn):
         raise TypeError(f"fn must be callable as fn(net, params, x, y), got {fn!r}")
+    check_tolerance("rtol", rtol)
+    check_tolerance("atol", atol)
     checked = check_inputs(net, params, x, y)
     if checked.single:
         raise ValueError("x must be a batch (batch, in); pass one sample as x[None], y[None]")
