@@ -31,13 +31,14 @@ DOCUMENTED = (TypeError, ValueError, OverflowError)
 
 
 def budget(n: int) -> settings:
-    """Settings for ``n`` examples under the default profile, scaled with the loaded one."""
+    """Settings for ``n`` examples under the default profile, scaled with the loaded one.
+
+    Nested ``@given`` is allowed: fuzzing ``crossgrad.testing`` runs its own sweeps.
+    """
     scale = max(1, settings.default.max_examples // 100)
-    return settings(
-        max_examples=n * scale,
-        deadline=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-    )
+    checks = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+    checks += [HealthCheck.nested_given] if hasattr(HealthCheck, "nested_given") else []
+    return settings(max_examples=n * scale, deadline=None, suppress_health_check=checks)
 
 
 @dataclass(frozen=True)
