@@ -145,7 +145,8 @@ def candidates(net: Network, result: BackpropResult, dtype: np.dtype[Any]) -> li
     """
     if not isinstance(result, BackpropResult):
         raise TypeError(f"got {type(result).__name__} {result!r:.100}")
-    if isinstance(result.loss, str | bytes) or np.ndim(result.loss) != 0:
+    loss: Any = result.loss  # a backend of one's own may put anything here
+    if isinstance(loss, str | bytes) or np.ndim(loss) != 0:
         raise TypeError(f"its loss must be a real number, got {result.loss!r:.100}")
     values = [np.asarray(result.loss, dtype)]
     for l in range(net.n_layers):

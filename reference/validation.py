@@ -155,8 +155,8 @@ def check_lr(lr: object) -> float:
         value = float(lr)
     except OverflowError:  # an int beyond float64
         raise ValueError(
-            f"lr must be finite and positive, got an integer of {int(lr).bit_length()} bits, "
-            "too large for float64"
+            "lr must be finite and positive, got an integer beyond float64's largest value "
+            f"({np.finfo(np.float64).max:.3g})"
         ) from None
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"lr must be finite and positive, got {value!r}")
