@@ -284,3 +284,13 @@ def test_latex_compiles_with_pdflatex(sizes: tuple[int, ...], tmp_path: Path) ->
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-2000:]
     assert (tmp_path / "w.pdf").exists()
+
+
+def test_an_overflowing_example_is_an_error_message_not_a_traceback(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["example", "--sizes", "4,4,4", "--activation", "identity", "--lr", "1.7e308"]
+    assert main([*argv, "--backends", "numeric"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("crossgrad example: error: sgd_step overflows float64 in the new W2")
+    assert "use a smaller lr" in err

@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)  # exits 2 with a usage message on a usage error
     try:
         status: int = SUBCOMMANDS[args.command].run(args)
-    except UsageError as exc:
+    except (UsageError, OverflowError) as exc:  # an overflow: options too large for float64
         print(f"crossgrad {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
