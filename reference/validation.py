@@ -109,11 +109,16 @@ def check_inputs(net: Network, params: Params, x: ArrayLike, y: ArrayLike) -> Ba
 
 
 def as_float_in(name: str, value: ArrayLike, dtype: DTypeLike) -> NDArray[np.floating]:
-    """``as_float_array(name, value, dtype)``, with a ``ValueError`` when a finite value is too
-    large for ``dtype`` ("x = 1e+39 does not fit float32") instead of a cast that overflows."""
+    """``as_float_array(name, value, dtype)`` in C order, with a ``ValueError`` when a finite
+    value is too large for ``dtype`` ("x = 1e+39 does not fit float32") instead of a cast
+    that overflows."""
     if not (type(value) is np.ndarray and value.dtype == dtype):  # else nothing is converted
         check_fits(name, value, dtype)
-    return as_float_array(name, value, dtype)
+    arr = as_float_array(name, value, dtype)
+    # A strided or Fortran-ordered view is copied to C order: the products and sums of the
+    # forward pass add in an order that depends on the layout, and the reference's results
+    # must not depend on how the caller's array happens to lie in memory.
+    return arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
 
 
 def check_fits(name: str, value: object, dtype: DTypeLike) -> None:

@@ -111,3 +111,21 @@ def test_inputs_are_not_modified_when_a_result_overflows() -> None:
         reference.backprop(NET, P64, x, y)
     for a, b in zip(before, (*P64.weights, *P64.biases, x, y), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_results_do_not_depend_on_the_inputs_memory_layout() -> None:
+    # Found by fuzzing: a strided y summed in another order, one unit in the last place off.
+    net = Network((3, 2, 3), activation=("softplus", "identity"), loss="softmax_cross_entropy")
+    params = Params(
+        [np.array([[1.0, 0.5, 0.0], [-0.5, -0.5, -1.0]]), np.array([[0, 0], [0.5, 1], [-1, -1]])],
+        [np.array([-1.0, -1.0]), np.array([1.0, 1.0, -0.5])],
+    )
+    x = np.array([[0.75, 0.25, 0.0], [-0.5, -0.375, -1.0]])
+    y = np.array([[0.0, 0.0, 0.125], [0.875, 0.625, 1.0]])
+    wide = np.zeros((2, 6))
+    wide[:, ::2] = y
+    contiguous = reference.backprop(net, params, x, y)
+    for x_, y_ in ((x, wide[:, ::2]), (np.asfortranarray(x), np.asfortranarray(y))):
+        other = reference.backprop(net, params, x_, y_)
+        assert other.loss == contiguous.loss
+        assert other.grads == contiguous.grads
