@@ -94,7 +94,7 @@ def test_a_user_function_that_returns_anything(how: str, mutate: bool) -> None:
     assert np.isfinite(failure.case.x).all()
 
 
-@budget(6)
+@budget(4)
 @given(raises=st.sampled_from(RAISES), seed=st.integers(0, 99))
 def test_a_user_function_that_raises(raises: BaseException, seed: int) -> None:
     with pytest.raises(testing.GradientMismatchError) as info:
@@ -176,7 +176,7 @@ SWEEP_ARGUMENTS = st.fixed_dictionaries(
 )
 
 
-@budget(15)
+@budget(10)
 @given(arguments=SWEEP_ARGUMENTS)
 def test_sweep_on_adversarial_arguments(arguments: dict[str, Any]) -> None:
     arguments = {"trials": 3, **arguments}
