@@ -294,3 +294,40 @@ def test_an_overflowing_example_is_an_error_message_not_a_traceback(
     err = capsys.readouterr().err
     assert err.startswith("crossgrad example: error: sgd_step overflows float64 in the new W2")
     assert "use a smaller lr" in err
+
+
+# --- found by the fuzz suites ------------------------------------------------------------
+
+
+def test_a_tolerance_of_the_wrong_type_is_a_type_error_naming_it() -> None:
+    net = Network((2, 1))
+    with pytest.raises(TypeError, match=r"^rtol must be a real number or None, got str '1e-6'$"):
+        adapters.crosscheck(net, init_params(net), [1.0, 2.0], [0.5], ["numeric"], rtol="1e-6")  # type: ignore[arg-type]
+
+
+def test_a_backend_returning_none_is_that_backends_failure() -> None:
+    class ReturnsNone:
+        name = "mine"
+
+        def backprop(self, net: Network, params: Params, x: Any, y: Any) -> Any:
+            return None
+
+    net = Network((2, 1))
+    report = adapters.crosscheck(net, init_params(net), [1.0, 2.0], [0.5], [ReturnsNone()])
+    assert not report.ok
+    assert report.errors["mine"].startswith("it returned something that is not a BackpropResult")
+
+
+def test_strategies_refuse_a_number_for_names() -> None:
+    from crossgrad import strategies
+
+    with pytest.raises(TypeError, match="activations must be a name, a sequence of names or None"):
+        strategies.cases(activations=3)  # type: ignore[arg-type]
+
+
+def test_a_learning_rate_beyond_float64_is_a_value_error_naming_lr() -> None:
+    net = Network((2, 1))
+    params = init_params(net)
+    grads = reference.backprop(net, params, [1.0, 2.0], [0.5]).grads
+    with pytest.raises(ValueError, match=r"^lr must be finite and positive, got an integer beyond"):
+        reference.sgd_step(params, grads, 10**400)
