@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ..reference import BackpropResult, Network, Params
-from ..reference.validation import Batch, check_inputs
+from ..reference.validation import Batch, check_inputs, check_tolerance
 from . import _distribute, reference_backend, tolerance
 from .protocol import Asynchronous, Backend, ManyAtOnce, as_backend
 
@@ -231,9 +231,8 @@ def _choose(
     """The backends to run (``get`` for names) after checking the tolerance overrides."""
     from . import defaults, get
 
-    for name, value in (("rtol", rtol), ("atol", atol)):
-        if value is not None and not (np.isfinite(value) and value >= 0):
-            raise ValueError(f"{name} must be finite and non-negative, got {value!r}")
+    check_tolerance("rtol", rtol)
+    check_tolerance("atol", atol)
     if backends is None:
         return [get(name) for name in defaults()]
     if isinstance(backends, str) or not isinstance(backends, Sequence):
@@ -257,7 +256,7 @@ class _Case:
         try:
             net, params, x, y = case
             return cls(net, params, check_inputs(net, params, x, y))
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             if not isinstance(case, tuple | list) or len(case) != 4:
                 raise TypeError(
                     f"cases[{i}] must be a tuple (net, params, x, y), got {type(case).__name__}"

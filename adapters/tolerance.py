@@ -135,6 +135,9 @@ class ForwardScales:
     loss: float
 
 
+# Scales of huge inputs may overflow float64 (their bounds are loose); an infinite scale allows
+# any finite error there, and no warning escapes.
+@np.errstate(over="ignore", invalid="ignore")
 def error_scales(
     net: Network,
     params: Params,

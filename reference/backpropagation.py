@@ -27,7 +27,7 @@ from numpy.typing import ArrayLike, NDArray
 from .activations import ACTIVATIONS
 from .losses import LOSSES
 from .network import Network, Params
-from .validation import Batch, check_grads, check_inputs, check_lr, check_x
+from .validation import Batch, check_grads, check_inputs, check_lr, check_x, finite_results
 
 Array = NDArray[np.floating]
 
@@ -92,6 +92,7 @@ def output_delta(net: Network, zs: list[Array], activations: list[Array], y: Arr
     return delta / y.shape[0] if net.reduction == "mean" else delta
 
 
+@finite_results("backprop")  # finite input: finite results, or an OverflowError
 def gradients(net: Network, params: Params, batch: Batch) -> BackpropResult:
     """``backprop`` on input that ``check_inputs`` has already checked."""
     zs, activations = forward(net, params, batch.x)
@@ -132,6 +133,7 @@ def backprop(net: Network, params: Params, x: ArrayLike, y: ArrayLike) -> Backpr
     return gradients(net, params, check_inputs(net, params, x, y))
 
 
+@finite_results("loss")  # finite input: finite results, or an OverflowError
 def loss(net: Network, params: Params, x: ArrayLike, y: ArrayLike) -> float:
     """The batch loss alone (a forward pass), with the same checks as ``backprop``."""
     batch = check_inputs(net, params, x, y)
@@ -139,6 +141,7 @@ def loss(net: Network, params: Params, x: ArrayLike, y: ArrayLike) -> float:
     return batch_loss(net, zs, activations, batch.y)
 
 
+@finite_results("predict")  # finite input: finite results, or an OverflowError
 def predict(net: Network, params: Params, x: ArrayLike) -> Array:
     """The network output ``ŷ = a_L``: ``(batch, out)`` for ``x`` ``(batch, in)``, or ``(out,)``."""
     x_, single = check_x(net, params, x)
@@ -146,6 +149,7 @@ def predict(net: Network, params: Params, x: ArrayLike) -> Array:
     return activations[-1][0] if single else activations[-1]
 
 
+@finite_results("sgd_step")  # finite input: finite results, or an OverflowError
 def sgd_step(params: Params, grads: Params, lr: float) -> Params:
     """One step of gradient descent: new ``Params`` ``W − lr·∂L/∂W``, ``b − lr·∂L/∂b``.
 
@@ -164,6 +168,7 @@ def _sgd(params: Params, grads: Params, lr: float) -> Params:
     )
 
 
+@finite_results("train_step")  # finite input: finite results, or an OverflowError
 def train_step(
     net: Network, params: Params, x: ArrayLike, y: ArrayLike, lr: float
 ) -> tuple[float, Params]:

@@ -77,7 +77,7 @@ def _mse_gradient(yhat: Array, y: Array) -> Array:
 def _in_unit_interval(y: Array) -> str | None:
     if y.min() >= 0 and y.max() <= 1:
         return None
-    return f"values in [0, 1], got values from {y.min()!r} to {y.max()!r}"
+    return f"values in [0, 1], got values from {float(y.min()):.6g} to {float(y.max()):.6g}"
 
 
 def _bce_from_logits(z: Array, y: Array) -> Array:
@@ -94,7 +94,7 @@ def _bce_from_logits_gradient(z: Array, y: Array) -> Array:
 def _non_negative(y: Array) -> str | None:
     if y.min() >= 0:
         return None
-    return f"non-negative weights, got a minimum of {y.min()!r}"
+    return f"non-negative weights, got a minimum of {float(y.min()):.6g}"
 
 
 def _log_softmax(logits: Array) -> Array:

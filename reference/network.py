@@ -285,7 +285,11 @@ def init_params(
     if not (seed_ is None or isinstance(seed_, np.random.Generator)) and (
         isinstance(seed_, bool) or not isinstance(seed_, numbers.Integral)
     ):
-        raise TypeError(f"seed must be an int, a numpy Generator or None, got {seed!r}")
+        raise TypeError(
+            f"seed must be an int, a numpy Generator or None, got {type(seed_).__name__} {seed!r}"
+        )
+    if isinstance(seed_, numbers.Integral) and seed_ < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed_}")
     rng = np.random.default_rng(seed)
     weights, biases = [], []
     for fan_in, fan_out in itertools.pairwise(net.sizes):

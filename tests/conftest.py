@@ -10,6 +10,9 @@
 - ``explore``: as ``default`` but random, with the example database, to look for new
   failures (``pytest --hypothesis-profile=explore``; a failure prints the
   ``@reproduce_failure`` blob and the seed to rerun it with ``--hypothesis-seed``).
+- ``fuzz-long``: as ``thorough`` but random, meant for the fuzz suites alone, whose budgets
+  scale with it (``tests/fuzzing.py``):
+  ``pytest tests/test_fuzz_*.py --hypothesis-profile=fuzz-long``.
 
 None has a deadline: the first call of a JAX function loads or compiles it, which takes far
 longer than any later call.  Profiles are registered here, once, at import, before any test
@@ -24,6 +27,7 @@ for name, examples, derandomize in (
     ("default", 100, True),
     ("thorough", 2000, True),
     ("explore", 100, False),
+    ("fuzz-long", 2000, False),  # random: each long run explores new inputs
 ):
     settings.register_profile(
         name,

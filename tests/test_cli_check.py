@@ -112,7 +112,7 @@ def test_the_module_is_found_on_pythonpath(tmp_path: Path) -> None:
         (CORRECT, "{name}:", "--impl must be MODULE:FUNC"),
         (CORRECT, "no_such_module_here:backprop", "cannot import 'no_such_module_here'"),
         (CORRECT, "{name}:back_prop", "has no 'back_prop'"),
-        ("backprop = 3\n", "{name}:backprop", "is a int, not a function"),
+        ("backprop = 3\n", "{name}:backprop", "is an int, not a function"),
         ("import no_such_dependency\n", "{name}:backprop", "No module named 'no_such_dependency'"),
         ("def backprop(:\n", "{name}:backprop", "SyntaxError"),
         ("raise RuntimeError('at import')\n", "{name}:backprop", "RuntimeError: at import"),

@@ -154,6 +154,8 @@ def _setting(w: Walkthrough) -> Iterator[Block]:
         yield ("p", f"Activation ({which}): ${symbol}(z) = {f}$, ${symbol}'(z) = {fp}$.")
     n_note = f", $n = {widths[-1]}$" if net.loss in ("mse", "binary_cross_entropy") else ""
     yield ("p", f"Loss: $L = {LOSS_TEX[net.loss][0]}${n_note}.")
+    for note in w.notes:
+        yield ("p", f"Note: {note}.")
     yield ("p", f"Learning rate: $\\eta = {w.lr:g}$ ({w.lr_source}).")
     yield ("h2", "Starting weights and biases")
     for l, (W, b) in enumerate(w.params, start=1):
@@ -217,11 +219,22 @@ def _latex_text(text: str) -> str:
     return "$".join(pieces).replace("$$", "")  # merge the symbols' adjacent math
 
 
+def max_matrix_columns(w: Walkthrough) -> int:
+    """The most columns any ``bmatrix`` of the example has: the widest layer (a row ``aᵀ``, or
+    a ``W`` of that many inputs)."""
+    return max(w.net.sizes)
+
+
 def to_latex(w: Walkthrough, digits: int = 4) -> str:
-    """The worked example as a standalone LaTeX document (``article``, ``amsmath``)."""
+    """The worked example as a standalone LaTeX document (``article``, ``amsmath``).
+
+    amsmath's matrices hold at most ``MaxMatrixCols`` (10) columns unless told otherwise, so
+    the preamble raises it to the widest matrix of the example.
+    """
     lines = [
         r"\documentclass{article}",
         r"\usepackage{amsmath}",
+        rf"\setcounter{{MaxMatrixCols}}{{{max(10, max_matrix_columns(w))}}}",
         r"\begin{document}",
     ]
     for kind, text in blocks(w, digits):

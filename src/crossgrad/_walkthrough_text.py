@@ -28,7 +28,8 @@ def to_json(w: Walkthrough) -> dict[str, Any]:
     ``agrees``, worst ``max_rel_diff``/``max_abs_diff`` and the step where it occurs),
     ``backends_agree``, ``steps`` (``quantity``, ``value``, per-backend ``agreement``),
     ``figures`` (one record per printed figure: ``quantity``, ``index``, ``printed``,
-    ``computed``, ``agrees``, ``unit``, ``error_in_units``, ``where``) and ``summary``.
+    ``computed``, ``agrees``, ``unit``, ``error_in_units``, ``where``), ``notes`` (remarks
+    on the setting, see ``Walkthrough.notes``) and ``summary``.
     """
     figures = [
         {
@@ -89,6 +90,7 @@ def to_json(w: Walkthrough) -> dict[str, Any]:
             for step in w.steps
         ],
         "figures": figures,
+        "notes": list(w.notes),
         "summary": {
             "figures_compared": len(figures),
             "figures_agree": sum(f["agrees"] for f in figures),
@@ -242,6 +244,7 @@ def to_text(w: Walkthrough) -> str:
         "",
         f"network   {' -> '.join(map(str, net.sizes))}, activations {', '.join(net.activations)}",
         f"loss      {net.loss}, one sample",
+        *(f"note      {note}" for note in w.notes),
         *arrays,
         f"lr        η = {w.lr:g}: {w.lr_source}",
     ]

@@ -175,6 +175,10 @@ def _names(argument: str, value: str | Sequence[str] | None, known: Sequence[str
     """A checked, non-empty list of names from ``known`` (all of them for ``None``)."""
     if value is None:
         return list(known)
+    if not isinstance(value, str | Sequence):
+        raise TypeError(
+            f"{argument} must be a name, a sequence of names or None, got {type(value).__name__}"
+        )
     names = [value] if isinstance(value, str) else list(value)
     if not names:
         raise ValueError(f"{argument} must name at least one of {', '.join(known)}, got none")
@@ -492,9 +496,7 @@ def _params(
         exponent, layer = _far(seed, n)
         weights[layer] *= 2.0**exponent
         biases[layer] *= 2.0**exponent
-    return Params(
-        tuple(W.astype(dtype) for W in weights), tuple(b.astype(dtype) for b in biases)
-    )
+    return Params(tuple(W.astype(dtype) for W in weights), tuple(b.astype(dtype) for b in biases))
 
 
 def params(

@@ -129,6 +129,12 @@ class Walkthrough:
         """Every printed figure beside its computed value, in the document's order."""
         return tuple(check for step in self.steps for check in step.figures)
 
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """Remarks on the setting: choices that are legal but unusual, as the document would
+        point them out."""
+        return network_notes(self.net)
+
     def step(self, quantity: str) -> Step:
         """The step named ``quantity`` (``"a1"``, ``"dL/dW2"``, ...)."""
         for step in self.steps:
@@ -139,6 +145,18 @@ class Walkthrough:
     def worst(self, backend: str) -> Step:
         """The step on which ``backend`` is furthest from the reference (relative to ``S``)."""
         return max(self.steps, key=lambda step: step.agreement[backend].max_rel_err)
+
+
+def network_notes(net: Network) -> tuple[str, ...]:
+    """What a reader of a worked example for ``net`` should be told about its setting."""
+    last = net.activations[-1]
+    if net.loss == "softmax_cross_entropy" and last != "identity":
+        return (
+            f"the softmax is taken over the output layer's {last} activations, softmax({last}(z)),"
+            " not over its pre-activations z: legal, but unusual (softmax_cross_entropy "
+            "usually follows an identity output layer)",
+        )
+    return ()
 
 
 def quantity_names(net: Network) -> list[tuple[str, str, int]]:

@@ -10,6 +10,7 @@ finds later (a missing framework, a module that cannot be imported).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -28,10 +29,20 @@ def build_parser() -> argparse.ArgumentParser:
         "against PyTorch autograd, JAX and finite differences.",
         epilog="Exit status: 0 success, 1 gradients disagree, 2 usage error.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in SUBCOMMANDS.values():
         module.add_parser(sub)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("crossgrad")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "(version unknown: not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -40,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)  # exits 2 with a usage message on a usage error
     try:
         status: int = SUBCOMMANDS[args.command].run(args)
-    except UsageError as exc:
+    except (UsageError, OverflowError) as exc:  # an overflow: options too large for float64
         print(f"crossgrad {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -50,8 +61,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def console_main() -> None:
-    """The console-script entry point: ``sys.exit(main())``."""
-    sys.exit(main())
+    """The console-script entry point: ``sys.exit(main())``.
+
+    A reader that stops early (``crossgrad example | head``) closes the pipe: that ends the
+    command quietly, with the shell's status for it (141), not with a traceback.
+    """
+    try:
+        status = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python flushes stdout again at exit; point it at devnull so that finds no pipe.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        status = 128 + 13  # killed by SIGPIPE, as the shell reports it
+    sys.exit(status)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,20 +15,34 @@ class UsageError(Exception):
 
 def positive_int(text: str) -> int:
     """An argparse type: an integer of at least 1."""
-    value = non_negative_int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+    return _integer(text, 1)
 
 
 def non_negative_int(text: str) -> int:
     """An argparse type: an integer of at least 0."""
+    return _integer(text, 0)
+
+
+def _integer(text: str, low: int) -> int:
+    # One wording per kind of mistake: not an integer; an integer out of range (0 and -5 alike).
+    wanted = "a positive integer" if low == 1 else "a non-negative integer"
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
+    if value < low:
+        raise argparse.ArgumentTypeError(f"expected {wanted}, got {value}")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds greater than 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
     return value
 
 

@@ -55,8 +55,9 @@ def load_function(spec: str) -> Callable[..., Any]:
             where = getattr(module, "__file__", None) or module_name
             raise UsageError(f"{module_name!r} ({where}) has no {attribute!r}") from None
     if not callable(value) and not callable(getattr(value, "backprop", None)):
+        kind = type(value).__name__
         raise UsageError(
-            f"{spec} is a {type(value).__name__}, not a function FUNC(net, params, x, y) "
-            "or an object with .backprop(net, params, x, y)"
+            f"{spec} is {'an' if kind[0] in 'aeiou' else 'a'} {kind}, not a function "
+            "FUNC(net, params, x, y) or an object with .backprop(net, params, x, y)"
         )
     return value

@@ -24,6 +24,7 @@ from ._common import (
     names,
     non_negative_int,
     positive_int,
+    positive_seconds,
     require_backends,
 )
 from ._impl import load_function
@@ -63,7 +64,8 @@ def add_parser(subparsers: Any) -> None:
         "smallest one that still fails.",
         epilog="Exit status: 0 everything agrees, 1 a disagreement (the smallest failing case "
         "is printed), 2 a usage error.  Example: crossgrad check --impl my_backprop:backprop "
-        "--trials 200 --activation sigmoid --loss half_sse",
+        "--trials 200 --activation sigmoid --loss half_sse --reduction mean (name the "
+        "reduction your backprop uses: without --reduction, both mean and sum are drawn)",
     )
     parser.add_argument(
         "--trials", type=positive_int, default=100, help="cases to draw (default 100)"
@@ -145,6 +147,14 @@ def add_parser(subparsers: Any) -> None:
         help="processes to split the trials over (default 1; auto: one per core); with N > 1 "
         "a seed draws the same cases whatever N",
     )
+    parser.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="time limit per case for --impl's function (default 60): a case that takes "
+        "longer is a failure",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -217,6 +227,7 @@ def run(args: argparse.Namespace) -> int:
                 samples=args.samples,
                 progress=progress,
                 executor=executor,
+                timeout=args.timeout,
                 **ranges,
             )
     except ValueError as exc:  # restrictions that contradict each other
@@ -239,9 +250,10 @@ def run(args: argparse.Namespace) -> int:
             f"{candidate} declined every case drawn ({result.declined_text()}); restrict the "
             "cases to the ones it handles (--activation, --loss, ...)"
         )
-    cases = f"{result.cases} case{'s' if result.cases != 1 else ''}"
-    print(f"{candidate} against the crossgrad reference: {cases} checked (seed {result.seed})")
-    print(result.table())
+    print(f"{candidate} against the crossgrad reference: {result.summary()} (seed {result.seed})")
+    table = result.table()
+    if table:  # empty when the first case failed: nothing agreed to summarise
+        print(table)
     if result.declined:
         print(result.declined_text())
     if result.failure is not None:

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from ..reference import ACTIVATIONS, Network, Params
-from ..reference.validation import check_inputs
+from ..reference.validation import check_inputs, check_tolerance
 from ..strategies import BATCH, DEPTH, KINKED, WIDTH, Case, Kinks, Range, cases, kink_policy
 from . import _parallel
 from ._compare import (
@@ -57,7 +57,9 @@ from ._sweep import (
     _Outcome,
     impl_checker,
     run,
+    timed_out,
 )
+from ._time_limit import TimeLimitExceededError, call_with_time_limit, check_timeout
 
 __all__ = [
     "CODES",
@@ -120,7 +122,11 @@ def _rows(report: Any, backend: str) -> list[Comparison]:
 
 
 def _backend_checker(
-    backends: Sequence[Any] | None, rtol: float | None, atol: float | None, kinks: str
+    backends: Sequence[Any] | None,
+    rtol: float | None,
+    atol: float | None,
+    kinks: str,
+    timeout: float | None = None,
 ) -> Any:
     # A plain function among the backends is checked as a user's impl is (one protocol):
     # its loss and gradients, under its own name.
@@ -128,18 +134,37 @@ def _backend_checker(
     others = [b for b in backends or () if not (callable(b) and not hasattr(b, "backprop"))]
     checks = [
         impl_checker(fn, rtol, 0.0 if atol is None else atol, getattr(fn, "__name__", "fn"),
-                     kinks=kinks)
+                     kinks=kinks, timeout=timeout)
         for fn in functions
     ]  # fmt: skip
     crosscheck_them = backends is None or bool(others)
+    # Only backends of the user's own (objects, not names) run under the time limit.
+    own = [b for b in others if not isinstance(b, str)]
+    limit = timeout if own else None
+
+    # Only backends of the user's own (objects, not names) run under the time limit.
+    own = [b for b in backends or () if not isinstance(b, str)]
+    limit = timeout if own else None
 
     def check(case: Case) -> _Outcome:
         outcomes = [c(case) for c in checks]
         if crosscheck_them:
-            outcomes.insert(0, _crosscheck(case, others or None, rtol, atol))
+            try:
+                crosschecked = call_with_time_limit(
+                    _crosscheck, (case, others or None, rtol, atol), limit
+                )
+            except TimeLimitExceededError as exc:
+                own_name = str(getattr(own[0], "name", "your backend"))
+                message = timed_out(own_name, exc.timeout)
+                crosschecked = _Outcome(
+                    {}, lambda: Failure(own_name, case, (), message, (), ""), exc.timeout
+                )
+            outcomes.insert(0, crosschecked)
         comparisons = {k: v for o in outcomes for k, v in o.comparisons.items()}
-        failed = [o.failure for o in outcomes if o.failure is not None]
-        return _Outcome(comparisons, failed[0] if failed else None)
+        failed = [o for o in outcomes if o.failure is not None]
+        if not failed:
+            return _Outcome(comparisons, None)
+        return _Outcome(comparisons, failed[0].failure, failed[0].timed_out)
 
     return check
 
@@ -192,6 +217,7 @@ def sweep(
     atol: float | None = None,
     progress: Progress | None = None,
     executor: concurrent.futures.Executor | None = None,
+    timeout: float | None = 60.0,
 ) -> SweepResult:
     """Hold backends (or a user's ``impl``) against the reference on ``trials`` drawn cases.
 
@@ -237,6 +263,10 @@ def sweep(
         Any ``concurrent.futures.Executor`` (a process pool, ``dask.distributed``'s
         ``client.get_executor()``): the trials are split into chunks, each a sweep with a
         seed derived from ``seed``, run by ``executor`` and merged (``testing._parallel``).
+    timeout
+        Seconds a call of user code (``impl``, or a backend object of one's own) may take
+        on one case (``None``: no limit); a call that takes longer fails the case and is
+        abandoned, still running in its thread (see ``crossgrad.testing._time_limit``).
 
     Returns a ``SweepResult``: per candidate and kind (``loss``, ``z``, ``a``, ``W``, ``b``; a
     user's ``impl`` gets ``loss``, ``W``, ``b``), the cases checked and the worst errors, the
@@ -250,12 +280,17 @@ def sweep(
         raise ValueError(f"trials must be at least 1, got {trials}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
+    timeout_ = check_timeout(timeout)
+    check_tolerance("rtol", rtol)
+    check_tolerance("atol", atol)
     layout = Layout.of(weights, samples)
     policy = None if kinks is None else kink_policy(kinks)
     if impl is not None:
         fn, name = as_function(impl, "impl")
         policy = policy or "include"
-        check = impl_checker(fn, rtol, 0.0 if atol is None else atol, name, layout, policy)
+        check = impl_checker(
+            fn, rtol, 0.0 if atol is None else atol, name, layout, policy, timeout_
+        )
         numeric = False
     else:
         if not layout.default:
@@ -268,7 +303,7 @@ def sweep(
         names = [getattr(b, "name", b) for b in backends or ()]
         numeric = "numeric" in names
         policy = policy or ("avoid" if numeric else "include")
-        check = _backend_checker(backends, rtol, atol, policy)
+        check = _backend_checker(backends, rtol, atol, policy, timeout_)
     if numeric and activations is None and hidden_activations is None and output_activation is None:
         activations = [name for name in ACTIVATIONS if name not in KINKED]
     strategy = cases(
@@ -292,7 +327,7 @@ def sweep(
             hidden_activations=hidden_activations, output_activation=output_activation,
             losses=losses, reductions=reductions, dtype=dtype, depth=depth, width=width,
             batch=batch, kinks=kinks, far_out=far_out, weights=weights, samples=samples,
-            rtol=rtol, atol=atol,
+            rtol=rtol, atol=atol, timeout=timeout,
         )  # fmt: skip
         seed_ = secrets.randbelow(2**32) if seed is None else seed
         return _parallel.sweep(executor, chunk, trials=trials, seed=seed_, progress=progress)
@@ -319,6 +354,7 @@ def check_implementation(
     samples: str = "rows",
     rtol: float | None = None,
     atol: float | None = None,
+    timeout: float | None = 60.0,
 ) -> SweepResult:
     """Check a user's backprop ``fn(net, params, x, y)`` (or backend object) against the
     reference.
@@ -327,7 +363,8 @@ def check_implementation(
     ``sweep`` for every argument), calls ``fn`` on each in its layout (``weights``,
     ``samples``; with copies: ``fn`` cannot disturb the check) and compares its loss and
     gradients with the reference's under the tolerance model.  With a ``seed`` the run is
-    reproducible; no Hypothesis database is read or written.
+    reproducible; no Hypothesis database is read or written.  A call of
+    ``fn`` that takes longer than ``timeout`` seconds fails its case (``None``: no limit).
 
     Returns the ``SweepResult`` when every case agrees; raises ``GradientMismatchError`` (an
     ``AssertionError``) with the smallest failing case, the wrong arrays and hints otherwise,
@@ -353,6 +390,7 @@ def check_implementation(
         samples=samples,
         rtol=rtol,
         atol=atol,
+        timeout=timeout,
     )
     if result.failure is not None:
         raise GradientMismatchError(result.failure)
@@ -375,6 +413,7 @@ def assert_gradients_match(
     samples: str = "rows",
     rtol: float | None = None,
     atol: float | None = None,
+    timeout: float | None = 60.0,
 ) -> None:
     """Assert that ``fn(net, params, x, y)`` gives the reference's loss and gradients.
 
@@ -382,10 +421,13 @@ def assert_gradients_match(
     (checked like ``reference.backprop``'s arguments); ``fn`` receives them in its own
     (``weights``, ``samples``, as for ``sweep``).  Raises ``GradientMismatchError`` with the
     case, the wrong arrays and hints, and ``ValueError`` if ``fn`` raises ``Unsupported``;
-    ``rtol`` and ``atol`` override the tolerance model's defaults.
+    ``rtol`` and ``atol`` override the tolerance model's defaults; a call of ``fn`` that takes
+    longer than ``timeout`` seconds is a failure too (``None``: no limit).
     """
     function, name = as_function(fn)
     layout = Layout.of(weights, samples)
+    check_tolerance("rtol", rtol)
+    check_tolerance("atol", atol)
     checked = check_inputs(net, params, x, y)
     if checked.single:
         raise ValueError("x must be a batch (batch, in); pass one sample as x[None], y[None]")
@@ -393,7 +435,14 @@ def assert_gradients_match(
     from ._sweep import Declined
 
     try:
-        outcome = impl_checker(function, rtol, 0.0 if atol is None else atol, name, layout)(case)
+        outcome = impl_checker(
+            function,
+            rtol,
+            0.0 if atol is None else atol,
+            name,
+            layout,
+            timeout=check_timeout(timeout),
+        )(case)
     except Declined as exc:
         raise ValueError(f"fn declined the case: {exc.reason}") from None
     if outcome.failure is not None:

@@ -142,17 +142,47 @@ def _arrays(what: str, value: object, n_layers: int) -> tuple[Array, ...]:
             f"{what} must be a sequence with one array per layer, got {type(value).__name__}"
         )
     if len(value) != n_layers:
-        raise ProtocolError(f"{what} holds {len(value)} arrays, the network has {n_layers} layers")
+        raise ProtocolError(
+            f"{what} hold {_count(len(value), 'array')}; the network has "
+            f"{_count(n_layers, 'layer')} (one array per layer)"
+        )
     out = []
     for l, item in enumerate(value, start=1):
         try:
             arr = np.asarray(item)
         except (TypeError, ValueError) as exc:
             raise ProtocolError(f"{what}[{l - 1}] is not an array: {exc}") from None
-        if arr.dtype.kind not in "biuf":
+        if arr.dtype.kind not in "iuf":
             raise ProtocolError(f"{what}[{l - 1}] must hold real numbers, got dtype {arr.dtype}")
         out.append(arr)
     return tuple(out)
+
+
+def _count(n: int, noun: str) -> str:
+    """``"1 array"``, ``"2 arrays"``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _loss(loss: object) -> float:
+    """The user's loss as a float: a real number or a 0-d array of one, nothing else.
+
+    Strings are refused rather than parsed (``float("0.5")`` would accept one), and so are
+    booleans, complex numbers and arrays of more than one dimension.
+    """
+    if isinstance(loss, str | bytes | bool | np.bool_):
+        raise ProtocolError(f"the loss must be a number, got {type(loss).__name__} {loss!r:.100}")
+    try:
+        arr = np.asarray(loss)
+    except (TypeError, ValueError):
+        arr = np.asarray(None)  # an object array: refused below
+    if arr.dtype.kind not in "iuf" or arr.ndim != 0:
+        what = f"an array of shape {arr.shape}" if arr.ndim else type(loss).__name__
+        kind = f" of dtype {arr.dtype}" if arr.dtype.kind != "O" else ""
+        raise ProtocolError(
+            f"the loss must be a real number (or a 0-d array of one), got {what}{kind}: "
+            f"{loss!r:.100}"
+        )
+    return float(arr)
 
 
 def normalise(result: object, n_layers: int) -> Gradients:
@@ -167,10 +197,7 @@ def normalise(result: object, n_layers: int) -> Gradients:
             "the function must return a result with .loss and .grads (.weights, .biases), like "
             f"reference.backprop, or a tuple (loss, weight_grads, bias_grads); got {result!r:.200}"
         )
-    try:
-        loss_ = None if loss is None else float(np.asarray(loss).reshape(()))
-    except (TypeError, ValueError):
-        raise ProtocolError(f"the loss must be a number, got {loss!r:.100}") from None
+    loss_ = None if loss is None else _loss(loss)
     return Gradients(
         loss_,
         _arrays("the weight gradients", weights, n_layers),

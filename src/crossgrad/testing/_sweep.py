@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from ._compare import (
     compare_gradients,
 )
 from ._hints import Hint, diagnose
+from ._time_limit import TimeLimitExceededError, call_with_time_limit
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 Progress = Callable[[int, int], None]
@@ -120,7 +122,9 @@ class Failure:
             *("  " + line for line in self.case.describe().splitlines()),
             "",
         ]
-        if self.error is not None:
+        if self.error is not None and self.error.startswith(self.candidate):
+            lines.append(self.error)  # a sentence of its own: "... did not return within ..."
+        elif self.error is not None:
             lines.append(f"{self.candidate} failed on it: {self.error}")
         else:
             lines.append(f"Wrong: {', '.join(self.wrong)}")
@@ -187,9 +191,11 @@ class SweepResult:
     """What a sweep found.
 
     ``stats[candidate][kind]`` (kind ``"W"``, ``"b"`` or ``"loss"``; ``"z"``, ``"a"`` for
-    backends) holds the worst errors over the ``cases`` checked before any failure;
-    ``declined`` counts the cases the user's function declined (``Unsupported``), by reason;
-    ``failure`` is the shrunk failing case or ``None``; ``seed`` reproduces the run.
+    backends) holds the worst errors over the ``cases`` that agreed, all of them before any
+    failure; ``declined`` counts the cases the user's function declined (``Unsupported``), by
+    reason; ``failure`` is the shrunk failing case or ``None``; ``seed`` reproduces the run.
+    ``cases`` counts the agreeing cases only, as every row of ``table()`` does; ``checked``
+    adds the failing one.
     """
 
     seed: int
@@ -214,8 +220,27 @@ class SweepResult:
             f"{n} case{'s' if n != 1 else ''} declined: {why}" for why, n in self.declined.items()
         )
 
+    @property
+    def checked(self) -> int:
+        """The cases checked: those that agreed, and the first failing one if any."""
+        return self.cases + (self.failure is not None)
+
+    def summary(self) -> str:
+        """One line: how many cases agreed, and whether one failed after them."""
+        agreed = f"{self.cases} case{'' if self.cases == 1 else 's'}"
+        if self.failure is None:
+            return f"{agreed} checked"
+        if self.cases == 0:
+            return "the first case checked failed"
+        return f"{agreed} agreed, then case {self.cases + 1} failed"
+
     def table(self) -> str:
-        """The summary table: candidate × kind → cases and the three errors."""
+        """The summary table: candidate × kind → cases and the three errors.
+
+        Empty when no case agreed (the first case failed): there is nothing to summarise.
+        """
+        if not self.stats:
+            return ""
         header = (
             f"{'candidate':<14} {'kind':<5} {'cases':>6} {'max abs err':>12} "
             f"{'max rel err':>12} {'err/tol':>9}"
@@ -258,10 +283,9 @@ class SweepResult:
         }
 
     def __str__(self) -> str:
-        text = self.table()
-        if self.declined:
-            text += "\n" + self.declined_text()
-        return text if self.failure is None else f"{text}\n\n{self.failure}"
+        parts = (self.table(), self.declined_text(), str(self.failure or ""))
+        text = "\n\n".join(t for t in parts if t)
+        return text or self.summary()
 
 
 @dataclass(frozen=True)
@@ -270,6 +294,7 @@ class _Outcome:
 
     comparisons: dict[str, list[Comparison]]
     failure: Callable[[], Failure] | None
+    timed_out: float | None = None  # the time limit the candidate exceeded, if it did
 
 
 class _CaseFailedError(Exception):
@@ -327,6 +352,11 @@ def value_table(
     return "\n".join(lines)
 
 
+def timed_out(name: str, timeout: float) -> str:
+    """The failure message of a candidate that exceeded its time limit."""
+    return f"{name} did not return within {timeout:g} s on this case (the time limit)"
+
+
 def impl_checker(
     fn: Backprop,
     rtol: float | None,
@@ -334,8 +364,10 @@ def impl_checker(
     name: str = "your backprop",
     layout: Layout | None = None,
     kinks: str = "include",
+    timeout: float | None = None,
 ) -> Callable[[Case], _Outcome]:
-    """The check of a user's ``fn`` against the reference on one case.
+    """The check of a user's ``fn`` against the reference on one case; a call that takes
+    longer than ``timeout`` seconds (``None``: no limit) is abandoned and fails the case.
 
     Raises ``Declined`` when ``fn`` raises ``Unsupported``.
     """
@@ -344,26 +376,30 @@ def impl_checker(
 
     def quiet_call(other: Case) -> Gradients | None:
         try:
-            return call(fn, other, layout_)
+            return call_with_time_limit(call, (fn, other, layout_), timeout)
         except Exception:  # a probe is optional: a failure there only loses that probe
             return None
 
     def check(case: Case) -> _Outcome:
         net = case.net
         reference = backprop(net, case.params, case.x, case.y)
+        exceeded = None
         try:
-            got = call(fn, case, layout_)
+            got = call_with_time_limit(call, (fn, case, layout_), timeout)
         except Unsupported as exc:
             raise Declined(str(exc) or "Unsupported raised without a reason") from None
         except ProtocolError as exc:
             error: str | None = f"it returned the wrong thing: {exc}"
+        except TimeLimitExceededError as exc:
+            exceeded = exc.timeout
+            error = timed_out(name, exc.timeout)
         except Exception as exc:  # the user's bug, reported with the case that triggers it
             error = _user_error(exc)
         else:
             error = None
         if error is not None:
             message = error
-            return _Outcome({}, lambda: Failure(candidate, case, (), message, (), ""))
+            return _Outcome({}, lambda: Failure(candidate, case, (), message, (), ""), exceeded)
         rtol_ = default_rtol(net, case.dtype) if rtol is None else rtol
         # One pass gives the error scales of the loss and of every gradient.
         forward_scale, grad_scale = error_scales(net, case.params, case.x, case.y)
@@ -434,12 +470,16 @@ def run(
     """Run ``check`` on up to ``trials`` cases drawn from ``strategy``; shrink any failure.
 
     A case ``check`` declines (``Declined``) is rejected (Hypothesis draws another) and
-    counted by reason; the counts cover the cases drawn before the first failure.
+    counted by reason; the counts cover the cases drawn before the first failure.  Only the
+    cases that agree are recorded in the statistics.  When a candidate exceeds its time
+    limit, each further call may cost as long again (and leaves a thread running), so
+    shrinking gets that much time once more and then stops: later cases are not checked, and
+    the smallest case that timed out so far is the one reported.
     """
     seed_ = secrets.randbelow(2**32) if seed is None else seed
     stats: dict[str, dict[str, ErrorStats]] = {}
     declined: dict[str, int] = {}
-    state = {"checked": 0, "failed": False}
+    state: dict[str, Any] = {"checked": 0, "last": None, "stop_at": None, "known": {}}
 
     def record(outcome: _Outcome) -> None:
         for name, comparisons in outcome.comparisons.items():
@@ -454,19 +494,29 @@ def run(
                     counted.add(kind)
 
     def test(case: Case) -> None:
+        if state["stop_at"] is not None and time.monotonic() > state["stop_at"]:
+            known = state["known"].get(case.describe())
+            if known is None:
+                return  # out of time: no more calls of a candidate that hangs
+            raise _CaseFailedError(known)
         try:
             outcome = check(case)
         except Declined as exc:
-            if not state["failed"]:
+            if state["last"] is None:
                 declined[exc.reason] = declined.get(exc.reason, 0) + 1
             reject()
-        if not state["failed"]:
-            record(outcome)
-            state["checked"] += 1
+        if state["last"] is None:
+            if outcome.failure is None:
+                record(outcome)
+                state["checked"] += 1
             if progress is not None:
-                progress(int(state["checked"]), trials)
+                progress(int(state["checked"]) + (outcome.failure is not None), trials)
         if outcome.failure is not None:
-            state["failed"] = True
+            state["last"] = outcome
+            if outcome.timed_out is not None:
+                state["known"][case.describe()] = outcome
+                if state["stop_at"] is None:
+                    state["stop_at"] = time.monotonic() + outcome.timed_out
             raise _CaseFailedError(outcome)
 
     runner = settings(
@@ -490,9 +540,11 @@ def run(
         pass
     except FlakyFailure as group:  # the candidate failed once and passed on replay
         found = [e for e in group.exceptions if isinstance(e, _CaseFailedError)]
-        if not found:
+        if not found and state["last"] is None:
             raise
-        outcome = found[0].outcome
+        outcome = found[0].outcome if found else state["last"]
+    if outcome is None:
+        outcome = state["last"]  # shrinking ran out of time (see above)
     failure = None
     if outcome is not None and outcome.failure is not None:
         made = outcome.failure()
