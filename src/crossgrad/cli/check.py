@@ -239,10 +239,10 @@ def run(args: argparse.Namespace) -> int:
         result = _named_candidate(result, candidate)
     if args.json:
         report = result.to_dict()
-        if result.cases == 0:
+        if result.checked == 0:
             report["error"] = f"{candidate} declined every case drawn"
         print(json.dumps(report))
-        if result.cases == 0:
+        if result.checked == 0:
             return 2
         return 0 if result.ok else 1
     if result.cases == 0 and result.failure is None:

@@ -264,7 +264,7 @@ class SweepResult:
             "ok": self.ok,
             "seed": self.seed,
             "trials": self.trials,
-            "cases_checked": self.cases,
+            "cases_checked": self.checked,
             "cases_declined": self.cases_declined,
             "declined": dict(self.declined),
             "summary": [
