@@ -14,11 +14,12 @@ See ``backprop`` for the algorithm, ``ACTIVATIONS`` and ``LOSSES`` for what is s
 ``worked_example`` for the document the project started from.
 """
 
-from . import worked_example
+from . import optimizers, worked_example
 from .activations import ACTIVATIONS, Activation
 from .backprop import BackpropResult, backprop, forward, loss, predict, sgd_step, train_step
 from .losses import LOSSES, REDUCTIONS, Loss
 from .network import Network, Params, init_params
+from .training import Trajectory, train
 from .validation import check_inputs, check_lr
 
 __all__ = [
@@ -30,14 +31,17 @@ __all__ = [
     "Loss",
     "Network",
     "Params",
+    "Trajectory",
     "backprop",
     "check_inputs",
     "check_lr",
     "forward",
     "init_params",
     "loss",
+    "optimizers",
     "predict",
     "sgd_step",
+    "train",
     "train_step",
     "worked_example",
 ]
