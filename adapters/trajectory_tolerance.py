@@ -21,8 +21,9 @@ own trajectory** (a Monte Carlo error analysis, in the manner of Monte Carlo ari
    entry is moved by ``rtol_g · S · ξ``, every parameter by ``u · (|θ| + |step|) · ξ`` and
    every value of the optimizer's state multiplied by ``1 + u · ξ``, with ``ξ`` uniform in
    ``[−1, 1]`` (a fixed seed: the bounds are reproducible).  Everything after the
-   perturbation is the reference's exact arithmetic, so the spread of the copies is the response of *this* trajectory to errors of
-   the sources' size: through the curvature, the optimizer's amplification, sign flips.
+   perturbation is the reference's exact arithmetic, so the spread of the copies is the
+   response of *this* trajectory to errors of the sources' size: through the curvature, the
+   optimizer's amplification, sign flips.
 3. The bound of a parameter entry after step ``t`` is
    ``E = FACTOR · D + u · (|θ| + |step|)``, ``D`` the largest deviation of the copies from the
    reference; the loss before step ``t`` gets ``FACTOR · D_L + rtol_g · (its forward error
