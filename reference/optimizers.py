@@ -95,7 +95,7 @@ def _check_grads(theta: Arrays, grads: object) -> Arrays:
     return g
 
 
-def _check_state(state: Any, kind: type, theta: Arrays) -> Any:
+def _check_state(state: Any, kind: type[tuple[Any, ...]], theta: Arrays) -> Any:
     if not isinstance(state, kind):
         raise TypeError(
             f"state must be the {kind.__name__} of this optimizer's init(params), got "
