@@ -74,8 +74,10 @@ class TrajectoryBounds:
     params: tuple[tuple[Array, ...], ...]
 
 
-def _arrays(params: Params) -> list[NDArray[np.floating]]:
-    return [a for pair in params for a in pair]
+def _arrays(params: Params | Sequence[NDArray[np.floating]]) -> list[NDArray[np.floating]]:
+    if isinstance(params, Params):
+        return [a for pair in params for a in pair]
+    return list(params)
 
 
 def _jitter(value: Any, u: float, rng: np.random.Generator) -> Any:
@@ -98,13 +100,56 @@ def _update_scale(before: NDArray[np.floating], after: NDArray[np.floating]) -> 
     return np.abs(new) + np.abs(new - before)
 
 
-def _rounded(before: Params, after: Params, u: float, rng: np.random.Generator) -> Params:
-    """``after`` with one rounding error of its update: ``± u·(|θ_new| + |step|)``."""
+def _rounded(before: Any, after: Any, u: float, rng: np.random.Generator) -> Any:
+    """``after`` (``Params`` or a list of arrays) with one rounding error of its update:
+    ``± u·(|θ_new| + |step|)``."""
+    pairs = zip(_arrays(before), _arrays(after), strict=True)
     arrays = [
         a + (u * _update_scale(b, a) * rng.uniform(-1, 1, a.shape)).astype(a.dtype)
-        for b, a in zip(_arrays(before), _arrays(after), strict=True)
+        for b, a in pairs
     ]
-    return Params(arrays[0::2], arrays[1::2])
+    return Params(arrays[0::2], arrays[1::2]) if isinstance(after, Params) else arrays
+
+
+def optimizer_bounds(
+    optimizer: SGD | Adam | RMSprop | Adagrad,
+    params: Sequence[NDArray[np.floating]],
+    grads: Sequence[Sequence[NDArray[np.floating]]],
+) -> list[list[Array]]:
+    """The error bounds of the optimizer alone: ``bounds[t][i]`` for array ``i`` of
+    ``params`` after step ``t + 1`` with the exact gradients ``grads[t]``.
+
+    The same model as ``trajectory_bounds`` without the gradient's sources (the gradients
+    are given): ``RUNS`` copies with every stored value rounded once, ``FACTOR · D + u ·
+    (|θ| + |step|)``.
+    """
+    dtype = np.dtype(params[0].dtype) if len(params) else np.dtype(np.float64)
+    u = UNIT * float(np.finfo(dtype).eps)
+    exact = list(params)
+    state: Any = optimizer.init(exact)
+    reference = []
+    for g in grads:
+        exact, state = optimizer.step(exact, list(g), state)
+        reference.append(exact)
+    rng = np.random.default_rng(SEED)
+    D = [[np.zeros(a.shape) for a in params] for _ in grads]
+    for _ in range(RUNS):
+        theta = list(params)
+        state = optimizer.init(theta)
+        for t, g in enumerate(grads):
+            before = theta
+            theta, state = optimizer.step(theta, list(g), state)
+            theta, state = _rounded(before, theta, u, rng), _jitter(state, u, rng)
+            for i, (a, r) in enumerate(zip(theta, reference[t], strict=True)):
+                np.maximum(D[t][i], np.abs(a.astype(np.float64) - r), out=D[t][i])
+    previous = [list(params), *reference[:-1]]
+    return [
+        [
+            FACTOR * d + u * _update_scale(b, r)
+            for d, b, r in zip(D[t], previous[t], ref, strict=True)
+        ]
+        for t, ref in enumerate(reference)
+    ]
 
 
 def trajectory_bounds(

@@ -29,6 +29,7 @@ from ..reference import ACTIVATIONS, Network, Params
 from ..reference.validation import check_inputs
 from ..strategies import BATCH, DEPTH, WIDTH, Case, Range, cases
 from ._compare import Backprop
+from ._optimizer import OptimizerCase, OptimizerCheckResult, OptimizerFailure, check_optimizer
 from ._sweep import (
     ErrorStats,
     Failure,
@@ -45,9 +46,13 @@ __all__ = [
     "ErrorStats",
     "Failure",
     "GradientMismatchError",
+    "OptimizerCase",
+    "OptimizerCheckResult",
+    "OptimizerFailure",
     "SweepResult",
     "assert_gradients_match",
     "check_implementation",
+    "check_optimizer",
     "sweep",
 ]
 
@@ -55,7 +60,10 @@ Names = str | Sequence[str] | None
 KINKED = ("relu", "leaky_relu")
 """Activations with a kink, which central differences cannot check near it."""
 
-for _public in (ErrorStats, Failure, GradientMismatchError, SweepResult):
+for _public in (
+    ErrorStats, Failure, GradientMismatchError, SweepResult,
+    OptimizerCase, OptimizerCheckResult, OptimizerFailure,
+):  # fmt: skip
     _public.__module__ = __name__  # tracebacks and reprs show the public path
 
 
