@@ -11,6 +11,7 @@ in its framework's own idiom; ``backprop`` has the signature and result type of
     report = adapters.crosscheck(net, params, x, y)
     print(report); report.raise_for_mismatch()
     for report in adapters.crosscheck_many(cases): ...   # a sweep: the same reports, faster
+    adapters.crosscheck_training(net, params, batches, optimizer)   # a training run, per step
 
 Frameworks load on first use: importing ``crossgrad.adapters`` imports neither torch nor jax.
 """
@@ -23,6 +24,7 @@ from types import ModuleType
 
 from . import tolerance
 from .crosscheck import Backend, CrossCheckReport, crosscheck, crosscheck_many
+from .training import TrainingReport, crosscheck_training
 
 # name -> (module, the framework it needs, the pip extra that installs it)
 BACKENDS: dict[str, tuple[str, str | None, str | None]] = {
@@ -69,9 +71,11 @@ __all__ = [
     "BACKENDS",
     "Backend",
     "CrossCheckReport",
+    "TrainingReport",
     "available",
     "crosscheck",
     "crosscheck_many",
+    "crosscheck_training",
     "get",
     "tolerance",
 ]

@@ -52,9 +52,6 @@ def transformation(opt: SGD | Adam | RMSprop | Adagrad) -> Any:
             tau = opt.dampening
             decay.append(optax.scale_by_schedule(lambda count: jnp.where(count == 0, 1, 1 - tau)))
         core = optax.sgd(opt.lr, momentum=opt.momentum or None, nesterov=opt.nesterov)
-    elif isinstance(opt, AdamW):
-        b1, b2 = opt.betas
-        core = optax.adamw(opt.lr, b1=b1, b2=b2, eps=opt.eps, weight_decay=opt.weight_decay)
     elif isinstance(opt, Adam):
         if opt.amsgrad:
             raise NotImplementedError(
@@ -62,7 +59,10 @@ def transformation(opt: SGD | Adam | RMSprop | Adagrad) -> Any:
                 "raw second moments, optax.amsgrad takes the maximum of corrected ones"
             )
         b1, b2 = opt.betas
-        core = optax.adam(opt.lr, b1=b1, b2=b2, eps=opt.eps)
+        if isinstance(opt, AdamW):
+            core = optax.adamw(opt.lr, b1=b1, b2=b2, eps=opt.eps, weight_decay=opt.weight_decay)
+        else:
+            core = optax.adam(opt.lr, b1=b1, b2=b2, eps=opt.eps)
     elif isinstance(opt, RMSprop):
         core = optax.rmsprop(
             opt.lr, decay=opt.alpha, eps=opt.eps, eps_in_sqrt=False, centered=opt.centered,

@@ -14,20 +14,25 @@ So the bound is computed by **propagating the per-step error sources through the
 own trajectory** (a Monte Carlo error analysis, in the manner of Monte Carlo arithmetic):
 
 1. Each step's sources are the gradient tolerance of ``crossgrad.adapters.tolerance``,
-   ``rtol_g · S`` (``S`` the gradient's error scale at the reference's ``θ_{t-1}``), and one
+   ``rtol_g · S`` (``S`` the gradient's error scale at the reference's ``θ_{t-1}``), one
    rounding of every value the optimizer stores, ``u · |value|`` with ``u = UNIT · eps``
-   (``u · (|θ| + |step|)`` for the parameters, rounded in ``θ ← θ − step``).
+   (``u · (|θ| + |step|)`` for the parameters, rounded in ``θ ← θ − step``), and one
+   rounding of each hyperparameter.
 2. ``RUNS`` perturbed copies of the reference trajectory are run: at every step each gradient
-   entry is moved by ``rtol_g · S · ξ``, every parameter by ``u · (|θ| + |step|) · ξ`` and
-   every value of the optimizer's state multiplied by ``1 + u · ξ``, with ``ξ`` uniform in
-   ``[−1, 1]`` (a fixed seed: the bounds are reproducible).  Everything after the
-   perturbation is the reference's exact arithmetic, so the spread of the copies is the
-   response of *this* trajectory to errors of the sources' size: through the curvature, the
-   optimizer's amplification, sign flips.
+   entry is moved by ``rtol_g · S · ξ``, every parameter by ``u · (|θ| + |step|) · ξ``, every
+   value of the optimizer's state and every hyperparameter (``lr``, ``β``, ``ε``, …)
+   multiplied by ``1 + u · ξ``, with ``ξ`` uniform in ``[−1, 1]`` (a fixed seed: the bounds
+   are reproducible).  Everything after the perturbation is the reference's exact
+   arithmetic, so the spread of the copies is the response of *this* trajectory to errors
+   of the sources' size: through the curvature, the optimizer's amplification, sign flips.
 3. The bound of a parameter entry after step ``t`` is
-   ``E = FACTOR · D + u · (|θ| + |step|)``, ``D`` the largest deviation of the copies from the
-   reference; the loss before step ``t`` gets ``FACTOR · D_L + rtol_g · (its forward error
-   scale)``.
+   ``E = FACTOR · (D + B) + u · (|θ| + |step|)``, ``D`` the largest deviation of the copies
+   from the reference and ``B = Σ_{s≤t} κ_s·|step_s|`` what Adam's bias corrections add: a
+   framework may compute ``1 − βᵗ`` from ``β`` rounded to the params' dtype while the
+   moments use ``1 − β`` in double precision (optax in float32 does), a relative error
+   ``κ_t = Σ t·βᵗ·u/(1 − βᵗ)`` of the step (half of it for ``β₂``, under the root; 1e-4
+   for β₂ = 0.999 in float32).  The loss before step ``t`` gets
+   ``FACTOR · D_L + rtol_g · (its forward error scale)``.
 
 A candidate's value ``c`` matches the reference's ``r`` when ``|c − r| ≤ E`` in every entry.
 ``FACTOR`` covers that a candidate's own errors need not line up with any sampled copy; the
@@ -37,6 +42,7 @@ and jax make.  The calibration is in ``tests/test_training.py`` and ``docs/optim
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -94,6 +100,27 @@ def _jitter(value: Any, u: float, rng: np.random.Generator) -> Any:
     return value
 
 
+def _perturbed(optimizer: Any, u: float, rng: np.random.Generator) -> Any:
+    """``optimizer`` with every real hyperparameter multiplied by ``1 + u·ξ``: a framework
+    may hold them in the params' dtype, and ``1 − β`` or ``1 − βᵗ`` then carry the rounding
+    of ``β`` relative to a small difference (``eps/(1 − β₂)``: 1e-4 in float32)."""
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(optimizer):
+        value = getattr(optimizer, f.name)
+        if isinstance(value, float) and value:
+            changes[f.name] = value * (1 + u * rng.uniform(-1, 1))
+        elif f.name == "betas":
+            changes[f.name] = tuple(
+                min(b * (1 + u * rng.uniform(-1, 1)), _BELOW_ONE) for b in value
+            )
+    if "alpha" in changes:
+        changes["alpha"] = min(changes["alpha"], _BELOW_ONE)
+    return dataclasses.replace(optimizer, **changes)
+
+
+_BELOW_ONE = float(np.nextafter(1.0, 0.0))
+
+
 def _update_scale(before: NDArray[np.floating], after: NDArray[np.floating]) -> Array:
     """The size of the values rounded in ``θ ← θ − step``: ``|θ_new| + |step|``."""
     new = after.astype(np.float64)
@@ -134,22 +161,16 @@ def optimizer_bounds(
     rng = np.random.default_rng(SEED)
     D = [[np.zeros(a.shape) for a in params] for _ in grads]
     for _ in range(RUNS):
+        copy = _perturbed(optimizer, u, rng)
         theta = list(params)
-        state = optimizer.init(theta)
+        state = copy.init(theta)
         for t, g in enumerate(grads):
             before = theta
-            theta, state = optimizer.step(theta, list(g), state)
+            theta, state = copy.step(theta, list(g), state)
             theta, state = _rounded(before, theta, u, rng), _jitter(state, u, rng)
             for i, (a, r) in enumerate(zip(theta, reference[t], strict=True)):
                 np.maximum(D[t][i], np.abs(a.astype(np.float64) - r), out=D[t][i])
-    previous = [list(params), *reference[:-1]]
-    return [
-        [
-            FACTOR * d + u * _update_scale(b, r)
-            for d, b, r in zip(D[t], previous[t], ref, strict=True)
-        ]
-        for t, ref in enumerate(reference)
-    ]
+    return _bounds(optimizer, u, D, [list(params), *reference[:-1]], reference)
 
 
 def trajectory_bounds(
@@ -177,7 +198,8 @@ def trajectory_bounds(
     D = [[np.zeros(a.shape) for a in _arrays(reference.initial)] for _ in range(steps)]
     D_loss = [0.0] * steps
     for _ in range(RUNS):
-        state: Any = optimizer.init(reference.initial)
+        copy = _perturbed(optimizer, u, rng)
+        state: Any = copy.init(reference.initial)
         theta = reference.initial
         for t, (x, y) in enumerate(batches):
             result = backprop(net, theta, x, y)
@@ -186,25 +208,51 @@ def trajectory_bounds(
                 for g, s in zip(_arrays(result.grads), sources[t], strict=True)
             ]
             before = theta
-            theta, state = optimizer.step(theta, Params(grads[0::2], grads[1::2]), state)
+            theta, state = copy.step(theta, Params(grads[0::2], grads[1::2]), state)
             theta, state = _rounded(before, theta, u, rng), _jitter(state, u, rng)
             D_loss[t] = max(D_loss[t], abs(result.loss - reference.losses[t]))
             for i, (a, r) in enumerate(
                 zip(_arrays(theta), _arrays(reference.params[t]), strict=True)
             ):
                 np.maximum(D[t][i], np.abs(a.astype(np.float64) - r), out=D[t][i])
+    thetas = [_arrays(reference.initial), *(_arrays(p) for p in reference.params)]
     return TrajectoryBounds(
         tuple(FACTOR * d + rtol_g * s for d, s in zip(D_loss, loss_scales, strict=True)),
-        tuple(
-            tuple(
-                FACTOR * d + u * _update_scale(b, r)
-                for d, b, r in zip(
-                    D[t],
-                    _arrays(reference.initial if t == 0 else reference.params[t - 1]),
-                    _arrays(reference.params[t]),
-                    strict=True,
-                )
-            )
-            for t in range(steps)
-        ),
+        tuple(tuple(b) for b in _bounds(optimizer, u, D, thetas[:-1], thetas[1:])),
     )
+
+
+def _bias_correction_error(optimizer: Any, t: int, u: float) -> float:
+    """The relative error of Adam's step ``t`` from ``1 − βᵗ`` computed with a rounded ``β``
+    (``t·βᵗ·u / (1 − βᵗ)`` for each; half of it for ``v``, under the root), 0 for the others.
+    The perturbed copies cannot show it: they round ``β`` once for the moments and the
+    correction alike, and at ``t = 1`` the two cancel exactly."""
+    if not isinstance(optimizer, Adam):
+        return 0.0
+    error = 0.0
+    for beta, weight in zip(optimizer.betas, (1.0, 0.5), strict=True):
+        if beta:
+            error += weight * t * beta**t * u / (1 - beta**t)
+    return error
+
+
+def _bounds(
+    optimizer: Any,
+    u: float,
+    D: list[list[Array]],
+    before: Sequence[Sequence[NDArray[np.floating]]],
+    after: Sequence[Sequence[NDArray[np.floating]]],
+) -> list[list[Array]]:
+    """``FACTOR · D + u·(|θ| + |step|)`` per step and array, ``D`` grown by the bias
+    corrections' errors, which stay in the parameters once made."""
+    carried = [np.zeros(d.shape) for d in D[0]] if D else []
+    out = []
+    for t, (deviations, b, a) in enumerate(zip(D, before, after, strict=True), start=1):
+        kappa = _bias_correction_error(optimizer, t, u)
+        row = []
+        for i, (d, prev, new) in enumerate(zip(deviations, b, a, strict=True)):
+            step = np.abs(new.astype(np.float64) - prev)
+            carried[i] = carried[i] + kappa * step
+            row.append(FACTOR * (d + carried[i]) + u * _update_scale(prev, new))
+        out.append(row)
+    return out
