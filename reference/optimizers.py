@@ -129,7 +129,7 @@ class SGD:
     θ ← θ − lr·d
     """
 
-    lr: float
+    lr: float = 1e-3
     momentum: float = 0.0
     dampening: float = 0.0
     nesterov: bool = False

@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from ..reference import ACTIVATIONS, LOSSES, REDUCTIONS
+from ..reference.optimizers import OPTIMIZERS
 from ._common import (
     UsageError,
     backend_list,
@@ -105,6 +106,17 @@ def add_parser(subparsers: Any) -> None:
         "like reference.backprop's or a tuple (loss, weight_grads, bias_grads); MODULE is "
         "imported from the current directory or PYTHONPATH",
     )
+    parser.add_argument(
+        "--optimizer",
+        choices=tuple(OPTIMIZERS),
+        help="check your own optimizer step instead: --impl names FUNC(params, grads, state) "
+        "-> (params, state), compared with this reference optimizer (torch's defaults)",
+    )
+    parser.add_argument(
+        "--init",
+        metavar="MODULE:FUNC",
+        help="with --optimizer: FUNC(params) gives your step's first state (default None)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -113,6 +125,12 @@ def _flatten(groups: list[tuple[str, ...]] | None) -> list[str] | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.optimizer is not None:
+        from . import _optimizer
+
+        return _optimizer.run(args)
+    if args.init is not None:
+        raise UsageError("--init goes with --optimizer (your optimizer step's first state)")
     try:
         from .. import testing
     except ModuleNotFoundError as exc:
