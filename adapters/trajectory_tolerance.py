@@ -37,7 +37,8 @@ own trajectory** (a Monte Carlo error analysis, in the manner of Monte Carlo ari
 A candidate's value ``c`` matches the reference's ``r`` when ``|c − r| ≤ E`` in every entry.
 ``FACTOR`` covers that a candidate's own errors need not line up with any sampled copy; the
 sources are already the gradient tolerance, itself about 20 times the gradient errors torch
-and jax make.  The calibration is in ``tests/test_training.py`` and ``docs/optimizers.md``.
+and jax make.  Calibrated by ``tests/calibrate_trajectories.py`` (see ``docs/optimizers.md``):
+over 300 random cases the worst error/tolerance was 0.14, a margin of 7.
 """
 
 from __future__ import annotations
