@@ -127,7 +127,7 @@ def compare(
     return StepComparison(
         name, step,
         float(err.max()) if err.size else 0.0,
-        float(rel.max()) if rel.size else 0.0,
+        (float(rel.max()) if rel.size else 0.0) if np.isfinite(err).all() else np.inf,
         over, tuple(int(i) for i in worst), problem is None and over <= 1, problem,
     )  # fmt: skip
 

@@ -20,7 +20,7 @@ def adam_step(lr=1e-3, b1=0.9, b2=0.999, eps=1e-8, wd=0.0, *, bias="right", eps_
 
     def step(params, grads, state):
         t = state["t"] + 1
-        tc = {"right": t, "ahead": t + 1, "stuck": 1, "none": t}[bias]
+        tc = {"right": t, "ahead": t + 1, "behind": t - 1, "stuck": 1, "none": t}[bias]
         new, ms, vs = [], [], []
         for p, g, m, v in zip(params, grads, state["m"], state["v"], strict=True):
             if decay == "decoupled":
@@ -59,6 +59,7 @@ def test_a_correct_adam_passes():
         ({"bias": "none"}, "no bias correction"),
         ({"bias": "ahead"}, "yours uses t + 1"),
         ({"bias": "stuck"}, "yours stays at t = 1"),
+        ({"bias": "behind"}, "yours uses t − 1"),
         ({"eps_inside": True}, "ε inside the square root"),
     ],
 )

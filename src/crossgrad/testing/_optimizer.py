@@ -163,12 +163,14 @@ def _rows(
 
 @dataclass(frozen=True)
 class _AdamMistake(Adam):
-    bias: str = "right"  # "none", "ahead" (t + 1), "stuck" (t = 1 always)
+    bias: str = "right"  # "none", "ahead" (t + 1), "behind" (t − 1), "stuck" (t = 1 always)
     eps_inside: bool = False
 
     def step(self, params: Any, grads: Any, state: Any) -> Any:
         (beta1, beta2), lr, eps, lam = self.betas, self.lr, self.eps, self.weight_decay
-        t = {"right": state.t + 1, "ahead": state.t + 2, "stuck": 1}.get(self.bias, 0)
+        t = {"right": state.t + 1, "ahead": state.t + 2, "behind": state.t, "stuck": 1}.get(
+            self.bias, 0
+        )
         new, ms, vs = [], [], []
         for p, g, m, v in zip(params, grads, state.m, state.v, strict=True):
             if self.decoupled:
@@ -265,6 +267,9 @@ def _mistakes(opt: Any) -> list[tuple[str, Any]]:
             ("bias correction with the wrong step count: yours uses t + 1 at step t (is the "
              f"count incremented twice, or started at 1?); the reference uses {bias}",
              cls(**kw, bias="ahead")),
+            ("bias correction with the wrong step count: yours uses t − 1 at step t, so the "
+             "first step divides by 1 − β⁰ = 0 (is the count incremented after the update?); "
+             f"the reference uses {bias}", cls(**kw, bias="behind")),
             ("bias correction with the wrong step count: yours stays at t = 1 (is the step "
              f"count kept in the state and incremented?); the reference uses {bias}",
              cls(**kw, bias="stuck")),
@@ -302,6 +307,29 @@ def _mistakes(opt: Any) -> list[tuple[str, Any]]:
     return out
 
 
+def _reproduces(got: list[Any], wrong: list[list[Array]], bounds: list[list[Array]]) -> bool:
+    """Whether ``wrong`` gives the user's numbers at every step: the same non-finite entries
+    (a division by zero reproduced), every finite one within its bound."""
+    for g_step, w_step, b_step in zip(got, wrong, bounds, strict=True):
+        if len(g_step) != len(w_step):
+            return False
+        for g, w, b in zip(g_step, w_step, b_step, strict=True):
+            g = np.asarray(g, dtype=np.float64)
+            if g.shape != w.shape:
+                return False
+            finite = np.isfinite(w)
+            if not np.array_equal(finite, np.isfinite(g)) or not np.array_equal(
+                np.isnan(w), np.isnan(g)
+            ):
+                return False
+            with np.errstate(invalid="ignore"):
+                if not np.all(np.abs(g[finite] - w[finite]) <= b[finite]):
+                    return False
+                if not np.array_equal(g[~finite & ~np.isnan(g)], w[~finite & ~np.isnan(w)]):
+                    return False
+    return True
+
+
 def _hints(
     opt: Any, case: OptimizerCase, got: list[Any], bounds: list[list[Array]]
 ) -> tuple[str, ...]:
@@ -309,10 +337,10 @@ def _hints(
     for hint, wrong in _mistakes(opt):
         try:
             with np.errstate(all="ignore"):
-                rows = _rows(got, _trajectory(wrong, case), bounds)
+                reproduced = _reproduces(got, _trajectory(wrong, case), bounds)
         except Exception:
             continue
-        if all(r.ok for step_rows in rows for r in step_rows):
+        if reproduced:
             found.append(hint)
     return tuple(found)
 
