@@ -12,6 +12,7 @@ framework's own idiom::
     report = adapters.crosscheck(net, params, x, y)
     print(report); report.raise_for_mismatch()
     for report in adapters.crosscheck_many(cases): ...   # a sweep: the same reports, faster
+    adapters.crosscheck_training(net, params, batches, optimizer)   # a training run, per step
 
 Frameworks load on first use: importing ``crossgrad.adapters`` imports neither torch nor jax.
 """
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from . import checking, protocol, tolerance
 from .checking import CrossCheckReport, crosscheck, crosscheck_many
 from .protocol import Backend, Capabilities
+from .training import TrainingReport, crosscheck_training
 
 
 @dataclass(frozen=True)
@@ -112,10 +114,12 @@ __all__ = [
     "Capabilities",
     "CrossCheckReport",
     "Registered",
+    "TrainingReport",
     "available",
     "checking",
     "crosscheck",
     "crosscheck_many",
+    "crosscheck_training",
     "defaults",
     "get",
     "protocol",

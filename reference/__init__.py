@@ -16,11 +16,12 @@ beside its gradient), ``network`` (``Network``, ``Params``, ``init_params``), ``
 loop and the SGD step); ``worked_example`` holds the document the project started from.
 """
 
-from . import activations, backpropagation, losses, network, validation, worked_example
+from . import activations, backpropagation, losses, network, optimizers, validation, worked_example
 from .activations import ACTIVATIONS, Activation
 from .backpropagation import BackpropResult, backprop, forward, loss, predict, sgd_step, train_step
 from .losses import LOSSES, REDUCTIONS, Loss
 from .network import Network, Params, init_params
+from .training import Trajectory, train
 from .validation import check_inputs, check_lr
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "Loss",
     "Network",
     "Params",
+    "Trajectory",
     "activations",
     "backprop",
     "backpropagation",
@@ -42,8 +44,10 @@ __all__ = [
     "loss",
     "losses",
     "network",
+    "optimizers",
     "predict",
     "sgd_step",
+    "train",
     "train_step",
     "validation",
     "worked_example",

@@ -17,6 +17,7 @@ import sys
 from typing import Any
 
 from ..reference import ACTIVATIONS, LOSSES, REDUCTIONS
+from ..reference.optimizers import OPTIMIZERS
 from ..strategies import KINK_POLICIES
 from ._common import (
     UsageError,
@@ -155,6 +156,17 @@ def add_parser(subparsers: Any) -> None:
         help="time limit per case for --impl's function (default 60): a case that takes "
         "longer is a failure",
     )
+    parser.add_argument(
+        "--optimizer",
+        choices=tuple(OPTIMIZERS),
+        help="check your own optimizer step instead: --impl names FUNC(params, grads, state) "
+        "-> (params, state), compared with this reference optimizer (torch's defaults)",
+    )
+    parser.add_argument(
+        "--init",
+        metavar="MODULE:FUNC",
+        help="with --optimizer: FUNC(params) gives your step's first state (default None)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -172,6 +184,12 @@ def _flatten(groups: list[tuple[str, ...]] | None) -> list[str] | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.optimizer is not None:
+        from . import _optimizer
+
+        return _optimizer.run(args)
+    if args.init is not None:
+        raise UsageError("--init goes with --optimizer (your optimizer step's first state)")
     try:
         from .. import testing
     except ModuleNotFoundError as exc:

@@ -90,6 +90,16 @@ def add_parser(subparsers: Any) -> None:
         help="draws the starting weights (reference.init_params) and x, y (default 0)",
     )
     own.add_argument("--lr", type=_lr, help="the learning rate η (default 0.1)")
+    steps = parser.add_argument_group("optimizer steps (instead of one gradient-descent step)")
+    steps.add_argument(
+        "--optimizer",
+        choices=("sgd", "adam", "adamw", "rmsprop", "adagrad"),
+        help="walk the document's network through optimizer steps (torch's defaults): "
+        "the gradient, the optimizer's state (Adam: m, v, m̂, v̂), the update",
+    )
+    steps.add_argument(
+        "--steps", type=positive_int, help="with --optimizer: how many steps (default 2)"
+    )
     parser.add_argument(
         "--digits",
         type=_digits,
@@ -129,6 +139,12 @@ def run(args: argparse.Namespace) -> int:
     from .. import walkthrough
     from ._common import require_backends
 
+    if args.optimizer is not None:
+        from ._example_optimizer import run_optimizer
+
+        return run_optimizer(args)
+    if args.steps is not None:
+        raise UsageError("--steps goes with --optimizer (e.g. --optimizer adam --steps 2)")
     net = _network(args)
     require_backends(args.backends)
     if net is None:

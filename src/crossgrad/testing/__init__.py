@@ -48,6 +48,7 @@ from ._compare import (
     relative_error,
 )
 from ._hints import CODES, Hint
+from ._optimizer import OptimizerCase, OptimizerCheckResult, OptimizerFailure, check_optimizer
 from ._sweep import (
     ErrorStats,
     Failure,
@@ -71,17 +72,23 @@ __all__ = [
     "Failure",
     "GradientMismatchError",
     "Hint",
+    "OptimizerCase",
+    "OptimizerCheckResult",
+    "OptimizerFailure",
     "SweepResult",
     "Unsupported",
     "assert_gradients_match",
     "check_implementation",
+    "check_optimizer",
     "sweep",
 ]
 
 Names = str | Sequence[str] | None
 
-for _public in (Comparison, ErrorStats, Failure, GradientMismatchError, Hint, SweepResult,
-                Unsupported):  # fmt: skip
+for _public in (
+    Comparison, ErrorStats, Failure, GradientMismatchError, Hint, SweepResult, Unsupported,
+    OptimizerCase, OptimizerCheckResult, OptimizerFailure,
+):  # fmt: skip
     _public.__module__ = __name__  # tracebacks and reprs show the public path
 
 

@@ -1,0 +1,34 @@
+"""``crossgrad example --optimizer NAME --steps N``: the document's network through optimizer
+steps, thin over ``crossgrad.optimizer_walkthrough``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ._common import UsageError, require_backends
+
+OWN_NETWORK_OPTIONS = ("sizes", "activation", "loss", "seed", "lr")
+
+
+def run_optimizer(args: argparse.Namespace) -> int:
+    """Print the optimizer walk-through in ``args.format``; exit 0 when every backend agrees."""
+    from .. import optimizer_walkthrough as ow
+
+    given = [f"--{name}" for name in OWN_NETWORK_OPTIONS if getattr(args, name) is not None]
+    if given:
+        raise UsageError(
+            f"{', '.join(given)}: --optimizer walks the document's own network and sample; "
+            "leave them out"
+        )
+    require_backends(args.backends)
+    w = ow.walk(args.optimizer, 2 if args.steps is None else args.steps, backends=args.backends)
+    if args.format == "json":
+        print(json.dumps(ow.to_json(w), indent=2, ensure_ascii=False))
+    elif args.format == "markdown":
+        print(ow.to_markdown(w, args.digits), end="")
+    elif args.format == "latex":
+        print(ow.to_latex(w, args.digits), end="")
+    else:
+        print(ow.to_text(w))
+    return 0 if w.ok else 1

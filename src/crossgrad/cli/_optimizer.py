@@ -1,0 +1,54 @@
+"""``crossgrad check --optimizer NAME --impl MODULE:FUNC``: check your own optimizer step.
+
+Thin over ``crossgrad.testing.check_optimizer``: the step ``FUNC(params, grads, state) ->
+(params, state)`` is checked against the reference optimizer ``NAME`` with its torch
+defaults (``--init MODULE:FUNC`` gives the first state; without it the first call gets
+``None``).  Exit 0 when every case agrees, 1 on a disagreement, 2 on a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..reference.optimizers import OPTIMIZERS
+from ._common import UsageError
+from ._impl import load_function
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the optimizer check that ``crossgrad check`` parsed."""
+    if args.impl is None:
+        raise UsageError(
+            "--optimizer checks your own optimizer step: give it with --impl MODULE:FUNC "
+            "(FUNC(params, grads, state) -> (params, state))"
+        )
+    try:
+        from .. import testing
+    except ModuleNotFoundError as exc:
+        if exc.name != "hypothesis":
+            raise
+        raise UsageError(
+            "crossgrad check draws its cases with Hypothesis, which is not installed: "
+            "pip install 'crossgrad[test]'"
+        ) from None
+    step = load_function(args.impl)
+    init = None if args.init is None else load_function(args.init)
+    optimizer = OPTIMIZERS[args.optimizer]()
+    print(f"{args.impl} against the crossgrad reference {optimizer}", flush=True)
+    try:
+        result = testing.check_optimizer(
+            step, optimizer, init=init, seed=args.seed, max_examples=args.trials
+        )
+    except testing.GradientMismatchError as exc:
+        print()
+        print(exc)
+        seed = getattr(exc.failure, "seed", None)
+        print(f"\nRun it again with --seed {seed} to reproduce.")
+        return 1
+    print(
+        f"All {result.cases} cases agree (seed {result.seed}): worst error/tolerance "
+        f"{result.max_err_over_tolerance:.3g}, worst relative error {result.max_rel_err:.3g}."
+    )
+    sys.stdout.flush()
+    return 0
