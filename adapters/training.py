@@ -59,14 +59,14 @@ def optax_backend(transformation: Any, name: str = "optax") -> TrajectoryBackend
 
 def get_training(name: str) -> Any:
     """The training backend module ``name`` (``"torch"`` or ``"jax"``)."""
-    from . import _installed
+    from . import _found
 
     if name not in TRAINING_BACKENDS:
         raise ValueError(
             f"unknown training backend {name!r}; expected one of {', '.join(TRAINING_BACKENDS)}"
         )
     module, frameworks, extra = TRAINING_BACKENDS[name]
-    missing = [fw for fw in frameworks if not _installed(fw)]
+    missing = [fw for fw in frameworks if not _found(fw)]
     if missing:
         raise ImportError(
             f"the {name!r} training backend needs {', '.join(missing)}, not installed here: "
@@ -77,10 +77,10 @@ def get_training(name: str) -> Any:
 
 def available_training() -> tuple[str, ...]:
     """The training backends usable here, in a fixed order."""
-    from . import _installed
+    from . import _found
 
     return tuple(
-        name for name, (_, fws, _) in TRAINING_BACKENDS.items() if all(map(_installed, fws))
+        name for name, (_, fws, _) in TRAINING_BACKENDS.items() if all(map(_found, fws))
     )
 
 

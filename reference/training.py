@@ -15,7 +15,7 @@ from typing import Any
 
 from numpy.typing import ArrayLike
 
-from .backprop import backprop
+from .backpropagation import backprop
 from .network import Network, Params
 from .optimizers import SGD, Adagrad, Adam, RMSprop
 
