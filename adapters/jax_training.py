@@ -24,8 +24,7 @@ JAX configuration is never changed.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -77,15 +76,6 @@ def transformation(opt: SGD | Adam | RMSprop | Adagrad) -> Any:
     return optax.chain(*decay, core) if decay else core
 
 
-@contextlib.contextmanager
-def _precision(dtype: np.dtype[Any]) -> Iterator[None]:
-    if dtype == np.float64:
-        with jax.enable_x64(True):
-            yield
-    else:
-        yield
-
-
 def _loss_function(net: Network) -> Callable[..., Any]:
     """``loss(arrays, x, y)``: the batch loss of ``net`` for its arrays ``W1, b1, W2, …``,
     written with the jax backend's own ``forward`` and ``loss``."""
@@ -109,7 +99,7 @@ def trajectory(
     tx = opt if isinstance(opt, optax.GradientTransformation) else transformation(opt)
     dtype = np.dtype(params.dtype)
     losses, thetas = [], []
-    with _precision(dtype):
+    with jax_backend._precision(dtype):
         arrays = [jnp.asarray(a) for pair in params for a in pair]
         state = tx.init(arrays)
         steps: dict[int, Callable[..., Any]] = {}  # one compiled step per batch size

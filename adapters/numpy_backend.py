@@ -32,7 +32,6 @@ per thread, so concurrent calls from several threads are safe.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import itertools
 import math
@@ -124,22 +123,11 @@ class Workspace:
 
 _local = threading.local()
 
-# Params are wrapped without re-validating arrays this module just computed (validation
-# checks every entry for finiteness: a millisecond on an MNIST-sized network).  That is only
-# possible while Params is a dataclass of exactly (weights, biases); otherwise the public
-# constructor is used.
-_WRAP_DIRECTLY = dataclasses.is_dataclass(Params) and [
-    f.name for f in dataclasses.fields(Params)
-] == ["weights", "biases"]
-
 
 def _params(weights: tuple[Array, ...], biases: tuple[Array, ...]) -> Params:
-    if not _WRAP_DIRECTLY:
-        return Params(weights, biases)
-    params = object.__new__(Params)
-    object.__setattr__(params, "weights", weights)
-    object.__setattr__(params, "biases", biases)
-    return params
+    # The public constructor: it checks structure only (dimensions, shapes, one dtype), a few
+    # microseconds, and arrays this module just computed pass it by construction.
+    return Params(weights, biases)
 
 
 def workspace(net: Network, batch: int, dtype: np.dtype[Any]) -> Workspace:

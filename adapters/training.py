@@ -79,9 +79,7 @@ def available_training() -> tuple[str, ...]:
     """The training backends usable here, in a fixed order."""
     from . import _found
 
-    return tuple(
-        name for name, (_, fws, _) in TRAINING_BACKENDS.items() if all(map(_found, fws))
-    )
+    return tuple(name for name, (_, fws, _) in TRAINING_BACKENDS.items() if all(map(_found, fws)))
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,15 @@ Measured, for the backends ``torch,jax`` (both dtypes) and for ``--impl`` with a
 implementation (``crossgrad.reference:backprop``, float64):
 
 - ``first_verdict_seconds``: the wall time of ``crossgrad check --trials 100 --seed 0`` in a
-  new process (imports included), ``cold`` with an empty cache directory
-  (``CROSSGRAD_CACHE_DIR``, a fresh temporary one) and ``warm`` after that run filled it;
+  new process (imports included), ``off`` with the cache disabled (``CROSSGRAD_CACHE_DIR=off``:
+  every process compiles), ``cold`` with an empty cache directory (a fresh temporary one) and
+  ``warm`` after that run filled it;
 - ``cases_per_second``: ``testing.sweep(trials=1000, seed=1)`` timed in this process after a
   warm-up sweep, so it counts drawing, checking and Hypothesis' own work, not imports;
-- ``workers``: the same 1000-trial command with ``--workers auto``, wall time.
+- ``workers``: the same 1000-trial command with ``--workers auto``, wall time;
+- ``draw_milliseconds``: what drawing one case costs alone (``draw_cost``): Hypothesis'
+  generate phase over ``strategies.cases()`` with an empty test body, per example, beside the
+  same for one drawn integer, what Hypothesis spends on any example.
 
 Anchors, on the same networks (the float64 copies of the first cases that ``crossgrad check``
 draws with seed 0): ``torch.autograd.gradcheck`` with ``fast_mode=True`` and with the full
@@ -200,9 +204,11 @@ def measure(
 ) -> dict[str, Any]:
     """Every figure of the module docstring, as a JSON-ready dict."""
     runs = {"torch,jax": ["--backends", "torch,jax"], "impl": ["--impl", IMPL]}
-    steps = tqdm(total=3 * len(runs) + 6, desc="check_speed", disable=not progress, file=sys.stderr)
+    steps = tqdm(total=4 * len(runs) + 7, desc="check_speed", disable=not progress, file=sys.stderr)
     result: dict[str, Any] = {"machine": platform_info(), "trials": trials, "load": _load()}
     for name, options in runs.items():
+        off = first_verdict(options, Path("off"))  # CROSSGRAD_CACHE_DIR=off: every process compiles
+        steps.update()
         with tempfile.TemporaryDirectory(prefix="crossgrad-cache-") as cache:
             cold = first_verdict(options, Path(cache))
             steps.update()
@@ -217,7 +223,7 @@ def measure(
             workers = time.perf_counter() - start
             steps.update()
         result[name] = {
-            "first_verdict_seconds": {"cold": cold, "warm": warm},
+            "first_verdict_seconds": {"off": off, "cold": cold, "warm": warm},
             f"workers_auto_{trials}_trials_seconds": workers,
         }
     result["torch,jax"]["cases_per_second"] = cases_per_second(trials, backends=["torch", "jax"])
@@ -225,6 +231,8 @@ def measure(
     from ..reference import backprop
 
     result["impl"]["cases_per_second"] = cases_per_second(trials, impl=backprop)
+    steps.update()
+    result["draw_milliseconds"] = draw_cost()
     steps.update()
     cases = drawn_cases(networks)
     anchors: dict[str, float] = {
@@ -249,6 +257,31 @@ def measure(
     return result
 
 
+def draw_cost(examples: int = 1000) -> dict[str, float]:
+    """Milliseconds per example of Hypothesis' generate phase with an empty test body, for
+    ``strategies.cases()`` (``"case"``) and for one integer (``"one_integer"``, the floor)."""
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import strategies as st
+
+    from .. import strategies
+
+    def per_example(strategy: Any) -> float:
+        @settings(
+            max_examples=examples, phases=[Phase.generate], database=None, deadline=None,
+            derandomize=True, suppress_health_check=list(HealthCheck),
+        )  # fmt: skip
+        @given(strategy)
+        def empty(value: Any) -> None:
+            pass
+
+        empty()  # a warm-up: the first run builds the strategy and imports what it needs
+        start = time.perf_counter()
+        empty()
+        return 1000 * (time.perf_counter() - start) / examples
+
+    return {"case": per_example(strategies.cases()), "one_integer": per_example(st.integers())}
+
+
 def _load() -> list[float]:
     try:
         return [round(v, 2) for v in os.getloadavg()]
@@ -260,16 +293,21 @@ def table(result: dict[str, Any]) -> str:
     """The figures as a plain-text table."""
     trials = result["trials"]
     lines = [
-        f"{'':<10} {'cold 100':>9} {'warm 100':>9} {f'cases/s ({trials})':>16} "
+        f"{'':<10} {'off 100':>9} {'cold 100':>9} {'warm 100':>9} {f'cases/s ({trials})':>16} "
         f"{f'--workers auto, {trials}':>22}"
     ]
     for name in ("torch,jax", "impl"):
         r = result[name]
         first = r["first_verdict_seconds"]
         lines.append(
-            f"{name:<10} {first['cold']:>8.1f}s {first['warm']:>8.1f}s "
+            f"{name:<10} {first['off']:>8.1f}s {first['cold']:>8.1f}s {first['warm']:>8.1f}s "
             f"{r['cases_per_second']:>16.0f} {r[f'workers_auto_{trials}_trials_seconds']:>21.1f}s"
         )
+    draw = result["draw_milliseconds"]
+    lines.append(
+        f"drawing one case: {draw['case']:.2f} ms per example "
+        f"(Hypothesis' own floor, one integer: {draw['one_integer']:.2f} ms)"
+    )
     anchors = result["anchors_networks_per_second"]
     lines.append("")
     lines.append(f"networks per second on the first {anchors['networks']} cases drawn (float64):")

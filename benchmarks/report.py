@@ -72,6 +72,27 @@ def table(report: Report) -> str:
     return "\n".join(lines)
 
 
+def headline(report: Report) -> str:
+    """The median step of every backend on each case of the run, one row per case: the
+    side-by-side view the docs show (``table`` has every figure of every record)."""
+    by_case: dict[str, dict[str, str]] = {}
+    for r in report["results"]:
+        by_case.setdefault(_case_id(r), {})[r["backend"]] = format_seconds(r["median_s"])
+    names = [b for b in BACKENDS if any(b in row for row in by_case.values())]
+    rows = [("case", *names)]
+    rows += [(case, *(row.get(b, "-") for b in names)) for case, row in by_case.items()]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
 def summary(report: Report) -> str:
     """The machine line, the skipped backends, the table and the goals, as the CLI prints."""
     m = report["machine"]

@@ -258,6 +258,21 @@ def test_summary_shows_every_result_and_the_goals() -> None:
     assert "Goals" not in text
 
 
+def test_headline_puts_every_backend_of_a_case_on_one_row() -> None:
+    record = {"network": "4-3-2", "batch": 1, "dtype": "float64", "activation": "sigmoid"}
+    result = {
+        "results": [
+            {**record, "backend": "torch", "median_s": 2e-4},
+            {**record, "backend": "numpy", "median_s": 3e-5},
+            {**record, "activation": "tanh", "backend": "numpy", "median_s": 4e-5},
+        ]
+    }
+    lines = report.headline(result).splitlines()  # type: ignore[arg-type]
+    assert lines[0].split() == ["case", "numpy", "torch"]  # in the order of BACKENDS
+    assert lines[2].split() == ["4-3-2/b1/float64/sigmoid", "30", "µs", "200", "µs"]
+    assert lines[3].split() == ["4-3-2/b1/float64/tanh", "40", "µs", "-"]
+
+
 def test_goals_compare_throughputs_from_the_same_run() -> None:
     record = {"network": "4-3-2", "batch": 1, "dtype": "float64", "spread_s": 0.0}
     record |= {"activation": "sigmoid"}
@@ -456,3 +471,4 @@ def test_summary_explains_the_alongside_column() -> None:
         "case", "backend", "median", "spread", "samples/s", "GFLOP/s", "peak", "alongside",
         "1st step",
     ]  # fmt: skip
+

@@ -77,6 +77,7 @@ def test_the_committed_results_have_every_figure():
     assert result["machine"]["cores"] >= 1
     for name in ("torch,jax", "impl"):
         first = result[name]["first_verdict_seconds"]
+        assert first["off"] > 0
         assert first["cold"] > 0
         assert first["warm"] > 0
         assert result[name]["cases_per_second"] > 0
@@ -84,6 +85,15 @@ def test_the_committed_results_have_every_figure():
     for name in ("crossgrad crosscheck", "torch gradcheck fast_mode", "torch gradcheck full",
                  "jax check_grads"):  # fmt: skip
         assert anchors[name] > 0
+    draw = result["draw_milliseconds"]
+    assert 0 < draw["one_integer"] < draw["case"]
     table = check_speed.table(result)
     assert f"{result['impl']['cases_per_second']:.0f}" in table
+    assert f"{draw['case']:.2f} ms per example" in table
     assert "torch gradcheck full" in table
+
+
+def test_draw_cost_times_the_generate_phase_alone():
+    cost = check_speed.draw_cost(examples=20)
+    assert set(cost) == {"case", "one_integer"}
+    assert all(v > 0 for v in cost.values())

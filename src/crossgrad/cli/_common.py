@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from typing import Any
 
 BACKENDS = ("torch", "jax", "numeric")
 """The adapters a subcommand can cross-check with (``crossgrad.adapters``)."""
@@ -75,3 +76,18 @@ def require_backends(backends: Sequence[str]) -> None:
             others = [b for b in backends if b != name]
             instead = f"--backends {','.join(others)}" if others else "--backends numeric"
             raise UsageError(f"{exc} (or leave {name} out, e.g. {instead})") from None
+
+
+def import_testing() -> Any:
+    """``crossgrad.testing``, or a ``UsageError`` saying how to install Hypothesis, which it
+    draws its cases with (``import crossgrad`` does not need it)."""
+    try:
+        from .. import testing
+    except ModuleNotFoundError as exc:
+        if exc.name != "hypothesis":
+            raise
+        raise UsageError(
+            "crossgrad check draws its cases with Hypothesis, which is not installed: "
+            "pip install 'crossgrad[test]'"
+        ) from None
+    return testing

@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from ..reference.optimizers import OPTIMIZERS
-from ._common import UsageError
+from ._common import UsageError, import_testing
 from ._impl import load_function
 
 
@@ -23,15 +23,7 @@ def run(args: argparse.Namespace) -> int:
             "--optimizer checks your own optimizer step: give it with --impl MODULE:FUNC "
             "(FUNC(params, grads, state) -> (params, state))"
         )
-    try:
-        from .. import testing
-    except ModuleNotFoundError as exc:
-        if exc.name != "hypothesis":
-            raise
-        raise UsageError(
-            "crossgrad check draws its cases with Hypothesis, which is not installed: "
-            "pip install 'crossgrad[test]'"
-        ) from None
+    testing = import_testing()
     step = load_function(args.impl)
     init = None if args.init is None else load_function(args.init)
     optimizer = OPTIMIZERS[args.optimizer]()

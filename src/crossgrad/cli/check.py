@@ -22,6 +22,7 @@ from ..strategies import KINK_POLICIES
 from ._common import (
     UsageError,
     backend_list,
+    import_testing,
     names,
     non_negative_int,
     positive_int,
@@ -190,15 +191,7 @@ def run(args: argparse.Namespace) -> int:
         return _optimizer.run(args)
     if args.init is not None:
         raise UsageError("--init goes with --optimizer (your optimizer step's first state)")
-    try:
-        from .. import testing
-    except ModuleNotFoundError as exc:
-        if exc.name != "hypothesis":
-            raise
-        raise UsageError(
-            "crossgrad check draws its cases with Hypothesis, which is not installed: "
-            "pip install 'crossgrad[test]'"
-        ) from None
+    testing = import_testing()
     from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 
     impl = None if args.impl is None else load_function(args.impl)

@@ -21,7 +21,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from ..adapters.tolerance import default_rtol
+from ..adapters.tolerance import ParamComparison, default_rtol
 from ..reference import Network, Params
 from ..strategies import Case
 
@@ -49,25 +49,10 @@ class ProtocolError(Exception):
     """A user's function returned something that is not a backprop result."""
 
 
-@dataclass(frozen=True)
-class Comparison:
-    """How one array (``loss``, ``W1``, ``b1``, ..., ``z1``, ``a1`` for backends) compares.
-
-    ``max_abs_err`` is ``max |g − r|``; ``max_rel_err`` is the relative error against the
-    value, ``max |g − r| / |r|`` over the entries where ``r ≠ 0`` (0 when there are none);
-    ``max_err_over_tolerance`` is ``max |g − r| / (atol + rtol · S)``, ``S`` each entry's
-    error scale: at most 1 passes.  ``worst_index`` is where that last ratio peaks; ``ok``
-    whether every entry passes with the right shape and dtype; ``problem`` says what else is
-    wrong (shape, dtype, non-finite values).
-    """
-
-    name: str
-    max_abs_err: float
-    max_rel_err: float
-    max_err_over_tolerance: float
-    worst_index: tuple[int, ...]
-    ok: bool
-    problem: str | None = None
+Comparison = ParamComparison
+"""How one array (``loss``, ``W1``, ``b1``, ..., ``z1``, ``a1`` for backends) compares: the
+comparison row of ``adapters.tolerance`` (``max_abs_err``, ``max_rel_err`` against the value,
+``max_err_over_tolerance``, ``worst_index``, ``ok``, ``problem``)."""
 
 
 def relative_error(candidate: Array, reference: Array) -> float:
