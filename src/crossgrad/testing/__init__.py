@@ -82,8 +82,9 @@ __all__ = [
 
 Names = str | Sequence[str] | None
 
+# Comparison is adapters.tolerance.ParamComparison, which keeps its own home.
 for _public in (
-    Comparison, ErrorStats, Failure, GradientMismatchError, Hint, SweepResult, Unsupported,
+    ErrorStats, Failure, GradientMismatchError, Hint, SweepResult, Unsupported,
     OptimizerCase, OptimizerCheckResult, OptimizerFailure,
 ):  # fmt: skip
     _public.__module__ = __name__  # tracebacks and reprs show the public path
