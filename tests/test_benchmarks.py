@@ -471,4 +471,3 @@ def test_summary_explains_the_alongside_column() -> None:
         "case", "backend", "median", "spread", "samples/s", "GFLOP/s", "peak", "alongside",
         "1st step",
     ]  # fmt: skip
-

@@ -26,9 +26,10 @@ from ..reference import Network, Params
 from ..strategies import Case
 
 Array = NDArray[np.floating]
-Backprop = Callable[[Network, Params, Array, Array], Any]
-"""``fn(net, params, x, y)``: a result with ``.loss`` and ``.grads`` (``.weights``,
-``.biases``), like ``reference.backprop``'s, or a tuple ``(loss, weight_grads, bias_grads)``.
+Backprop = Callable[[Network, Any, Array, Array], Any]
+"""``fn(net, params, x, y)`` (``params``: ``Params``, or ``LaidOut`` in a user's layout): a
+result with ``.loss`` and ``.grads`` (``.weights``, ``.biases``), like ``reference.backprop``'s,
+or a tuple ``(loss, weight_grads, bias_grads)``.
 A backend object (``.name`` and ``.backprop``, like ``adapters.get("torch")``) is accepted
 wherever such a function is."""
 
