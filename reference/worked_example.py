@@ -1,6 +1,7 @@
 """The worked example that started crossgrad, as data: its network, and every figure it prints.
 
-The document (``shared/seed/backprop-worked-example.md``) trains a 4-3-2 sigmoid network with
+The document, a hand-written worked example of backpropagation (not part of this repository;
+``crossgrad example`` presents it in crossgrad's own words), trains a 4-3-2 sigmoid network with
 loss ``½‖ŷ − y‖²`` on one sample for one SGD step.  Its figures are rounded by hand; each is
 kept here as printed (a string, so its precision is known), with the quantity and index it
 stands for.  ``compare_printed`` sets them beside exact values.
