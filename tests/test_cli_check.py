@@ -243,3 +243,14 @@ def test_an_object_with_backprop_is_accepted_as_impl(
     name = _module(in_tmp, BACKEND_OBJECT)
     assert main(_check("--impl", f"{name}:backend")) == 0
     assert "All 15 cases agree." in capsys.readouterr().out
+
+
+def test_the_option_names_are_those_of_testing_and_strategies() -> None:
+    from crossgrad import strategies, testing
+    from crossgrad.cli import check
+
+    assert check.KINK_POLICIES == strategies.KINK_POLICIES
+    assert (check.WEIGHT_LAYOUTS, check.SAMPLE_LAYOUTS) == (
+        testing.WEIGHT_LAYOUTS,
+        testing.SAMPLE_LAYOUTS,
+    )

@@ -94,3 +94,23 @@ def test_a_function_is_not_a_module(name: str) -> None:
 
     with pytest.raises(ModuleNotFoundError):
         importlib.import_module(name)
+
+
+def test_the_command_runs_without_hypothesis_torch_and_jax() -> None:
+    """Hypothesis, torch and jax are extras: without them `crossgrad example` works on the
+    numeric backend, and `crossgrad check` says which extra to install (no traceback)."""
+    blocked = "import sys; sys.modules.update(hypothesis=None, torch=None, jax=None); "
+    run = "from crossgrad.cli import main; sys.exit(main({argv!r}))"
+    for argv, status in (
+        (["example", "--backends", "numeric"], 0),
+        (["check", "--impl", "crossgrad.reference:backprop", "--trials", "2"], 2),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-c", blocked + run.format(argv=argv)],
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == status, done.stderr
+        assert "Traceback" not in done.stderr
+        if status == 2:
+            assert "pip install 'crossgrad[test]'" in done.stderr

@@ -18,7 +18,6 @@ from typing import Any
 
 from ..reference import ACTIVATIONS, LOSSES, REDUCTIONS
 from ..reference.optimizers import OPTIMIZERS
-from ..strategies import KINK_POLICIES
 from ._common import (
     UsageError,
     backend_list,
@@ -32,8 +31,12 @@ from ._common import (
 from ._impl import load_function
 
 DTYPES = ("float32", "float64")
+# The names of crossgrad.testing and crossgrad.strategies, written here because those modules
+# import Hypothesis, which the other subcommands do not need (tests/test_cli_check.py holds
+# them equal).
 WEIGHT_LAYOUTS = ("out_in", "in_out")
 SAMPLE_LAYOUTS = ("rows", "columns")
+KINK_POLICIES = ("include", "avoid", "only")
 
 
 def _range(text: str) -> tuple[int, int]:
