@@ -103,6 +103,7 @@ def test_the_command_runs_without_hypothesis_torch_and_jax() -> None:
     run = "from crossgrad.cli import main; sys.exit(main({argv!r}))"
     for argv, status in (
         (["example", "--backends", "numeric"], 0),
+        (["example"], 2),  # torch and jax by default: say what to install, or what runs here
         (["check", "--impl", "crossgrad.reference:backprop", "--trials", "2"], 2),
     ):
         done = subprocess.run(
@@ -112,5 +113,8 @@ def test_the_command_runs_without_hypothesis_torch_and_jax() -> None:
         )
         assert done.returncode == status, done.stderr
         assert "Traceback" not in done.stderr
-        if status == 2:
+        if argv == ["example"]:  # the hint names only a backend that runs here
+            assert "pip install 'crossgrad[torch]'" in done.stderr
+            assert done.stderr.rstrip().endswith("(or leave torch out, e.g. --backends numeric)")
+        elif status == 2:
             assert "pip install 'crossgrad[test]'" in done.stderr

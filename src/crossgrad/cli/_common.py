@@ -69,13 +69,16 @@ def require_backends(backends: Sequence[str]) -> None:
     """Raise ``UsageError`` naming the pip extra to install for a backend that is missing."""
     from .. import adapters
 
+    available = adapters.available()
     for name in backends:
         try:
             adapters.get(name)
         except ImportError as exc:
-            others = [b for b in backends if b != name]
-            instead = f"--backends {','.join(others)}" if others else "--backends numeric"
-            raise UsageError(f"{exc} (or leave {name} out, e.g. {instead})") from None
+            # Suggest only backends that run here: the others asked for, else the oracle.
+            others = [b for b in backends if b != name and b in available] or ["numeric"]
+            raise UsageError(
+                f"{exc} (or leave {name} out, e.g. --backends {','.join(others)})"
+            ) from None
 
 
 def import_testing() -> Any:
