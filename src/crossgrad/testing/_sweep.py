@@ -58,7 +58,7 @@ class ErrorStats:
     max_err_over_tolerance: float = 0.0
 
     def add(self, comparison: Comparison) -> None:
-        """Count one more case, keeping the worst of each error with ``comparison``'s."""
+        """Keep the worst of each error, these or ``comparison``'s (the caller counts cases)."""
         self.max_abs_err = max(self.max_abs_err, comparison.max_abs_err)
         self.max_rel_err = max(self.max_rel_err, comparison.max_rel_err)
         self.max_err_over_tolerance = max(
