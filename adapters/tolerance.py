@@ -278,7 +278,8 @@ class Expected:
         self._starts = np.cumsum([0, *self._sizes[:-1]])
         self._r = self._concatenate(self.references)
         self._s = self._concatenate(self.scales)
-        self._abs_r, self._r_nonzero = np.abs(self._r), self._r != 0
+        # |r|, with ∞ where r = 0: the true relative error |g − r| / |r| is then 0 there.
+        self._abs_r = np.where(self._r != 0, np.abs(self._r), np.inf)
         self._allowed: dict[tuple[float, float], tuple[NDArray[np.float64], NDArray[np.bool_]]] = {}
 
     def _concatenate(self, arrays: Sequence[NDArray[Any]]) -> NDArray[np.float64]:
@@ -318,7 +319,9 @@ class Expected:
             ratio = np.divide(err, allowed, out=np.where(err > 0, np.inf, 0.0),
                               where=allowed_positive)  # fmt: skip
             # The true relative error, where r ≠ 0 (it may overflow to inf next to a subnormal r).
-            rel = np.divide(err, self._abs_r, out=np.zeros_like(err), where=self._r_nonzero)
+            rel = err / self._abs_r
+            if not finite:
+                rel[np.isnan(rel)] = 0.0  # ∞ / ∞ where r = 0: no relative error defined there
         rows: list[ParamComparison | None] = [None] * len(values)
         if self._in_pass:
             starts = self._starts

@@ -228,6 +228,12 @@ def check_finite(name: str, a: NDArray[np.floating]) -> None:
 
 
 def _as_float(name: str, value: ArrayLike, dtype: DTypeLike | None) -> NDArray[Any]:
+    if (
+        type(value) is np.ndarray
+        and value.dtype in FLOAT_DTYPES
+        and (dtype is None or value.dtype == dtype)  # not `in (None, …)`: dtype == None is f8
+    ):
+        return value  # already what is asked for: nothing to convert
     try:
         arr = np.asarray(value)
     except (TypeError, ValueError) as exc:

@@ -143,3 +143,11 @@ def test_nothing_the_caller_passed_is_modified() -> None:
     np.testing.assert_array_equal(y, Y)
     assert params == PARAMS
     assert new != PARAMS
+
+
+def test_float32_input_is_computed_in_float64_params() -> None:
+    x32, y32 = X.astype(np.float32), Y.astype(np.float32)
+    out = backprop(NET, PARAMS, x32, y32)
+    assert out.activations[0].dtype == np.float64
+    assert out.grads.dtype == np.float64
+    assert out.grads == backprop(NET, PARAMS, x32.astype(np.float64), y32.astype(np.float64)).grads
