@@ -21,6 +21,10 @@ module is imported; the Hypothesis pytest plugin then loads the one named on the
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+import pytest
 from hypothesis import HealthCheck, settings
 
 for name, examples, derandomize in (
@@ -37,3 +41,12 @@ for name, examples, derandomize in (
         derandomize=derandomize,
         **({"database": None, "print_blob": False} if derandomize else {}),
     )
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The test's own folder as the current one, where ``--impl`` finds users' modules
+    (``user_code.write_module``); ``sys.path`` is restored after the test."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # --impl may put the cwd on it
+    return tmp_path

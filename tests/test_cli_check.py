@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
+from user_code import write_module
 
 from crossgrad import adapters
 from crossgrad.cli import main
 
 FRAMEWORKS = [b for b in ("torch", "jax") if b in adapters.available()]
-_names = itertools.count()
 
 CORRECT = """
 from crossgrad import reference
@@ -36,20 +34,6 @@ def backprop(net, params, x, y):
 """
 
 
-def _module(directory: Path, source: str) -> str:
-    """Write ``source`` to a module of a fresh name in ``directory``; return that name."""
-    name = f"student_backprop_{os.getpid()}_{next(_names)}"
-    (directory / f"{name}.py").write_text(textwrap.dedent(source), "utf-8")
-    return name
-
-
-@pytest.fixture
-def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "path", list(sys.path))  # --impl may put the cwd on it
-    return tmp_path
-
-
 def _check(*argv: str) -> list[str]:
     return ["check", "--trials", "15", "--seed", "1", "--no-progress", *argv]
 
@@ -57,7 +41,7 @@ def _check(*argv: str) -> list[str]:
 def test_a_correct_implementation_is_accepted(
     in_tmp: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    name = _module(in_tmp, CORRECT)
+    name = write_module(in_tmp, CORRECT)
     assert main(_check("--impl", f"{name}:backprop")) == 0
     out = capsys.readouterr().out
     assert f"{name}:backprop against the crossgrad reference: 15 cases checked (seed 1)" in out
@@ -68,7 +52,7 @@ def test_a_correct_implementation_is_accepted(
 def test_a_planted_bug_is_caught_shrunk_and_explained(
     in_tmp: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    name = _module(in_tmp, SUM_NOT_MEAN)
+    name = write_module(in_tmp, SUM_NOT_MEAN)
     assert main(_check("--impl", f"{name}:backprop", "--trials", "50")) == 1
     out = capsys.readouterr().out
     assert "Smallest failing case Hypothesis found (seed 1):" in out
@@ -81,7 +65,7 @@ def test_a_planted_bug_is_caught_shrunk_and_explained(
 def test_an_exception_in_the_users_code_is_a_failure_not_a_crash(
     in_tmp: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    name = _module(in_tmp, "def backprop(net, params, x, y):\n    raise KeyError('W3')\n")
+    name = write_module(in_tmp, "def backprop(net, params, x, y):\n    raise KeyError('W3')\n")
     assert main(_check("--impl", f"{name}:backprop")) == 1
     out = capsys.readouterr().out
     assert "failed on it: KeyError: 'W3' (raised at" in out
@@ -89,7 +73,7 @@ def test_an_exception_in_the_users_code_is_a_failure_not_a_crash(
 
 
 def test_the_module_is_found_on_pythonpath(tmp_path: Path) -> None:
-    name = _module(tmp_path, CORRECT)
+    name = write_module(tmp_path, CORRECT)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
@@ -121,7 +105,7 @@ def test_the_module_is_found_on_pythonpath(tmp_path: Path) -> None:
 def test_a_bad_impl_is_a_usage_error(
     in_tmp: Path, capsys: pytest.CaptureFixture[str], source: str, spec: str, message: str
 ) -> None:
-    name = _module(in_tmp, source)
+    name = write_module(in_tmp, source)
     assert main(_check("--impl", spec.format(name=name))) == 2
     err = capsys.readouterr().err
     assert err.startswith("crossgrad check: error: ")
@@ -206,7 +190,7 @@ def backprop(net, params, x, y):
 
 
 def test_the_options_restrict_the_cases(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    name = _module(in_tmp, RESTRICTED)
+    name = write_module(in_tmp, RESTRICTED)
     argv = _check("--impl", f"{name}:backprop", "--activation", "tanh", "--activation", "relu")
     argv += ["--loss", "mse", "--reduction", "sum", "--dtype", "float32"]
     argv += ["--depth", "2-3", "--width", "1,3", "--batch", "4-5", "--trials", "20"]
@@ -214,7 +198,7 @@ def test_the_options_restrict_the_cases(in_tmp: Path, capsys: pytest.CaptureFixt
 
 
 def test_the_progress_bar_is_on_stderr(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    name = _module(in_tmp, CORRECT)
+    name = write_module(in_tmp, CORRECT)
     argv = ["check", "--trials", "5", "--seed", "0", "--impl", f"{name}:backprop"]
     assert main(argv) == 0
     captured = capsys.readouterr()
@@ -240,7 +224,7 @@ backend = Planted()
 def test_an_object_with_backprop_is_accepted_as_impl(
     in_tmp: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    name = _module(in_tmp, BACKEND_OBJECT)
+    name = write_module(in_tmp, BACKEND_OBJECT)
     assert main(_check("--impl", f"{name}:backend")) == 0
     assert "All 15 cases agree." in capsys.readouterr().out
 

@@ -6,12 +6,9 @@ outputs that stay usable: LaTeX that compiles for any width, no traceback on a c
 
 from __future__ import annotations
 
-import itertools
-import os
 import shutil
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -19,25 +16,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from user_code import write_module
 
 from crossgrad import adapters, reference, testing, walkthrough
 from crossgrad.cli import main
 from crossgrad.reference import Network, Params, init_params
-
-_names = itertools.count()
-
-
-def _module(directory: Path, source: str) -> str:
-    name = f"defect_backprop_{os.getpid()}_{next(_names)}"
-    (directory / f"{name}.py").write_text(textwrap.dedent(source), "utf-8")
-    return name
-
-
-@pytest.fixture
-def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "path", list(sys.path))  # --impl may put the cwd on it
-    return tmp_path
 
 
 def _check(*argv: str) -> list[str]:
@@ -74,7 +57,7 @@ def test_a_bad_timeout_is_a_usage_error(value: str, capsys: pytest.CaptureFixtur
 def test_impl_that_is_not_a_function_gets_the_right_article(
     in_tmp: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    name = _module(in_tmp, "backprop = 3\n")
+    name = write_module(in_tmp, "backprop = 3\n")
     assert main(_check("--impl", f"{name}:backprop")) == 2
     assert f"{name}:backprop is an int, not a function" in capsys.readouterr().err
 
@@ -102,7 +85,7 @@ def backprop(net, params, x, y):
 def test_summary_counts_match_the_rows_and_failing_cases_are_left_out(
     in_tmp: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    name = _module(in_tmp, SHAPE_BUG)  # a (1, 1) W passes, the first wider one fails
+    name = write_module(in_tmp, SHAPE_BUG)  # a (1, 1) W passes, the first wider one fails
     assert main(_check("--impl", f"{name}:backprop")) == 1
     out = capsys.readouterr().out
     lines = out.split("\n\n")[0].splitlines()
@@ -120,7 +103,7 @@ def test_summary_counts_match_the_rows_and_failing_cases_are_left_out(
 def test_no_empty_table_when_the_first_case_fails(
     in_tmp: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    name = _module(in_tmp, RAISES)
+    name = write_module(in_tmp, RAISES)
     assert main(_check("--impl", f"{name}:backprop")) == 1
     out = capsys.readouterr().out
     assert "the first case checked failed" in out
