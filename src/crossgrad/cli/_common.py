@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -94,3 +95,18 @@ def import_testing() -> Any:
             "pip install 'crossgrad[test]'"
         ) from None
     return testing
+
+
+def print_walkthrough(module: Any, walk: Any, form: str, digits: int) -> int:
+    """Print ``walk`` in ``form`` (text, json, markdown, latex) with ``module``'s writers
+    (``crossgrad.walkthrough`` and ``crossgrad.optimizer_walkthrough`` have the same four);
+    return the exit status: 0 when every backend agreed, else 1."""
+    if form == "json":
+        print(json.dumps(module.to_json(walk), indent=2, ensure_ascii=False))
+    elif form == "markdown":
+        print(module.to_markdown(walk, digits), end="")
+    elif form == "latex":
+        print(module.to_latex(walk, digits), end="")
+    else:
+        print(module.to_text(walk))
+    return 0 if walk.ok else 1

@@ -4,9 +4,8 @@ steps, thin over ``crossgrad.optimizer_walkthrough``."""
 from __future__ import annotations
 
 import argparse
-import json
 
-from ._common import UsageError, require_backends
+from ._common import UsageError, print_walkthrough, require_backends
 
 OWN_NETWORK_OPTIONS = ("sizes", "activation", "loss", "seed", "lr")
 
@@ -23,12 +22,4 @@ def run_optimizer(args: argparse.Namespace) -> int:
         )
     require_backends(args.backends)
     w = ow.walk(args.optimizer, 2 if args.steps is None else args.steps, backends=args.backends)
-    if args.format == "json":
-        print(json.dumps(ow.to_json(w), indent=2, ensure_ascii=False))
-    elif args.format == "markdown":
-        print(ow.to_markdown(w, args.digits), end="")
-    elif args.format == "latex":
-        print(ow.to_latex(w, args.digits), end="")
-    else:
-        print(ow.to_text(w))
-    return 0 if w.ok else 1
+    return print_walkthrough(ow, w, args.format, args.digits)

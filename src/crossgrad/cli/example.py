@@ -9,11 +9,17 @@ reported, not a failure), 1 when one disagrees, 2 on a usage error.
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from ..reference import ACTIVATIONS, LOSSES, Network
-from ._common import UsageError, backend_list, names, non_negative_int, positive_int
+from ._common import (
+    UsageError,
+    backend_list,
+    names,
+    non_negative_int,
+    positive_int,
+    print_walkthrough,
+)
 
 FORMATS = ("text", "json", "markdown", "latex")
 DEFAULT_BACKENDS = ("torch", "jax")
@@ -153,12 +159,4 @@ def run(args: argparse.Namespace) -> int:
         seed = 0 if args.seed is None else args.seed
         lr = 0.1 if args.lr is None else args.lr
         w = walkthrough.generate(net, seed, lr, backends=args.backends)
-    if args.format == "json":
-        print(json.dumps(walkthrough.to_json(w), indent=2, ensure_ascii=False))
-    elif args.format == "markdown":
-        print(walkthrough.to_markdown(w, args.digits), end="")
-    elif args.format == "latex":
-        print(walkthrough.to_latex(w, args.digits), end="")
-    else:
-        print(walkthrough.to_text(w))
-    return 0 if w.ok else 1
+    return print_walkthrough(walkthrough, w, args.format, args.digits)
