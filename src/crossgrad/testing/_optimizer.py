@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
-from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+from hypothesis import given
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.errors import FlakyFailure
@@ -30,7 +30,7 @@ from ..adapters.training import StepComparison, compare
 from ..adapters.trajectory_tolerance import optimizer_bounds
 from ..reference import optimizers
 from ..reference.optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
-from ._sweep import GradientMismatchError
+from ._sweep import GradientMismatchError, quiet_settings
 
 Array = np.ndarray
 Step = Callable[[list[Array], list[Array], Any], tuple[Sequence[Array], Any]]
@@ -407,16 +407,7 @@ def check_optimizer(
             worst["ratio"] = max(worst["ratio"], r.max_err_over_tolerance)
             worst["rel"] = max(worst["rel"], r.max_rel_err)
 
-    runner = settings(
-        max_examples=max_examples,
-        database=None,
-        deadline=None,
-        print_blob=False,
-        report_multiple_bugs=False,
-        suppress_health_check=list(HealthCheck),
-        verbosity=Verbosity.quiet,
-        phases=(Phase.explicit, Phase.generate, Phase.shrink),
-    )(given(case=optimizer_cases())(test))
+    runner = quiet_settings(max_examples)(given(case=optimizer_cases())(test))
     failure: OptimizerFailure | None = None
     try:
         hypothesis_seed(seed_)(runner)()

@@ -358,6 +358,22 @@ def timed_out(name: str, timeout: float) -> str:
     return f"{name} did not return within {timeout:g} s on this case (the time limit)"
 
 
+def quiet_settings(max_examples: int) -> settings:
+    """Hypothesis' settings for a sweep run as a library call, not as a test: no example
+    database, no deadline, random draws (the caller seeds them), quiet, one bug shrunk."""
+    return settings(
+        max_examples=max_examples,
+        database=None,
+        deadline=None,
+        derandomize=False,
+        print_blob=False,
+        report_multiple_bugs=False,
+        suppress_health_check=list(HealthCheck),
+        verbosity=Verbosity.quiet,
+        phases=(Phase.explicit, Phase.generate, Phase.shrink),
+    )
+
+
 def impl_checker(
     fn: Backprop,
     rtol: float | None,
@@ -520,17 +536,7 @@ def run(
                     state["stop_at"] = time.monotonic() + outcome.timed_out
             raise _CaseFailedError(outcome)
 
-    runner = settings(
-        max_examples=trials,
-        database=None,
-        deadline=None,
-        derandomize=False,
-        print_blob=False,
-        report_multiple_bugs=False,
-        suppress_health_check=list(HealthCheck),
-        verbosity=Verbosity.quiet,
-        phases=(Phase.explicit, Phase.generate, Phase.shrink),
-    )(given(case=strategy)(test))
+    runner = quiet_settings(trials)(given(case=strategy)(test))
     runner = hypothesis_seed(seed_)(runner)
     outcome: _Outcome | None = None
     try:
