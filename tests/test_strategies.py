@@ -32,6 +32,7 @@ def test_every_case_is_valid(case: Case) -> None:
     for array in (case.x, case.y, *case.params.weights, *case.params.biases):
         assert np.isfinite(array).all()
         assert np.abs(array).max() <= 2.0**17
+        assert array.flags.c_contiguous  # a user's code may assume it
 
 
 @given(strategies.cases(losses="binary_cross_entropy", activations="relu"))
@@ -317,3 +318,37 @@ def test_a_deep_failure_still_shrinks_layer_by_layer_with_positions() -> None:
     )
     assert case.net.sizes == (1, 1, 1)
     assert case.net.activations == ("tanh", "identity")
+
+
+class _Extremes:
+    """A stand-in generator whose ``random`` returns 0 and the largest double below 1."""
+
+    def random(self, shape: tuple[int, ...]) -> np.ndarray:
+        values = np.zeros(shape)
+        values.flat[1::2] = np.nextafter(1.0, 0.0)
+        return values
+
+
+@pytest.mark.parametrize("resolution", range(1, strategies.MAX_RESOLUTION + 1))
+@pytest.mark.parametrize("low", [-1, 0])
+def test_grid_values_stay_on_the_grid_even_at_the_ends(resolution: int, low: int) -> None:
+    steps = 2**resolution
+    scale = 0.25
+    ends = strategies._grid(_Extremes(), (2, 3), resolution, low, scale)  # type: ignore[arg-type]
+    assert set(ends.ravel().tolist()) == {low * scale, scale}  # both ends, never beyond
+    drawn = strategies._grid(np.random.default_rng(resolution), (64, 64), resolution, low, scale)
+    k = drawn / scale * steps
+    assert np.array_equal(k, np.round(k))
+    assert k.min() >= low * steps
+    assert k.max() <= steps
+    assert np.array_equal(drawn.astype(np.float32).astype(np.float64), drawn)
+
+
+def test_layer_arrays_zero_whole_units() -> None:
+    # seed % 3 == 2: up to two units on a kink, weights and bias together.
+    W, b = strategies._layer_arrays(5, 8, seed=2, resolution=4, kinks="include")
+    assert W.shape == (8, 5)
+    assert b.shape == (8,)
+    zero_rows = np.flatnonzero(~W.any(axis=1))
+    assert zero_rows.size >= 1
+    assert (b[zero_rows] == 0).all()
