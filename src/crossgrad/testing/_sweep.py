@@ -32,8 +32,8 @@ from ._compare import (
     ProtocolError,
     Unsupported,
     call,
-    compare,
-    compare_gradients,
+    compare_all,
+    gradient_items,
 )
 from ._hints import Hint, diagnose
 from ._time_limit import TimeLimitExceededError, call_with_time_limit
@@ -420,21 +420,17 @@ def impl_checker(
         rtol_ = default_rtol(net, case.dtype) if rtol is None else rtol
         # One pass gives the error scales of the loss and of every gradient.
         forward_scale, grad_scale = error_scales(net, case.params, case.x, case.y)
-        comparisons = compare_gradients(
-            net, case.params, grad_scale, got, reference.grads, rtol_, atol
-        )
+        items = gradient_items(net, grad_scale, got, reference.grads)
         if got.loss is not None:
-            comparisons.insert(
-                0,
-                compare(
-                    "loss",
-                    np.asarray(got.loss, np.float64),
-                    np.asarray(reference.loss, np.float64),
-                    np.asarray(forward_scale.loss),
-                    rtol_,
-                    atol,
-                ),
+            loss_item = (
+                "loss",
+                np.asarray(got.loss, np.float64),
+                np.asarray(reference.loss, np.float64),
+                np.asarray(forward_scale.loss),
+                None,
             )
+            items.insert(0, loss_item)
+        comparisons = compare_all(items, rtol_, atol)
         if all(c.ok for c in comparisons):
             return _Outcome({name: comparisons}, None)
 
