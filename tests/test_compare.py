@@ -6,9 +6,16 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from crossgrad import reference, strategies
+from crossgrad.adapters import tolerance
+from crossgrad.reference import Network, Params
+from crossgrad.strategies import Case
 from crossgrad.testing import _compare
 from crossgrad.testing._compare import compare, compare_all
+from crossgrad.testing._sweep import impl_checker
 
 Array = np.ndarray[Any, Any]
 
@@ -105,3 +112,31 @@ def test_a_zero_scale_allows_only_an_exact_match() -> None:
     assert not second.ok
     assert second.max_err_over_tolerance == np.inf
     assert second.worst_index == (1,)
+
+
+@settings(max_examples=80, deadline=None, database=None, derandomize=True)
+@given(case=strategies.cases(), noise=st.sampled_from([0.0, 1e-15, 1e-9, 1e-3]))
+def test_a_check_reports_what_compare_computes_on_a_fresh_forward_pass(
+    case: Case, noise: float
+) -> None:
+    """``impl_checker`` (its error scales on the reference's forward values, ``compare_all``)
+    reports exactly what ``compare`` gives on scales that run a forward pass of their own."""
+
+    def perturbed(net: Network, params: Params, x: Array, y: Array) -> Any:
+        r = reference.backprop(net, params, x, y)
+        weights = [W * (1 + noise) for W in r.grads.weights]
+        return r.loss * (1 + noise), weights, [b + noise for b in r.grads.biases]
+
+    outcome = impl_checker(perturbed, None, 0.0, timeout=60.0)(case)
+    net = case.net
+    ref = reference.backprop(net, case.params, case.x, case.y)
+    forward, scale = tolerance.error_scales(net, case.params, case.x, case.y)
+    rtol = tolerance.default_rtol(net, case.dtype)
+    loss, weights, biases = perturbed(net, case.params, case.x, case.y)
+    want = [compare("loss", np.asarray(loss, np.float64), np.asarray(ref.loss, np.float64),
+                    np.asarray(forward.loss), rtol)]  # fmt: skip
+    for l in range(net.n_layers):
+        want.append(compare(f"W{l + 1}", weights[l], ref.grads.weights[l], scale.weights[l], rtol))
+        want.append(compare(f"b{l + 1}", biases[l], ref.grads.biases[l], scale.biases[l], rtol))
+    _same(outcome.comparisons["your backprop"], want)
+    assert (outcome.failure is None) == all(c.ok for c in want)

@@ -418,8 +418,10 @@ def impl_checker(
             message = error
             return _Outcome({}, lambda: Failure(candidate, case, (), message, (), ""), exceeded)
         rtol_ = default_rtol(net, case.dtype) if rtol is None else rtol
-        # One pass gives the error scales of the loss and of every gradient.
-        forward_scale, grad_scale = error_scales(net, case.params, case.x, case.y)
+        # One pass gives the error scales of the loss and of every gradient, on the forward
+        # values the reference has just computed (the case is a batch: they are 2-d).
+        forward_values = (list(reference.preactivations), list(reference.activations))
+        forward_scale, grad_scale = error_scales(net, case.params, case.x, case.y, forward_values)
         items = gradient_items(net, grad_scale, got, reference.grads)
         if got.loss is not None:
             loss_item = (
