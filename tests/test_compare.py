@@ -81,11 +81,18 @@ def test_compare_all_equals_compare_array_by_array(seed: int) -> None:
     _same(compare_all(items, rtol, atol), _one_by_one(items, rtol, atol))
 
 
-def test_the_one_pass_is_taken_when_every_value_is_finite() -> None:
+def test_the_one_pass_is_taken_when_every_value_is_finite(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     rng = np.random.default_rng(0)
     items = _random_items(rng, special=False)
-    arrays = [(np.asarray(g), np.asarray(r), np.asarray(s)) for _, g, r, s, _ in items]
-    assert _compare._compare_in_one_pass(arrays, 1e-15, 0.0) is not None
+    want = _one_by_one(items, 1e-15, 0.0)
+
+    def not_called(*args: Any) -> Any:
+        raise AssertionError("compare called: the one pass was not taken")
+
+    monkeypatch.setattr(_compare, "compare", not_called)
+    _same(compare_all(items, 1e-15, 0.0), want)
 
 
 @pytest.mark.parametrize("value", [np.nan, np.inf], ids=["nan", "inf"])

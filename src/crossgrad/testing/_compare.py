@@ -14,6 +14,7 @@ reported as such.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -21,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from ..adapters.tolerance import ParamComparison, default_rtol
+from ..adapters.tolerance import Expected, ParamComparison, default_rtol
 from ..reference import Network, Params
 from ..strategies import Case
 
@@ -341,12 +342,10 @@ def compare_all(items: Sequence[CompareItem], rtol: float, atol: float = 0.0) ->
 
     The result is exactly ``compare``'s, item by item; only the work differs.  The items that
     need no report beyond their numbers (no ``problem``, the reference's shape and floating
-    dtype, entries to compare) go through one float64 pass over all of them at once, with the
-    maxima per array taken by ``reduceat``: a dozen NumPy calls per case instead of some 25
-    per array.  That pass assumes finite values (no NaN can arise): when a candidate or a
-    reference holds an inf or a NaN, or a ratio comes out NaN (an infinite error over an
-    infinite allowance), every item is compared on its own instead.  The other items (a wrong
-    shape or dtype, a layout problem, an empty array) are always compared on their own.
+    dtype, entries to compare) go through the backends' comparator, ``tolerance.Expected``:
+    one float64 pass over all of them at once, a dozen NumPy calls per case instead of some
+    25 per array.  The other items (a wrong shape or dtype, a layout problem, an empty array,
+    an error that is not finite) are compared on their own, for ``compare``'s messages.
     """
     arrays = [
         (np.asarray(candidate), np.asarray(reference), np.asarray(scale))
@@ -361,71 +360,19 @@ def compare_all(items: Sequence[CompareItem], rtol: float, atol: float = 0.0) ->
         and r.dtype.kind == "f"
         and 0 < r.size == s.size
     ]
-    rows = _compare_in_one_pass([arrays[k] for k in fast], rtol, atol) if fast else []
-    if rows is None:  # a value the pass does not cover: every item on its own
-        fast, rows = [], []
     out: list[Comparison | None] = [None] * len(items)
-    for k, (max_abs, max_rel, over, worst) in zip(fast, rows, strict=True):
-        out[k] = Comparison(items[k][0], max_abs, max_rel, over, worst, over <= 1, None)
+    if fast:
+        expected = Expected([(items[k][0], arrays[k][1], arrays[k][2]) for k in fast])
+        rows = expected.compare([arrays[k][0] for k in fast], rtol, atol)
+        for k, row in zip(fast, rows, strict=True):
+            # An error that is not finite (a NaN or inf value, or an overflow) is left to
+            # compare, which tells a non-finite candidate from an overflowing difference.
+            if row.problem is None and math.isfinite(row.max_abs_err):
+                out[k] = row
     return [
         row if row is not None else compare(name, g, r, s, rtol, atol, problem)
         for row, (name, g, r, s, problem) in zip(out, items, strict=True)
     ]
-
-
-def _compare_in_one_pass(
-    arrays: Sequence[tuple[Array, Array, Array]], rtol: float, atol: float
-) -> list[tuple[float, float, float, tuple[int, ...]]] | None:
-    """``(max_abs_err, max_rel_err, max_err_over_tolerance, worst_index)`` of each
-    ``(candidate, reference, scale)``, as ``compare`` computes them, from one pass over them
-    all; ``None`` when a value is not finite (``compare`` must handle that array itself).
-
-    The arrays share shape and floating dtype pairwise, and none is empty.  With every
-    candidate and reference finite, ``|g − r|`` is never NaN (at most ``inf``, by overflow),
-    so ``compare``'s NaN → inf replacement has nothing to do, and ``relative_error``'s maximum
-    over the entries with ``r ≠ 0`` is the maximum of ``|g − r| / |r|`` with ``|r|`` taken as
-    ``inf`` where ``r = 0`` (a finite error over ``inf`` is 0, and the maximum is ≥ 0 anyway).
-    """
-    g = np.concatenate([a.ravel() for a, _, _ in arrays], dtype=np.float64)
-    r = np.concatenate([b.ravel() for _, b, _ in arrays], dtype=np.float64)
-    if not (np.isfinite(g).all() and np.isfinite(r).all()):
-        return None
-    sizes = [b.size for _, b, _ in arrays]
-    starts = np.cumsum([0, *sizes[:-1]])
-    with np.errstate(invalid="ignore", over="ignore"):
-        err = np.abs(g - r)
-        allowed = atol + rtol * np.concatenate([s.ravel() for _, _, s in arrays], dtype=np.float64)
-        zero_or_inf = np.where(err > 0, np.inf, 0.0)
-        ratio = np.divide(err, allowed, out=zero_or_inf, where=allowed > 0)
-        rel = err / np.where(r != 0, np.abs(r), np.inf)
-    worst_ratio = np.maximum.reduceat(ratio, starts)
-    overs = worst_ratio.tolist()
-    if any(over != over for over in overs):  # NaN: argmax's rule is compare's to apply
-        return None
-    # The first entry of each array that reaches its array's largest ratio (argmax's tie
-    # rule): every array holds at least one, so each start finds one in its own array.
-    hits = np.flatnonzero(ratio == np.repeat(worst_ratio, sizes))
-    worst = (hits[np.searchsorted(hits, starts)] - starts).tolist()
-    return [
-        (e, q, over, _unravel(w, b.shape))
-        for e, q, over, w, (_, b, _) in zip(
-            np.maximum.reduceat(err, starts).tolist(),
-            np.maximum.reduceat(rel, starts).tolist(),
-            overs,
-            worst,
-            arrays,
-            strict=True,
-        )
-    ]
-
-
-def _unravel(k: int, shape: tuple[int, ...]) -> tuple[int, ...]:
-    """``np.unravel_index(k, shape)`` as a tuple of Python ints."""
-    if len(shape) == 2:
-        return divmod(k, shape[1])
-    if len(shape) < 2:
-        return (k,) if shape else ()
-    return tuple(int(i) for i in np.unravel_index(k, shape))
 
 
 def gradient_items(
