@@ -328,7 +328,13 @@ class Expected:
             worst_ratio = np.maximum.reduceat(ratio, starts)
             # The first entry of each array that reaches its array's largest ratio (argmax's
             # tie rule): every array holds at least one, so each start finds one in its own.
-            hits = np.flatnonzero(ratio == np.repeat(worst_ratio, self._sizes))
+            # A NaN ratio (an infinite error over an infinite allowance) is the largest, as
+            # for argmax, and equals no other.
+            largest = np.repeat(worst_ratio, self._sizes)
+            reached = ratio == largest
+            if not finite:
+                reached |= np.isnan(ratio) & np.isnan(largest)
+            hits = np.flatnonzero(reached)
             worst = hits[np.searchsorted(hits, starts)] - starts
             non_finite = (
                 [False] * len(starts) if finite

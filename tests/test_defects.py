@@ -245,6 +245,30 @@ def test_the_time_limit_covers_a_backend_of_ones_own() -> None:
     assert "hangs did not return within 0.2 s" in str(result.failure)
 
 
+def test_named_backends_beside_a_plain_function_run_without_the_time_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Only the user's own code runs under the limit: torch (a name) does not, even beside a
+    # plain function of the user's (checked as an impl, under its own name and limit).
+    limits: dict[str, set[float | None]] = {}
+    real = testing.call_with_time_limit
+
+    def spy(fn: Any, args: tuple[Any, ...], timeout: float | None) -> Any:
+        limits.setdefault(getattr(fn, "__name__", "?"), set()).add(timeout)
+        return real(fn, args, timeout)
+
+    monkeypatch.setattr(testing, "call_with_time_limit", spy)
+    monkeypatch.setattr(testing._sweep, "call_with_time_limit", spy)
+
+    def mine(net: Network, params: Params, x: Any, y: Any) -> Any:
+        return reference.backprop(net, params, x, y)
+
+    result = testing.sweep(["torch", mine], trials=3, seed=0, timeout=30.0)
+    assert result.ok
+    assert limits["_crosscheck"] == {None}
+    assert limits["call"] == {30.0}
+
+
 # --- LaTeX --------------------------------------------------------------------------------
 
 WIDE = Network((11, 3, 2))

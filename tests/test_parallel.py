@@ -203,3 +203,27 @@ def test_check_with_workers_merges_one_report(capsys):
     out = capsys.readouterr().out
     assert "30 cases checked (seed 1)" in out
     assert "All 30 cases agree." in out
+
+
+def no_softmax(net, params, x, y):
+    """A correct backprop that declines softmax cross-entropy (module level: it pickles)."""
+    if net.loss == "softmax_cross_entropy":
+        raise testing.Unsupported("no softmax")
+    return adapters.get("numpy").backprop(net, params, x, y)
+
+
+def test_merged_chunks_keep_the_worst_error_over_tolerance_and_every_declined_case():
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        result = testing.sweep(impl=no_softmax, trials=60, seed=2, executor=pool, **SMALL)
+    chunks = [
+        testing.sweep(impl=no_softmax, trials=n, seed=s, **SMALL)
+        for n, s in _parallel.chunk_seeds(2, 60)
+    ]
+    assert result.ok
+    assert result.cases == sum(c.cases for c in chunks) == 60
+    assert result.declined == {"no softmax": sum(c.declined["no softmax"] for c in chunks)}
+    for kind, s in result.stats["your backprop"].items():
+        worst = max(c.stats["your backprop"][kind].max_err_over_tolerance for c in chunks)
+        assert s.max_err_over_tolerance == worst
+    # The fast backend rounds differently from the reference: the column is not all zeros.
+    assert 0 < result.stats["your backprop"]["W"].max_err_over_tolerance <= 1

@@ -175,3 +175,19 @@ def test_curvature_bounds_the_second_derivative(name: str) -> None:
     second = (d(z + h) - d(z - h)) / (2 * h)
     kink = np.abs(z) < 2 * h  # relu, leaky_relu, elu: f' jumps (or bends) at 0
     assert np.abs(second[~kink]).max() <= tolerance.CURVATURE[name] * (1 + 1e-3)
+
+
+def test_an_infinite_error_over_an_infinite_allowance_is_the_worst_entry_of_its_own_array() -> None:
+    # |g − r| overflows to inf where the allowance is inf too: a NaN ratio, the largest (as
+    # argmax has it); its worst index must be in its own array, not the next one's.
+    expected = tolerance.Expected(
+        [
+            ("W1", np.array([1.0, -1.7e308, 0.0]), np.array([1.0, np.inf, 1.0])),
+            ("b1", np.array([1.0, 2.0]), np.array([1.0, 1.0])),
+        ]
+    )
+    first, second = expected.compare([np.array([1.0, 1.7e308, 0.0]), np.array([1.0, 2.0])], 1e-3)
+    assert first.worst_index == (1,)
+    assert not first.ok
+    assert second.worst_index == (0,)
+    assert second.ok

@@ -111,10 +111,6 @@ def _backend_checker(
     own = [b for b in others if not isinstance(b, str)]
     limit = timeout if own else None
 
-    # Only backends of the user's own (objects, not names) run under the time limit.
-    own = [b for b in backends or () if not isinstance(b, str)]
-    limit = timeout if own else None
-
     def check(case: Case) -> _Outcome:
         outcomes = [c(case) for c in checks]
         if crosscheck_them:

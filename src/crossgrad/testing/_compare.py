@@ -14,6 +14,7 @@ reported as such.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -21,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from ..adapters.tolerance import ParamComparison, default_rtol
+from ..adapters.tolerance import Expected, ParamComparison, default_rtol
 from ..reference import Network, Params
 from ..strategies import Case
 
@@ -331,6 +332,66 @@ def call(fn: Backprop, case: Case, layout: Layout) -> Gradients:
     return layout.to_crossgrad(got, case.net)
 
 
+CompareItem = tuple[str, Any, Any, Any, "str | None"]
+"""One array to compare: ``(name, candidate, reference, scale, problem)``, ``compare``'s
+arguments."""
+
+
+def compare_all(items: Sequence[CompareItem], rtol: float, atol: float = 0.0) -> list[Comparison]:
+    """``compare(name, candidate, reference, scale, rtol, atol, problem)`` of every item.
+
+    The result is exactly ``compare``'s, item by item; only the work differs.  The items that
+    need no report beyond their numbers (no ``problem``, the reference's shape and floating
+    dtype, entries to compare) go through the backends' comparator, ``tolerance.Expected``:
+    one float64 pass over all of them at once, a dozen NumPy calls per case instead of some
+    25 per array.  The other items (a wrong shape or dtype, a layout problem, an empty array,
+    an error that is not finite) are compared on their own, for ``compare``'s messages.
+    """
+    arrays = [
+        (np.asarray(candidate), np.asarray(reference), np.asarray(scale))
+        for _, candidate, reference, scale, _ in items
+    ]
+    fast = [
+        k
+        for k, ((_, _, _, _, problem), (g, r, s)) in enumerate(zip(items, arrays, strict=True))
+        if problem is None
+        and g.shape == r.shape
+        and g.dtype == r.dtype
+        and r.dtype.kind == "f"
+        and 0 < r.size == s.size
+    ]
+    out: list[Comparison | None] = [None] * len(items)
+    if fast:
+        expected = Expected([(items[k][0], arrays[k][1], arrays[k][2]) for k in fast])
+        rows = expected.compare([arrays[k][0] for k in fast], rtol, atol)
+        for k, row in zip(fast, rows, strict=True):
+            # An error that is not finite (a NaN or inf value, or an overflow) is left to
+            # compare, which tells a non-finite candidate from an overflowing difference.
+            if row.problem is None and math.isfinite(row.max_abs_err):
+                out[k] = row
+    return [
+        row if row is not None else compare(name, g, r, s, rtol, atol, problem)
+        for row, (name, g, r, s, problem) in zip(out, items, strict=True)
+    ]
+
+
+def gradient_items(
+    net: Network, scale: Params, candidate: Gradients, reference: Params
+) -> list[CompareItem]:
+    """The ``compare_all`` items of ``W1, b1, W2, ...``: ``candidate`` against ``reference``,
+    with ``scale``, the gradients' error scale, and the layout problems ``candidate`` names."""
+    problems = dict(candidate.problems)
+    items: list[CompareItem] = []
+    for l in range(net.n_layers):
+        for kind, cand, ref, s in (
+            ("W", candidate.weights, reference.weights, scale.weights),
+            ("b", candidate.biases, reference.biases, scale.biases),
+        ):
+            name = f"{kind}{l + 1}"
+            items.append((name, cand[l], ref[l], s[l], problems.get(name)))
+    return items
+
+
 def compare_gradients(
     net: Network,
     params: Params,
@@ -346,13 +407,4 @@ def compare_gradients(
     ``default_rtol(net, params.dtype)``.
     """
     rtol_ = default_rtol(net, params.dtype) if rtol is None else rtol
-    problems = dict(candidate.problems)
-    out = []
-    for l in range(net.n_layers):
-        for kind, cand, ref, s in (
-            ("W", candidate.weights, reference.weights, scale.weights),
-            ("b", candidate.biases, reference.biases, scale.biases),
-        ):
-            name = f"{kind}{l + 1}"
-            out.append(compare(name, cand[l], ref[l], s[l], rtol_, atol, problems.get(name)))
-    return out
+    return compare_all(gradient_items(net, scale, candidate, reference), rtol_, atol)

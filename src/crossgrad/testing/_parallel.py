@@ -109,12 +109,15 @@ def sweep(
 
 
 def merge(seed: int, trials: int, results: list[SweepResult]) -> SweepResult:
-    """One ``SweepResult`` of chunks in order: cases summed, worst errors kept, and the
-    failure of the first failing chunk (the chunks after it are left out)."""
+    """One ``SweepResult`` of chunks in order: cases and declined cases summed, worst errors
+    kept, and the failure of the first failing chunk (the chunks after it are left out)."""
     stats: dict[str, dict[str, ErrorStats]] = {}
+    declined: dict[str, int] = {}
     cases, failure = 0, None
     for result in results:
         cases += result.cases
+        for reason, count in result.declined.items():
+            declined[reason] = declined.get(reason, 0) + count
         for name, kinds in result.stats.items():
             merged = stats.setdefault(name, {})
             for kind, s in kinds.items():
@@ -122,7 +125,8 @@ def merge(seed: int, trials: int, results: list[SweepResult]) -> SweepResult:
                 m.cases += s.cases
                 m.max_abs_err = max(m.max_abs_err, s.max_abs_err)
                 m.max_rel_err = max(m.max_rel_err, s.max_rel_err)
+                m.max_err_over_tolerance = max(m.max_err_over_tolerance, s.max_err_over_tolerance)
         if result.failure is not None:  # reproduced by the run's seed, not the chunk's
             failure = dataclasses.replace(result.failure, seed=seed)
             break
-    return SweepResult(seed, trials, cases, stats, failure)
+    return SweepResult(seed, trials, cases, stats, failure, declined)

@@ -32,8 +32,8 @@ from ._compare import (
     ProtocolError,
     Unsupported,
     call,
-    compare,
-    compare_gradients,
+    compare_all,
+    gradient_items,
 )
 from ._hints import Hint, diagnose
 from ._time_limit import TimeLimitExceededError, call_with_time_limit
@@ -418,23 +418,21 @@ def impl_checker(
             message = error
             return _Outcome({}, lambda: Failure(candidate, case, (), message, (), ""), exceeded)
         rtol_ = default_rtol(net, case.dtype) if rtol is None else rtol
-        # One pass gives the error scales of the loss and of every gradient.
-        forward_scale, grad_scale = error_scales(net, case.params, case.x, case.y)
-        comparisons = compare_gradients(
-            net, case.params, grad_scale, got, reference.grads, rtol_, atol
-        )
+        # One pass gives the error scales of the loss and of every gradient, on the forward
+        # values the reference has just computed (the case is a batch: they are 2-d).
+        forward_values = (list(reference.preactivations), list(reference.activations))
+        forward_scale, grad_scale = error_scales(net, case.params, case.x, case.y, forward_values)
+        items = gradient_items(net, grad_scale, got, reference.grads)
         if got.loss is not None:
-            comparisons.insert(
-                0,
-                compare(
-                    "loss",
-                    np.asarray(got.loss, np.float64),
-                    np.asarray(reference.loss, np.float64),
-                    np.asarray(forward_scale.loss),
-                    rtol_,
-                    atol,
-                ),
+            loss_item = (
+                "loss",
+                np.asarray(got.loss, np.float64),
+                np.asarray(reference.loss, np.float64),
+                np.asarray(forward_scale.loss),
+                None,
             )
+            items.insert(0, loss_item)
+        comparisons = compare_all(items, rtol_, atol)
         if all(c.ok for c in comparisons):
             return _Outcome({name: comparisons}, None)
 
