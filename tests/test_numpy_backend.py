@@ -136,8 +136,7 @@ def test_saturated_derivatives_keep_their_relative_precision(dtype: type, small:
         else [-40.0, -15.0, 15.0, 40.0]
     )
     z = np.array([zs], dtype)
-    a, d, t, u = (np.empty_like(z) for _ in range(4))
-    m = np.empty(z.shape, bool)
+    a, d = np.empty_like(z), np.empty_like(z)
     eps = float(np.finfo(dtype).eps)
     exact = {
         "sigmoid": [math.exp(-abs(v)) / (1 + math.exp(-abs(v))) ** 2 for v in zs],
@@ -146,7 +145,9 @@ def test_saturated_derivatives_keep_their_relative_precision(dtype: type, small:
     }
     with paths(small):
         for name, want in exact.items():
-            numpy_kernels.ACTIVATIONS[name].forward(z, a, d, t, u, m)
+            numpy_kernels.ACTIVATIONS[name].forward(
+                z, a, d, numpy_kernels.Scratch(z.shape, z.dtype)
+            )
             np.testing.assert_allclose(d[0], want, rtol=8 * eps, atol=0, err_msg=name)
 
 
@@ -155,12 +156,20 @@ def test_the_sigmoid_far_left_is_below_the_smallest_normal_number() -> None:
     # σ(−L) (see numpy_kernels._sigmoid); both are below 1e-307 / 1e-37, and finite.
     for dtype, far in ((np.float32, -100.0), (np.float64, -800.0)):
         z = np.array([[-1e6, far]], dtype)
-        a, d, t, u = (np.empty_like(z) for _ in range(4))
+        a, d = np.empty_like(z), np.empty_like(z)
         with paths(small=False):
-            numpy_kernels.ACTIVATIONS["sigmoid"].forward(z, a, d, t, u, np.empty(z.shape, bool))
+            scratch = numpy_kernels.Scratch(z.shape, z.dtype)
+            numpy_kernels.ACTIVATIONS["sigmoid"].forward(z, a, d, scratch)
         tiny = 5 * float(np.finfo(dtype).smallest_normal)
         assert np.all((a >= 0) & (a < tiny))
         assert np.all((d >= 0) & (d < tiny))
+
+
+def _with(params: Params, kind: str, layer: int, value: float) -> Params:
+    """A copy of ``params`` with ``value`` in the first entry of ``params.<kind>[layer]``."""
+    copy = _copy(params)
+    getattr(copy, kind)[layer].flat[0] = value
+    return copy
 
 
 BAD_INPUTS: list[tuple[str, Any]] = [
@@ -178,6 +187,8 @@ BAD_INPUTS: list[tuple[str, Any]] = [
         lambda net, p, x, y: (net, reference.init_params(Network((4, 2))), x, y),
     ),
     ("not a network", lambda net, p, x, y: ((4, 3, 2), p, x, y)),
+    ("nan in params", lambda net, p, x, y: (net, _with(p, "weights", 1, np.nan), x, y)),
+    ("inf in params", lambda net, p, x, y: (net, _with(p, "biases", 0, -np.inf), x, y)),
     ("not params", lambda net, p, x, y: (net, list(p), x, y)),
     (
         "targets out of [0, 1]",
@@ -223,6 +234,19 @@ def test_input_is_checked_on_every_call_not_only_the_first() -> None:
     x[1, 2] = np.nan  # the same array object as before, now with a nan
     with pytest.raises(ValueError, match=r"x must be finite, got 1 non-finite value"):
         numpy_backend.train_step(net, new, x, y, 0.1)
+
+
+def test_params_are_checked_on_every_call_even_those_train_step_made() -> None:
+    # train_step's params are views into one buffer, checked as one; a user may still write
+    # into them (crossgrad never does), and the next call must say so, as the reference.
+    net = Network((4, 3, 2))
+    x, y = np.ones((2, 4)), np.zeros((2, 2))
+    _, new = numpy_backend.train_step(net, reference.init_params(net), x, y, 0.1)
+    _, new = numpy_backend.train_step(net, new, x, y, 0.1)
+    new.biases[1][1] = np.nan
+    for function, extra in ((numpy_backend.train_step, (0.1,)), (numpy_backend.backprop, ())):
+        with pytest.raises(ValueError, match=r"params.biases\[1\] must be finite, got 1"):
+            function(net, new, x, y, *extra)
 
 
 def test_input_the_fast_path_does_not_take_gives_the_references_results() -> None:
