@@ -50,7 +50,10 @@ _INV_SQRT_2 = 1 / math.sqrt(2)
 class Scratch:
     """The scratch arrays of one layer (``shape``, ``dtype``) and its constant arrays.
 
-    ``t`` and ``u`` are float scratch, ``m`` boolean scratch.  ``full(value)`` is a read-only
+    ``t`` and ``u`` are float scratch, ``m`` boolean scratch, ``rows`` two float vectors of
+    one value per row, ``across`` a row of ones (``t @ across`` sums each row of ``t``, a
+    BLAS product at a third of ``np.add.reduce(t, axis=1)``'s cost on ``(32, 10)``).
+    ``full(value)`` is a read-only
     array of ``value`` in the layer's shape, made on first use and kept: a constant operand
     of the same shape keeps NumPy on its contiguous loop, where a scalar would not (see the
     module docstring).  ``filled(value)`` is a scratch array (``v``) filled with ``value``,
@@ -63,6 +66,9 @@ class Scratch:
         self.u = np.empty(shape, dtype)
         self.m = np.empty(shape, np.bool_)
         self.v = np.empty(shape, dtype)
+        self.rows = np.empty(shape[0], dtype), np.empty(shape[0], dtype)  # one value per row
+        self.across = np.ones(shape[1], dtype)  # row sums as products: Σ_j t_ij = (t·1)_i
+        self.across.flags.writeable = False
         self._constants: dict[float, Array] = {}
 
     def full(self, value: float) -> Array:
@@ -288,21 +294,23 @@ def _binary_cross_entropy(out: Array, y: Array, delta: Array, scale: float, s: S
 def _softmax_cross_entropy(out: Array, y: Array, delta: Array, scale: float, s: Scratch) -> Scalar:
     # −Σ_ij y_ij (s_ij − log t_i) with s = ŷ − max ŷ ≤ 0 and t_i = Σ_j e^{s_ij} ≥ 1: the
     # value's log-sum-exp and the gradient's softmax share the exponentials; the gradient is
-    # (Σ_j y_ij)·softmax(ŷ)_i − y_i.
+    # (Σ_j y_ij)·softmax(ŷ)_i − y_i.  Row sums are products with a row of ones (BLAS).
     t = s.t
-    shifted = np.subtract(out, np.maximum.reduce(out, axis=1, keepdims=True), out=delta)
+    row_max, row_sums = s.rows
+    np.maximum.reduce(out, axis=1, out=row_max)
+    shifted = np.subtract(out, row_max[:, np.newaxis], out=delta)
     np.exp(shifted, out=t)
-    row_sums = np.add.reduce(t, axis=1, keepdims=True)
-    weights = np.add.reduce(y, axis=1, keepdims=True)  # Σ_j y_ij, 1 for one-hot rows
+    np.dot(t, s.across, out=row_sums)
+    weights = np.dot(y, s.across, out=row_max)  # Σ_j y_ij, 1 for one-hot rows
     total = np.vdot(weights, np.log(row_sums)) - np.vdot(y, shifted)
     np.divide(weights, row_sums, out=row_sums)
     if scale != 1:
         np.multiply(row_sums, scale, out=row_sums)
-        np.multiply(t, row_sums, out=delta)
+        np.multiply(t, row_sums[:, np.newaxis], out=delta)
         np.multiply(y, s.filled(scale), out=t)
         np.subtract(delta, t, out=delta)
     else:
-        np.multiply(t, row_sums, out=delta)
+        np.multiply(t, row_sums[:, np.newaxis], out=delta)
         np.subtract(delta, y, out=delta)
     return total
 
@@ -324,10 +332,15 @@ LOSSES: dict[str, LossKernel] = {
 """Every loss of ``crossgrad.reference.LOSSES``, by the same name."""
 
 
-def target_problem(loss: str, y: Array) -> bool:
-    """Whether ``y`` may lie outside ``loss``'s target domain (then the full check decides)."""
+def target_problem(loss: str, y: Array, s: Scratch) -> bool:
+    """Whether ``y`` (finite, of the output layer's shape, whose ``Scratch`` is ``s``) lies
+    outside ``loss``'s target domain.  Counting the entries below 0 (above 1) is exact, and
+    with same-shape operands cheaper than ``np.minimum.reduce``."""
     if loss == "binary_cross_entropy":
-        return not (np.minimum.reduce(y, axis=None) >= 0 and np.maximum.reduce(y, axis=None) <= 1)
+        return bool(
+            np.count_nonzero(np.less(y, s.full(0.0), out=s.m))
+            or np.count_nonzero(np.greater(y, s.full(1.0), out=s.m))
+        )
     if loss == "softmax_cross_entropy":
-        return not np.minimum.reduce(y, axis=None) >= 0
+        return bool(np.count_nonzero(np.less(y, s.full(0.0), out=s.m)))
     return False
