@@ -107,8 +107,9 @@ class Workspace:
 
     Per layer ``l`` (widths ``(batch, out_l)``): ``zs[l]``, ``activations[l + 1]`` (``zs[l]``
     itself for the identity; ``activations[0]`` is a placeholder for ``x``), the derivative
-    ``derivatives[l]`` (``None`` where ``f' = 1``), ``deltas[l]`` and the kernels' scratch
-    and constants ``scratch[l]``.  ``grads`` is a flat gradient buffer with views
+    ``derivatives[l]`` (``None`` where ``f' = 1``), ``deltas[l]`` (for one sample, views of
+    ``bias_grads[l]``, which it equals) and the kernels' scratch and constants
+    ``scratch[l]``.  ``grads`` is a flat gradient buffer with views
     ``weight_grads`` and ``bias_grads``; ``ones`` is ``batch`` ones, for ``Σ_batch δ = 1ᵀδ``.
     """
 
@@ -128,12 +129,16 @@ class Workspace:
             np.empty(shape, dtype) if kernel.has_derivative else None
             for shape, kernel in zip(shapes, self.kernels, strict=True)
         ]
-        self.deltas = [np.empty(shape, dtype) for shape in shapes]
-        self.delta_rows = [delta[0] for delta in self.deltas]  # one sample's δ, as vectors
         self.scratch = [kernels.Scratch(shape, dtype) for shape in shapes]
         self.ones = np.ones(batch, dtype)
         self.ones.flags.writeable = False
         self.grads, self.weight_grads, self.bias_grads = layout(net.sizes, dtype)
+        if self.single:  # one sample's δ_l is ∂L/∂b_l: train_step's δ is its bias gradient
+            self.delta_rows = list(self.bias_grads)
+            self.deltas = [row.reshape(1, -1) for row in self.delta_rows]
+        else:
+            self.deltas = [np.empty(shape, dtype) for shape in shapes]
+            self.delta_rows = [delta[0] for delta in self.deltas]
         # np.dot has less call overhead than np.matmul, which counts on tiny networks; but
         # np.dot(δᵀ, a, out=) of an MNIST-sized layer runs 6× slower than np.matmul's.
         largest = max(batch * n_in * n_out for n_out, n_in in self.param_shapes)
@@ -281,7 +286,8 @@ def _gradients(
     for l in range(L, -1, -1):
         product(delta.T, activations[l] if l else x, out=weight_grads[l])
         if single:
-            np.copyto(bias_grads[l], ws.delta_rows[l])
+            if bias_grads[l] is not ws.delta_rows[l]:  # (backprop's fresh arrays)
+                np.copyto(bias_grads[l], ws.delta_rows[l])
         else:
             product(ws.ones, delta, out=bias_grads[l])
         if l:
