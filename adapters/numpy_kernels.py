@@ -304,14 +304,10 @@ def _softmax_cross_entropy(out: Array, y: Array, delta: Array, scale: float, s: 
     weights = np.dot(y, s.across, out=row_max)  # Σ_j y_ij, 1 for one-hot rows
     total = np.vdot(weights, np.log(row_sums)) - np.vdot(y, shifted)
     np.divide(weights, row_sums, out=row_sums)
+    np.multiply(t, row_sums[:, np.newaxis], out=delta)
+    np.subtract(delta, y, out=delta)
     if scale != 1:
-        np.multiply(row_sums, scale, out=row_sums)
-        np.multiply(t, row_sums[:, np.newaxis], out=delta)
-        np.multiply(y, s.filled(scale), out=t)
-        np.subtract(delta, t, out=delta)
-    else:
-        np.multiply(t, row_sums[:, np.newaxis], out=delta)
-        np.subtract(delta, y, out=delta)
+        np.multiply(delta, s.filled(scale), out=delta)
     return total
 
 
