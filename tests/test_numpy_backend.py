@@ -262,10 +262,11 @@ def test_input_the_fast_path_does_not_take_gives_the_references_results() -> Non
         adapters.crosscheck(net, params, *args, backends=["numpy"]).raise_for_mismatch()
 
 
-def test_results_are_not_overwritten_by_later_calls() -> None:
+@pytest.mark.parametrize("batch", [1, 2])  # one sample: δ is train_step's bias gradient
+def test_results_are_not_overwritten_by_later_calls(batch: int) -> None:
     net = Network((4, 3, 2), activation=("relu", "identity"))
     params = reference.init_params(net)
-    x, y = np.ones((2, 4)), np.zeros((2, 2))
+    x, y = np.linspace(0.5, 1.5, 4 * batch).reshape(batch, 4), np.zeros((batch, 2))
     first = numpy_backend.backprop(net, params, x, y)
     kept = [a.copy() for a in (*first.grads.weights, *first.preactivations, *first.activations)]
     _, new = numpy_backend.train_step(net, params, x, y, 0.1)
@@ -280,6 +281,51 @@ def test_results_are_not_overwritten_by_later_calls() -> None:
     assert first.activations[2] is not first.preactivations[1]
     assert new.weights[0].base is new.biases[1].base is not None  # one buffer per Params
     assert not np.shares_memory(new.weights[0], params.weights[0])
+
+
+def test_params_not_made_last_in_this_thread_are_updated_as_any_others() -> None:
+    # train_step updates the params it made last in one pass over their buffer; older ones,
+    # ones made in another thread and ones of another network shape take the general path.
+    net = Network((4, 3, 2), activation="tanh")
+    x, y = np.linspace(-1, 1, 12).reshape(3, 4), np.full((3, 2), 0.25)
+    p0 = reference.init_params(net)
+    _, p1 = numpy_backend.train_step(net, p0, x, y, 0.1)
+    _, p2 = numpy_backend.train_step(net, p1, x, y, 0.1)
+    made: list[Params] = []
+    thread = threading.Thread(
+        target=lambda: made.append(numpy_backend.train_step(net, p2, x, y, 0.1)[1])
+    )
+    thread.start()
+    thread.join()
+    _, p3 = numpy_backend.train_step(net, p2, x, y, 0.1)  # p2 is this thread's last
+    for start, got in ((p1, numpy_backend.train_step(net, p1, x, y, 0.1)[1]), (p2, made[0])):
+        assert got == numpy_backend.train_step(net, _copy(start), x, y, 0.1)[1]
+    _, p4 = numpy_backend.train_step(net, made[0], x, y, 0.1)  # made in the other thread
+    assert p4 == numpy_backend.train_step(net, _copy(made[0]), x, y, 0.1)[1]
+    _assert_step_matches_the_reference(Case(net, p2, x, y), p2, p3, 0.1)
+    # Views into one buffer of another layout (biases first) are not train_step's buffer.
+    big = np.concatenate([*p3.biases, *(W.ravel() for W in p3.weights)])
+    views = Params([big[5:17].reshape(3, 4), big[17:].reshape(2, 3)], [big[:3], big[3:5]])
+    assert views == p3
+    assert (
+        numpy_backend.train_step(net, views, x, y, 0.1)[1]
+        == numpy_backend.train_step(net, p3, x, y, 0.1)[1]
+    )
+    wider = Network((4, 3, 3))  # p4 was made last, for another shape: the reference's error
+    with pytest.raises(ValueError, match=r"params.weights\[1\] has shape \(2, 3\)"):
+        numpy_backend.train_step(wider, p4, x, np.zeros((3, 3)), 0.1)
+
+
+def test_the_kernels_constants_are_read_only_and_keep_their_values() -> None:
+    for name in numpy_kernels.ACTIVATIONS:
+        scratch = numpy_kernels.Scratch((3, 5), np.dtype(np.float64))
+        z = np.linspace(-3, 3, 15).reshape(3, 5)
+        a, d = np.empty_like(z), np.empty_like(z)
+        with paths(small=False):
+            numpy_kernels.ACTIVATIONS[name].forward(z, a, d, scratch)
+        for value, constant in scratch._constants.items():
+            assert not constant.flags.writeable, name
+            assert np.all(constant == value), name
 
 
 def test_workspaces_are_kept_per_thread_and_bounded() -> None:
