@@ -167,12 +167,23 @@ def _tanh(z: Array, a: Array, d: Array | None, s: Scratch) -> None:
         np.multiply(d, u, out=d)
 
 
+SMALL_MASK = 256
+"""Arrays of at most this many entries take the relu derivative's one-call path."""
+
+
 def _relu(z: Array, a: Array, d: Array | None, s: Scratch) -> None:
     zero = s.full(0.0)
     np.maximum(z, zero, out=a)
-    if d is not None:
-        np.greater(z, zero, out=s.m)  # relu'(0) = 0, the reference's convention
-        np.copyto(d, s.m)  # a float mask: δ·d is faster than δ times a boolean array
+    if d is None:
+        return
+    if z.size <= SMALL_MASK:
+        # One call: heaviside(z, 0) is 1 for z > 0 and 0 for z ≤ 0 (relu'(0) = 0, the
+        # reference's convention); 0.5 µs against 1.2 µs for the two below on (1, 3), but
+        # it has no SIMD loop (12 µs against 2.2 µs on (32, 128) float32).
+        np.heaviside(z, zero, out=d)
+        return
+    np.greater(z, zero, out=s.m)  # relu'(0) = 0, the reference's convention
+    np.copyto(d, s.m)  # a float mask: δ·d is faster than δ times a boolean array
 
 
 def _leaky_relu(z: Array, a: Array, d: Array | None, s: Scratch) -> None:

@@ -2,8 +2,9 @@
 
 Every comparison with the reference goes through the tolerance model
 (``crossgrad.adapters.tolerance``), as for torch and jax.  The backend has two code paths
-where the size of the arrays decides (the sigmoid's short path, ``np.dot`` or ``np.matmul``);
-the properties run both, by setting the thresholds to 0 or to infinity.
+where the size of the arrays decides (the sigmoid's and the relu derivative's short paths,
+``np.dot`` or ``np.matmul``); the properties run both, by setting the thresholds to 0 or to
+infinity.
 """
 
 from __future__ import annotations
@@ -34,14 +35,16 @@ N = settings.default.max_examples
 @contextlib.contextmanager
 def paths(small: bool) -> Iterator[None]:
     """Every array on the small-array paths (``small``) or on the large-array paths."""
-    saved = numpy_kernels.SMALL, numpy_backend.SMALL_PRODUCT
-    numpy_kernels.SMALL = numpy_backend.SMALL_PRODUCT = sys.maxsize if small else -1
+    saved = numpy_kernels.SMALL, numpy_kernels.SMALL_MASK, numpy_backend.SMALL_PRODUCT
+    numpy_kernels.SMALL = numpy_kernels.SMALL_MASK = numpy_backend.SMALL_PRODUCT = (
+        sys.maxsize if small else -1
+    )
     getattr(numpy_backend._local, "cache", {}).clear()  # workspaces chose their product
     numpy_backend._local.last = None
     try:
         yield
     finally:
-        numpy_kernels.SMALL, numpy_backend.SMALL_PRODUCT = saved
+        numpy_kernels.SMALL, numpy_kernels.SMALL_MASK, numpy_backend.SMALL_PRODUCT = saved
         getattr(numpy_backend._local, "cache", {}).clear()
         numpy_backend._local.last = None
 
