@@ -23,8 +23,8 @@ read:
   ``Σ_batch δ`` is the product ``1ᵀδ`` (BLAS) rather than ``np.add.reduce(δ, axis=0)``; and
   one sample goes through matrix-vector products, where ``+ b`` adds two vectors.
 - **The right product.**  ``np.matmul`` with ``out=`` for every layer product: ``np.dot``
-  with ``out=`` runs ``δᵀ·a`` of an MNIST-sized layer six times slower; tiny networks use
-  ``np.dot``, whose call overhead is lower.
+  with ``out=`` runs ``δᵀ·a`` of an MNIST-sized layer six times slower; small networks
+  (``SMALL_PRODUCT``) use ``np.dot``, whose call overhead is lower.
 - **A fast path for valid input.**  Arrays that already have the params' dtype and the
   network's shapes are checked with a few reductions (``x``, ``y`` and the params finite,
   one ``np.vdot`` each, or one for all the params ``train_step`` made; ``y`` in the loss's
@@ -75,8 +75,8 @@ SMALL_PRODUCT = 1 << 18
 """Networks whose largest layer product has at most this many multiply-adds use ``np.dot``.
 
 Measured (float32, 64-128-10 at batch 32, the largest product 2^18 multiply-adds): ``np.dot``
-took 0.8-9.9 µs per product against 1.3-12.9 µs for ``np.matmul``, but for ``δᵀ·a`` of the
-first layer (10.2 against 9.7 µs), where the two meet."""
+took 0.8-9.9 µs per product against 1.3-12.9 µs for ``np.matmul``, except ``δᵀ·a`` of the
+first layer, where the two tie (10.2 against 9.7 µs)."""
 
 
 @functools.cache
