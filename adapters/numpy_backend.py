@@ -17,13 +17,26 @@ read:
   bounded, and ``σ' = σ·(e^{-z}·σ)``, NumPy's SIMD ``exp`` instead of SciPy's ``expit``
   (which only small arrays use, where the number of calls is the cost); each loss computes
   its value and gradient in one pass (``numpy_kernels``).
+- **No broadcasting.**  A NumPy operation with a scalar or a broadcast operand costs about
+  twice one on same-shape arrays (it leaves the contiguous loop): the kernels' constants
+  are full read-only arrays made once per workspace (``numpy_kernels.Scratch``);
+  ``Σ_batch δ`` is the product ``1ᵀδ`` (BLAS) rather than ``np.add.reduce(δ, axis=0)``; and
+  one sample goes through matrix-vector products, where ``+ b`` adds two vectors.
 - **The right product.**  ``np.matmul`` with ``out=`` for every layer product: ``np.dot``
-  with ``out=`` runs ``δᵀ·a`` of an MNIST-sized layer six times slower; tiny networks use
-  ``np.dot``, whose call overhead is lower.
+  with ``out=`` runs ``δᵀ·a`` of an MNIST-sized layer six times slower; small networks
+  (``SMALL_PRODUCT``) use ``np.dot``, whose call overhead is lower.
 - **A fast path for valid input.**  Arrays that already have the params' dtype and the
-  network's shapes are checked with a few reductions (finite, in the loss's domain); anything
-  else goes through ``reference.check_inputs``, which raises the reference's errors.  The
-  check runs on every call: a later NaN in the same array is caught.
+  network's shapes are checked with a few reductions (``x``, ``y`` and the params finite,
+  one ``np.vdot`` each, or one for all the params ``train_step`` made; ``y`` in the loss's
+  domain); anything else goes through ``reference.check_inputs``, which raises the
+  reference's errors.  The check runs on every call: a later NaN in the same array is
+  caught.
+- **Few Python objects per call.**  On a network of a few units a step is some twenty
+  NumPy calls of about a microsecond each, and the Python around them counts as much: the
+  params ``train_step`` made last are recognised by a weak reference without a callback
+  (their buffer is their arrays' ``base``), a float ``lr`` is checked without
+  ``check_lr``'s ``isinstance`` calls, and no ``Batch`` is built on the fast path.  The
+  floor left is ``Params``' own constructor (about 8 µs for two layers) and the calls.
 
 What is returned is never overwritten by a later call: ``backprop``'s arrays are fresh on
 every call, and ``train_step`` returns new parameters in a new buffer.  The workspaces are
@@ -58,8 +71,12 @@ Array = NDArray[np.floating]
 CACHE_SIZE = 8
 """Workspaces kept per thread (least recently used dropped first)."""
 
-SMALL_PRODUCT = 1 << 16
-"""Networks whose largest layer product has at most this many multiply-adds use ``np.dot``."""
+SMALL_PRODUCT = 1 << 18
+"""Networks whose largest layer product has at most this many multiply-adds use ``np.dot``.
+
+Measured (float32, 64-128-10 at batch 32, the largest product 2^18 multiply-adds): ``np.dot``
+took 0.8-9.9 µs per product against 1.3-12.9 µs for ``np.matmul``, except ``δᵀ·a`` of the
+first layer, where the two tie (10.2 against 9.7 µs)."""
 
 
 @functools.cache
@@ -80,8 +97,8 @@ def layout(
     """A new uninitialised flat buffer for ``sizes`` and its weight and bias views."""
     length, layers = _slices(sizes)
     flat = np.empty(length, dtype)
-    weights = tuple(flat[w].reshape(shape) for w, shape, _ in layers)
-    biases = tuple(flat[b] for _, _, b in layers)
+    weights = tuple([flat[w].reshape(shape) for w, shape, _ in layers])
+    biases = tuple([flat[b] for _, _, b in layers])
     return flat, weights, biases
 
 
@@ -90,13 +107,15 @@ class Workspace:
 
     Per layer ``l`` (widths ``(batch, out_l)``): ``zs[l]``, ``activations[l + 1]`` (``zs[l]``
     itself for the identity; ``activations[0]`` is a placeholder for ``x``), the derivative
-    ``derivatives[l]`` (``None`` where ``f' = 1``), ``deltas[l]`` and the scratch ``t[l]``,
-    ``u[l]`` (float) and ``m[l]`` (bool).  ``grads`` is a flat gradient buffer with views
-    ``weight_grads`` and ``bias_grads``.
+    ``derivatives[l]`` (``None`` where ``f' = 1``), ``deltas[l]`` (for one sample, views of
+    ``bias_grads[l]``, which it equals) and the kernels' scratch and constants
+    ``scratch[l]``.  ``grads`` is a flat gradient buffer with views
+    ``weight_grads`` and ``bias_grads``; ``ones`` is ``batch`` ones, for ``Σ_batch δ = 1ᵀδ``.
     """
 
     def __init__(self, net: Network, batch: int, dtype: np.dtype[Any]) -> None:
         self.net, self.batch, self.dtype = net, batch, dtype
+        self.single = batch == 1
         self.param_shapes = tuple(zip(net.sizes[1:], net.sizes[:-1], strict=True))
         self.kernels = tuple(kernels.ACTIVATIONS[name] for name in net.activations)
         self.loss = kernels.LOSSES[net.loss]
@@ -110,11 +129,16 @@ class Workspace:
             np.empty(shape, dtype) if kernel.has_derivative else None
             for shape, kernel in zip(shapes, self.kernels, strict=True)
         ]
-        self.deltas = [np.empty(shape, dtype) for shape in shapes]
-        self.t = [np.empty(shape, dtype) for shape in shapes]
-        self.u = [np.empty(shape, dtype) for shape in shapes]
-        self.m = [np.empty(shape, np.bool_) for shape in shapes]
+        self.scratch = [kernels.Scratch(shape, dtype) for shape in shapes]
+        self.ones = np.ones(batch, dtype)
+        self.ones.flags.writeable = False
         self.grads, self.weight_grads, self.bias_grads = layout(net.sizes, dtype)
+        if self.single:  # one sample's δ_l is ∂L/∂b_l: train_step's δ is its bias gradient
+            self.delta_rows = list(self.bias_grads)
+            self.deltas = [row.reshape(1, -1) for row in self.delta_rows]
+        else:
+            self.deltas = [np.empty(shape, dtype) for shape in shapes]
+            self.delta_rows = [delta[0] for delta in self.deltas]
         # np.dot has less call overhead than np.matmul, which counts on tiny networks; but
         # np.dot(δᵀ, a, out=) of an MNIST-sized layer runs 6× slower than np.matmul's.
         largest = max(batch * n_in * n_out for n_out, n_in in self.param_shapes)
@@ -122,12 +146,6 @@ class Workspace:
 
 
 _local = threading.local()
-
-
-def _params(weights: tuple[Array, ...], biases: tuple[Array, ...]) -> Params:
-    # The public constructor: it checks structure only (dimensions, shapes, one dtype), a few
-    # microseconds, and arrays this module just computed pass it by construction.
-    return Params(weights, biases)
 
 
 def workspace(net: Network, batch: int, dtype: np.dtype[Any]) -> Workspace:
@@ -152,13 +170,19 @@ def workspace(net: Network, batch: int, dtype: np.dtype[Any]) -> Workspace:
     return ws
 
 
-def _prepare(net: Network, params: Params, x: ArrayLike, y: ArrayLike) -> tuple[Batch, Workspace]:
-    """``check_inputs(net, params, x, y)`` and the workspace, with a fast path for input that
-    is plainly valid.
+Prepared = tuple[Array, Array, bool, Workspace, Array | None]
+
+
+def _prepare(net: Network, params: Params, x: ArrayLike, y: ArrayLike) -> Prepared:
+    """``check_inputs(net, params, x, y)`` with a fast path for input that is plainly valid:
+    ``(x, y, single, workspace, flat)``, with ``x``, ``y`` as ``(batch, width)`` arrays,
+    ``single`` when one sample came as vectors, and ``flat`` the buffer of params that
+    ``train_step`` made (``None`` for other params).
 
     The fast path accepts only what ``check_inputs`` accepts: arrays already in the params'
-    dtype and the network's shapes, finite, and in the loss's domain.  Whatever it is unsure
-    of, it leaves to ``check_inputs``, which raises the reference's errors.
+    dtype and the network's shapes, finite (``x``, ``y`` and the params, on every call), and
+    in the loss's domain.  Whatever it is unsure of, it leaves to ``check_inputs``, which
+    raises the reference's errors.
     """
     if (
         type(x) is np.ndarray
@@ -171,18 +195,34 @@ def _prepare(net: Network, params: Params, x: ArrayLike, y: ArrayLike) -> tuple[
     ):
         ws = workspace(net, x.shape[0], x.dtype)
         sizes = net.sizes
+        flat = _buffer_of(params, sizes)
         if (
             y.shape == (x.shape[0], sizes[-1])
             and x.shape[1] == sizes[0]
-            and (_buffer_of(params, sizes) is not None or _shapes(params) == ws.param_shapes)
-            # A sum is finite only if every entry is (a finite sum that overflows is sent to
-            # the full check, which accepts it).
-            and math.isfinite(np.add.reduce(x, axis=None) + np.add.reduce(y, axis=None))
-            and not kernels.target_problem(net.loss, y)
+            and (flat is not None or _shapes(params) == ws.param_shapes)
+            and _finite(x, y, params, flat)
+            and not kernels.target_problem(net.loss, y, ws.scratch[-1])
         ):
-            return Batch(x, y, False), ws
+            return x, y, False, ws, flat
     batch = check_inputs(net, params, x, y)
-    return batch, workspace(net, batch.x.shape[0], batch.x.dtype)
+    ws = workspace(net, batch.x.shape[0], batch.x.dtype)
+    return batch.x, batch.y, batch.single, ws, _buffer_of(params, net.sizes)
+
+
+def _finite(x: Array, y: Array, params: Params, flat: Array | None) -> bool:
+    """Whether ``x``, ``y`` and ``params`` (``flat``, when given, holds them) are all finite,
+    or possibly not (then the full check decides).
+
+    A sum of squares is finite only if every entry is; ``np.vdot`` is the cheapest reduction
+    on small arrays.  One over ``1e154`` overflows the sum: the full check accepts it.
+    """
+    total = np.vdot(x, x) + np.vdot(y, y)
+    if flat is not None:
+        total += np.vdot(flat, flat)
+    else:
+        for a in (*params.weights, *params.biases):
+            total += np.vdot(a, a)
+    return math.isfinite(total)
 
 
 def _shapes(params: Params) -> tuple[tuple[int, ...], ...] | None:
@@ -211,68 +251,82 @@ def _gradients(
     loss.
 
     ``lr`` multiplies δ_L, and so, every step being linear in δ, every gradient: ``train_step``
-    gets ``lr·∂L/∂θ`` without a pass over all the parameters to scale them.
+    gets ``lr·∂L/∂θ`` without a pass over all the parameters to scale them.  ``Σ_batch δ`` is
+    the product ``1ᵀδ`` (BLAS, half the time of ``np.add.reduce(δ, axis=0)``); one sample
+    (``ws.single``) goes through matrix-vector products, so that ``+ b`` and ``Σ δ`` need no
+    broadcasting (a broadcast operation costs twice a same-shape one).
     """
+    product, single = ws.product, ws.single
+    weights, biases = params.weights, params.biases
+    derivatives, scratch = ws.derivatives, ws.scratch
     # Forward: z_l = a_{l-1} W_lᵀ + b_l, a_l = f_l(z_l), and f_l'(z_l) in the same pass.
-    product = ws.product
     a = x
-    for l, (W, b) in enumerate(zip(params.weights, params.biases, strict=True)):
+    for l, kernel in enumerate(ws.kernels):
         z = zs[l]
-        product(a, W.T, out=z)
-        np.add(z, b, out=z)
+        if single:
+            row = z[0]
+            product(weights[l], a[0], out=row)  # W a, one sample
+            np.add(row, biases[l], out=row)
+        else:
+            product(a, weights[l].T, out=z)
+            np.add(z, biases[l], out=z)
         a = activations[l + 1]
-        ws.kernels[l].forward(z, a, ws.derivatives[l], ws.t[l], ws.u[l], ws.m[l])
+        kernel.forward(z, a, derivatives[l], scratch[l])
     # The loss and δ_L = ∂L/∂z_L, the reduction's 1/batch folded in.
     L = len(zs) - 1
     delta = ws.deltas[L]
     loss = ws.loss
-    total = loss.loss(zs[L] if loss.on_logits else a, y, delta, lr * ws.scale, ws.t[L])
+    total = loss.loss(zs[L] if loss.on_logits else a, y, delta, lr * ws.scale, scratch[L])
     if ws.scale != 1 and ws.batch > 1:  # (a mean of one sample is that sample: exact)
         total = total / ws.batch
-    d = ws.derivatives[L]
+    d = derivatives[L]
     if d is not None and not loss.on_logits:
         np.multiply(delta, d, out=delta)  # ∘ f'(z_L)
     # Backward: ∂L/∂W_l = δ_lᵀ a_{l-1}, ∂L/∂b_l = Σ δ_l, δ_{l-1} = (δ_l W_l) ∘ f'(z_{l-1}).
-    for l in range(L, 0, -1):
-        product(delta.T, activations[l], out=weight_grads[l])
-        np.add.reduce(delta, axis=0, out=bias_grads[l])
-        below = ws.deltas[l - 1]
-        product(delta, params.weights[l], out=below)
-        d = ws.derivatives[l - 1]
-        if d is not None:
-            np.multiply(below, d, out=below)
-        delta = below
-    product(delta.T, x, out=weight_grads[0])
-    np.add.reduce(delta, axis=0, out=bias_grads[0])
+    for l in range(L, -1, -1):
+        product(delta.T, activations[l] if l else x, out=weight_grads[l])
+        if single:
+            if bias_grads[l] is not ws.delta_rows[l]:  # (backprop's fresh arrays)
+                np.copyto(bias_grads[l], ws.delta_rows[l])
+        else:
+            product(ws.ones, delta, out=bias_grads[l])
+        if l:
+            below = ws.deltas[l - 1]
+            if single:
+                product(ws.delta_rows[l], weights[l], out=ws.delta_rows[l - 1])
+            else:
+                product(delta, weights[l], out=below)
+            d = derivatives[l - 1]
+            if d is not None:
+                np.multiply(below, d, out=below)
+            delta = below
     return float(total)
 
 
 def backprop_checked(net: Network, params: Params, batch: Batch) -> BackpropResult:
     """``backprop`` on input already checked by ``reference.check_inputs``."""
-    n = batch.x.shape[0]
-    dtype = batch.x.dtype
-    ws = workspace(net, n, dtype)
-    return _backprop(ws, params, batch)
+    ws = workspace(net, batch.x.shape[0], batch.x.dtype)
+    return _backprop(ws, params, batch.x, batch.y, batch.single)
 
 
-def _backprop(ws: Workspace, params: Params, batch: Batch) -> BackpropResult:
+def _backprop(ws: Workspace, params: Params, x: Array, y: Array, single: bool) -> BackpropResult:
     n, dtype = ws.batch, ws.dtype
     # Fresh arrays for everything returned, so that a later call cannot overwrite them.
     zs = [np.empty((n, width), dtype) for width in ws.net.sizes[1:]]
-    activations = [batch.x]
+    activations = [x]
     for z, kernel in zip(zs, ws.kernels, strict=True):
         activations.append(z if kernel.aliases else np.empty_like(z))
     _, weights, biases = layout(ws.net.sizes, dtype)
-    loss = _gradients(ws, params, batch.x, batch.y, zs, activations, weights, biases)
+    loss = _gradients(ws, params, x, y, zs, activations, weights, biases)
     for l, kernel in enumerate(ws.kernels):
         if kernel.aliases:  # the identity's a is its z: a copy of its own, as the reference's
             activations[l + 1] = zs[l].copy()
-    if batch.single:
+    if single:
         zs = [z[0] for z in zs]
         activations = [a[0] for a in activations]
     return BackpropResult(
         loss=loss,
-        grads=_params(weights, biases),
+        grads=Params(weights, biases),
         preactivations=tuple(zs),
         activations=tuple(activations),
     )
@@ -285,8 +339,8 @@ def backprop(net: Network, params: Params, x: ArrayLike, y: ArrayLike) -> Backpr
     Same checks and errors as the reference; nothing passed in is modified, and every array
     returned is new (not shared with the workspace).
     """
-    batch, ws = _prepare(net, params, x, y)
-    return _backprop(ws, params, batch)
+    x_, y_, single, ws, _ = _prepare(net, params, x, y)
+    return _backprop(ws, params, x_, y_, single)
 
 
 def train_step(
@@ -299,12 +353,12 @@ def train_step(
     differently from the reference's (within the tolerance model).  Feeding the new params
     back in, as a training loop does, makes the update one array operation for the network.
     """
-    lr_ = check_lr(lr)
-    batch, ws = _prepare(net, params, x, y)
+    # check_lr's answer for a finite positive float, without its isinstance checks.
+    lr_ = lr if type(lr) is float and 0.0 < lr < math.inf else check_lr(lr)
+    x_, y_, _, ws, source = _prepare(net, params, x, y)
     grads = ws.weight_grads, ws.bias_grads
-    loss = _gradients(ws, params, batch.x, batch.y, ws.zs, ws.activations, *grads, lr_)
+    loss = _gradients(ws, params, x_, y_, ws.zs, ws.activations, *grads, lr_)
     flat, weights, biases = layout(net.sizes, ws.dtype)
-    source = _buffer_of(params, net.sizes)
     if source is not None:
         np.subtract(source, ws.grads, out=flat)  # p − lr·g, one pass over the whole network
     else:
@@ -315,30 +369,24 @@ def train_step(
             strict=True,
         ):
             np.subtract(p, g, out=o)
-    new = _params(weights, biases)
-    _remember(new, flat, net.sizes)
+    # The public constructor: it checks structure only (dimensions, shapes, one dtype).
+    new = Params(weights, biases)
+    if new.weights[0] is weights[0]:  # (Params keeps float arrays as they are, not copies)
+        _local.made = (weakref.ref(new), net.sizes)
     return loss, new
 
 
-# The params train_step returned, by id: a weak reference, the flat buffer their arrays are
-# views into (see ``layout``) and the layer widths.  An entry lives as long as its params
-# (the weak reference's callback drops it).
-_made: dict[int, tuple[weakref.ref[Params], Array, tuple[int, ...]]] = {}
-
-
-def _remember(params: Params, flat: Array, sizes: tuple[int, ...]) -> None:
-    key = id(params)
-    try:
-        ref = weakref.ref(params, lambda _: _made.pop(key, None))
-    except TypeError:  # Params without weak references: updates go array by array
-        return
-    _made[key] = (ref, flat, sizes)
-
-
 def _buffer_of(params: Params, sizes: tuple[int, ...]) -> Array | None:
-    """The flat buffer of params that ``train_step`` made for layer widths ``sizes``, or
-    ``None``."""
-    entry = _made.get(id(params))
-    if entry is None or entry[0]() is not params or entry[2] != sizes:
+    """The flat buffer of ``params`` if they are the last params ``train_step`` made in this
+    thread, for layer widths ``sizes``; else ``None``.
+
+    A training loop feeds each step's params to the next, so the last ones made are the
+    ones that come back.  A weak reference (without a callback: nothing to clean up) names
+    them; their arrays are views into the one buffer ``layout`` made (their ``base``), which
+    nothing else keeps alive.  Other params are updated array by array.
+    """
+    made: tuple[weakref.ref[Params], tuple[int, ...]] | None = getattr(_local, "made", None)
+    if made is None or made[0]() is not params or made[1] != sizes:
         return None
-    return entry[1]
+    flat = params.weights[0].base
+    return flat if isinstance(flat, np.ndarray) else None

@@ -2,8 +2,9 @@
 
 Every comparison with the reference goes through the tolerance model
 (``crossgrad.adapters.tolerance``), as for torch and jax.  The backend has two code paths
-where the size of the arrays decides (the sigmoid's short path, ``np.dot`` or ``np.matmul``);
-the properties run both, by setting the thresholds to 0 or to infinity.
+where the size of the arrays decides (the sigmoid's and the relu derivative's short paths,
+``np.dot`` or ``np.matmul``); the properties run both, by setting the thresholds to 0 or to
+infinity.
 """
 
 from __future__ import annotations
@@ -34,14 +35,16 @@ N = settings.default.max_examples
 @contextlib.contextmanager
 def paths(small: bool) -> Iterator[None]:
     """Every array on the small-array paths (``small``) or on the large-array paths."""
-    saved = numpy_kernels.SMALL, numpy_backend.SMALL_PRODUCT
-    numpy_kernels.SMALL = numpy_backend.SMALL_PRODUCT = sys.maxsize if small else -1
+    saved = numpy_kernels.SMALL, numpy_kernels.SMALL_MASK, numpy_backend.SMALL_PRODUCT
+    numpy_kernels.SMALL = numpy_kernels.SMALL_MASK = numpy_backend.SMALL_PRODUCT = (
+        sys.maxsize if small else -1
+    )
     getattr(numpy_backend._local, "cache", {}).clear()  # workspaces chose their product
     numpy_backend._local.last = None
     try:
         yield
     finally:
-        numpy_kernels.SMALL, numpy_backend.SMALL_PRODUCT = saved
+        numpy_kernels.SMALL, numpy_kernels.SMALL_MASK, numpy_backend.SMALL_PRODUCT = saved
         getattr(numpy_backend._local, "cache", {}).clear()
         numpy_backend._local.last = None
 
@@ -136,8 +139,7 @@ def test_saturated_derivatives_keep_their_relative_precision(dtype: type, small:
         else [-40.0, -15.0, 15.0, 40.0]
     )
     z = np.array([zs], dtype)
-    a, d, t, u = (np.empty_like(z) for _ in range(4))
-    m = np.empty(z.shape, bool)
+    a, d = np.empty_like(z), np.empty_like(z)
     eps = float(np.finfo(dtype).eps)
     exact = {
         "sigmoid": [math.exp(-abs(v)) / (1 + math.exp(-abs(v))) ** 2 for v in zs],
@@ -146,7 +148,9 @@ def test_saturated_derivatives_keep_their_relative_precision(dtype: type, small:
     }
     with paths(small):
         for name, want in exact.items():
-            numpy_kernels.ACTIVATIONS[name].forward(z, a, d, t, u, m)
+            numpy_kernels.ACTIVATIONS[name].forward(
+                z, a, d, numpy_kernels.Scratch(z.shape, z.dtype)
+            )
             np.testing.assert_allclose(d[0], want, rtol=8 * eps, atol=0, err_msg=name)
 
 
@@ -155,12 +159,20 @@ def test_the_sigmoid_far_left_is_below_the_smallest_normal_number() -> None:
     # σ(−L) (see numpy_kernels._sigmoid); both are below 1e-307 / 1e-37, and finite.
     for dtype, far in ((np.float32, -100.0), (np.float64, -800.0)):
         z = np.array([[-1e6, far]], dtype)
-        a, d, t, u = (np.empty_like(z) for _ in range(4))
+        a, d = np.empty_like(z), np.empty_like(z)
         with paths(small=False):
-            numpy_kernels.ACTIVATIONS["sigmoid"].forward(z, a, d, t, u, np.empty(z.shape, bool))
+            scratch = numpy_kernels.Scratch(z.shape, z.dtype)
+            numpy_kernels.ACTIVATIONS["sigmoid"].forward(z, a, d, scratch)
         tiny = 5 * float(np.finfo(dtype).smallest_normal)
         assert np.all((a >= 0) & (a < tiny))
         assert np.all((d >= 0) & (d < tiny))
+
+
+def _with(params: Params, kind: str, layer: int, value: float) -> Params:
+    """A copy of ``params`` with ``value`` in the first entry of ``params.<kind>[layer]``."""
+    copy = _copy(params)
+    getattr(copy, kind)[layer].flat[0] = value
+    return copy
 
 
 BAD_INPUTS: list[tuple[str, Any]] = [
@@ -178,6 +190,8 @@ BAD_INPUTS: list[tuple[str, Any]] = [
         lambda net, p, x, y: (net, reference.init_params(Network((4, 2))), x, y),
     ),
     ("not a network", lambda net, p, x, y: ((4, 3, 2), p, x, y)),
+    ("nan in params", lambda net, p, x, y: (net, _with(p, "weights", 1, np.nan), x, y)),
+    ("inf in params", lambda net, p, x, y: (net, _with(p, "biases", 0, -np.inf), x, y)),
     ("not params", lambda net, p, x, y: (net, list(p), x, y)),
     (
         "targets out of [0, 1]",
@@ -225,6 +239,19 @@ def test_input_is_checked_on_every_call_not_only_the_first() -> None:
         numpy_backend.train_step(net, new, x, y, 0.1)
 
 
+def test_params_are_checked_on_every_call_even_those_train_step_made() -> None:
+    # train_step's params are views into one buffer, checked as one; a user may still write
+    # into them (crossgrad never does), and the next call must say so, as the reference.
+    net = Network((4, 3, 2))
+    x, y = np.ones((2, 4)), np.zeros((2, 2))
+    _, new = numpy_backend.train_step(net, reference.init_params(net), x, y, 0.1)
+    _, new = numpy_backend.train_step(net, new, x, y, 0.1)
+    new.biases[1][1] = np.nan
+    for function, extra in ((numpy_backend.train_step, (0.1,)), (numpy_backend.backprop, ())):
+        with pytest.raises(ValueError, match=r"params.biases\[1\] must be finite, got 1"):
+            function(net, new, x, y, *extra)
+
+
 def test_input_the_fast_path_does_not_take_gives_the_references_results() -> None:
     # Lists, integers, one sample, a non-contiguous view: check_inputs converts them.
     net = Network((4, 3, 2), activation="tanh")
@@ -238,10 +265,11 @@ def test_input_the_fast_path_does_not_take_gives_the_references_results() -> Non
         adapters.crosscheck(net, params, *args, backends=["numpy"]).raise_for_mismatch()
 
 
-def test_results_are_not_overwritten_by_later_calls() -> None:
+@pytest.mark.parametrize("batch", [1, 2])  # one sample: δ is train_step's bias gradient
+def test_results_are_not_overwritten_by_later_calls(batch: int) -> None:
     net = Network((4, 3, 2), activation=("relu", "identity"))
     params = reference.init_params(net)
-    x, y = np.ones((2, 4)), np.zeros((2, 2))
+    x, y = np.linspace(0.5, 1.5, 4 * batch).reshape(batch, 4), np.zeros((batch, 2))
     first = numpy_backend.backprop(net, params, x, y)
     kept = [a.copy() for a in (*first.grads.weights, *first.preactivations, *first.activations)]
     _, new = numpy_backend.train_step(net, params, x, y, 0.1)
@@ -256,6 +284,51 @@ def test_results_are_not_overwritten_by_later_calls() -> None:
     assert first.activations[2] is not first.preactivations[1]
     assert new.weights[0].base is new.biases[1].base is not None  # one buffer per Params
     assert not np.shares_memory(new.weights[0], params.weights[0])
+
+
+def test_params_not_made_last_in_this_thread_are_updated_as_any_others() -> None:
+    # train_step updates the params it made last in one pass over their buffer; older ones,
+    # ones made in another thread and ones of another network shape take the general path.
+    net = Network((4, 3, 2), activation="tanh")
+    x, y = np.linspace(-1, 1, 12).reshape(3, 4), np.full((3, 2), 0.25)
+    p0 = reference.init_params(net)
+    _, p1 = numpy_backend.train_step(net, p0, x, y, 0.1)
+    _, p2 = numpy_backend.train_step(net, p1, x, y, 0.1)
+    made: list[Params] = []
+    thread = threading.Thread(
+        target=lambda: made.append(numpy_backend.train_step(net, p2, x, y, 0.1)[1])
+    )
+    thread.start()
+    thread.join()
+    _, p3 = numpy_backend.train_step(net, p2, x, y, 0.1)  # p2 is this thread's last
+    for start, got in ((p1, numpy_backend.train_step(net, p1, x, y, 0.1)[1]), (p2, made[0])):
+        assert got == numpy_backend.train_step(net, _copy(start), x, y, 0.1)[1]
+    _, p4 = numpy_backend.train_step(net, made[0], x, y, 0.1)  # made in the other thread
+    assert p4 == numpy_backend.train_step(net, _copy(made[0]), x, y, 0.1)[1]
+    _assert_step_matches_the_reference(Case(net, p2, x, y), p2, p3, 0.1)
+    # Views into one buffer of another layout (biases first) are not train_step's buffer.
+    big = np.concatenate([*p3.biases, *(W.ravel() for W in p3.weights)])
+    views = Params([big[5:17].reshape(3, 4), big[17:].reshape(2, 3)], [big[:3], big[3:5]])
+    assert views == p3
+    assert (
+        numpy_backend.train_step(net, views, x, y, 0.1)[1]
+        == numpy_backend.train_step(net, p3, x, y, 0.1)[1]
+    )
+    wider = Network((4, 3, 3))  # p4 was made last, for another shape: the reference's error
+    with pytest.raises(ValueError, match=r"params.weights\[1\] has shape \(2, 3\)"):
+        numpy_backend.train_step(wider, p4, x, np.zeros((3, 3)), 0.1)
+
+
+def test_the_kernels_constants_are_read_only_and_keep_their_values() -> None:
+    for name in numpy_kernels.ACTIVATIONS:
+        scratch = numpy_kernels.Scratch((3, 5), np.dtype(np.float64))
+        z = np.linspace(-3, 3, 15).reshape(3, 5)
+        a, d = np.empty_like(z), np.empty_like(z)
+        with paths(small=False):
+            numpy_kernels.ACTIVATIONS[name].forward(z, a, d, scratch)
+        for value, constant in scratch._constants.items():
+            assert not constant.flags.writeable, name
+            assert np.all(constant == value), name
 
 
 def test_workspaces_are_kept_per_thread_and_bounded() -> None:
