@@ -38,6 +38,13 @@ read:
   ``check_lr``'s ``isinstance`` calls, and no ``Batch`` is built on the fast path.  The
   floor left is ``Params``' own constructor (about 8 µs for two layers) and the calls.
 
+The reference's rule for results holds too: when a result is not finite (or an entry is
+beyond about 1e154, which the one-dot-product check cannot tell from an overflow), the call
+is handed to the reference, which returns its own finite result or raises its
+``OverflowError`` naming what overflowed.  NumPy's warnings are left on (silencing them costs
+about 2 µs per call), so on such input NumPy may warn first; valid input up to ``|z| = 1e6``
+raises no warning.
+
 What is returned is never overwritten by a later call: ``backprop``'s arrays are fresh on
 every call, and ``train_step`` returns new parameters in a new buffer.  The workspaces are
 per thread, so concurrent calls from several threads are safe.
@@ -56,6 +63,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .. import reference
 from ..reference import BackpropResult, Network, Params
 from ..reference.validation import Batch, check_inputs, check_lr
 from . import numpy_kernels as kernels
@@ -340,7 +348,11 @@ def backprop(net: Network, params: Params, x: ArrayLike, y: ArrayLike) -> Backpr
     returned is new (not shared with the workspace).
     """
     x_, y_, single, ws, _ = _prepare(net, params, x, y)
-    return _backprop(ws, params, x_, y_, single)
+    result = _backprop(ws, params, x_, y_, single)
+    grads = result.grads.weights[0].base  # the one buffer of every gradient (``layout``)
+    if not _results_finite(result.loss, grads, *result.preactivations):
+        return reference.backprop(net, params, x, y)  # raises the reference's OverflowError
+    return result
 
 
 def train_step(
@@ -370,10 +382,26 @@ def train_step(
         ):
             np.subtract(p, g, out=o)
     # The public constructor: it checks structure only (dimensions, shapes, one dtype).
+    if not _results_finite(loss, flat):
+        return reference.train_step(net, params, x, y, lr)  # raises the reference's OverflowError
     new = Params(weights, biases)
     if new.weights[0] is weights[0]:  # (Params keeps float arrays as they are, not copies)
         _local.made = (weakref.ref(new), net.sizes)
     return loss, new
+
+
+def _results_finite(loss: float, *arrays: Array) -> bool:
+    """Whether ``loss`` and ``arrays`` are surely finite: ``loss + Σ a·a`` is finite.
+
+    One dot product per array.  ``False`` also when an entry is merely beyond about 1e154
+    (its square overflows): the caller then hands the call to the reference, which applies
+    its rule for results (``reference.validation.finite_results``): the reference's result
+    where it is finite, else its ``OverflowError`` naming what overflowed.
+    """
+    total = loss
+    for a in arrays:
+        total += np.vdot(a, a)
+    return math.isfinite(total)
 
 
 def _buffer_of(params: Params, sizes: tuple[int, ...]) -> Array | None:

@@ -14,6 +14,7 @@ import math
 import re
 import sys
 import threading
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -228,6 +229,51 @@ def test_a_bad_learning_rate_raises_the_references_error(lr: Any) -> None:
         reference.train_step(net, params, x, y, lr)
     with pytest.raises(type(expected.value), match=re.escape(str(expected.value))):
         numpy_backend.train_step(net, params, x, y, lr)
+
+
+OVERFLOWS = [
+    # (network, x, y): results beyond float64, for the reference's rule for results.
+    ("the loss", Network((4, 3, 2)), np.ones((2, 4)), np.full((2, 2), 1e200)),
+    ("a pre-activation", Network((4, 3, 2), activation="identity"), np.full((1, 4), 1e308),
+     np.zeros((1, 2))),
+    ("a gradient", Network((2, 2), activation="identity", loss="mse"),
+     np.full((3, 2), 1e160), np.zeros((3, 2))),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("net", "x", "y"), [o[1:] for o in OVERFLOWS], ids=[o[0] for o in OVERFLOWS]
+)
+@pytest.mark.parametrize("function", ["backprop", "train_step"])
+def test_results_beyond_float64_raise_the_references_overflow_error(
+    net: Network, x: np.ndarray, y: np.ndarray, function: str
+) -> None:
+    params = reference.init_params(net)
+    extra = (0.1,) if function == "train_step" else ()
+    with pytest.raises(OverflowError) as expected:
+        getattr(reference, function)(net, params, x, y, *extra)
+    # The fast backend leaves NumPy's warnings on (silencing them costs a few µs per call):
+    # where results overflow, NumPy may warn before the reference's error is raised.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with pytest.raises(OverflowError) as got:
+            getattr(numpy_backend, function)(net, params, x, y, *extra)
+    assert str(got.value) == str(expected.value)
+
+
+def test_large_but_finite_results_are_the_references() -> None:
+    # Gradients near 1e160 fail the quick check (their squares overflow): the reference's
+    # result is returned, finite.
+    net = Network((2, 2), activation="identity", loss="mse")
+    params = reference.init_params(net)
+    x, y = np.full((1, 2), 1e80), np.zeros((1, 2))
+    want = reference.backprop(net, params, x, y)
+    assert not numpy_backend._results_finite(want.loss, *want.grads.weights)  # the hand-over
+    got = numpy_backend.backprop(net, params, x, y)
+    assert math.isfinite(got.loss)
+    assert got.loss == want.loss
+    for g, w in zip(got.grads.weights, want.grads.weights, strict=True):
+        assert np.array_equal(g, w)
 
 
 def test_input_is_checked_on_every_call_not_only_the_first() -> None:
