@@ -349,8 +349,9 @@ def backprop(net: Network, params: Params, x: ArrayLike, y: ArrayLike) -> Backpr
     x_, y_, single, ws, _ = _prepare(net, params, x, y)
     with _quiet():  # an overflow is found in the results, as the reference finds it
         result = _backprop(ws, params, x_, y_, single)
-    grads = result.grads.weights[0].base  # the one buffer of every gradient (``layout``)
-    if not _results_finite(result.loss, grads, *result.preactivations):
+    base = result.grads.weights[0].base  # the one buffer of every gradient (``layout``)
+    grads = (base,) if base is not None else (*result.grads.weights, *result.grads.biases)
+    if not _results_finite(result.loss, *grads, *result.preactivations):
         return reference.backprop(net, params, x, y)  # raises the reference's OverflowError
     return result
 
@@ -397,7 +398,7 @@ def _quiet() -> np.errstate:
     return np.errstate(over="ignore", invalid="ignore", divide="ignore")
 
 
-def _results_finite(loss: float, *arrays: Array) -> bool:
+def _results_finite(loss: float, *arrays: NDArray[Any]) -> bool:
     """Whether ``loss`` and ``arrays`` are surely finite: ``loss + Σ a·a`` is finite.
 
     One dot product per array.  ``False`` also when an entry is merely beyond about 1e154
@@ -407,7 +408,7 @@ def _results_finite(loss: float, *arrays: Array) -> bool:
     """
     total = loss
     for a in arrays:
-        total += np.vdot(a, a)
+        total += float(np.vdot(a, a))
     return math.isfinite(total)
 
 
