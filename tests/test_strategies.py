@@ -352,3 +352,24 @@ def test_layer_arrays_zero_whole_units() -> None:
     zero_rows = np.flatnonzero(~W.any(axis=1))
     assert zero_rows.size >= 1
     assert (b[zero_rows] == 0).all()
+
+
+@given(strategies.cases(kinks="include", activations=["relu", "leaky_relu", "tanh", "identity"]))
+def test_kinks_include_puts_kinked_units_exactly_on_their_kink_or_clearly_off_it(
+    case: Case,
+) -> None:
+    # On the kink by construction (a zeroed row and bias), or beyond the margin: never near
+    # 0 by chance, where frameworks could round to different sides.
+    net, params = case.net, case.params
+    a = case.x.astype(np.float64)
+    terms_in = np.abs(a)
+    for W, b, name in zip(params.weights, params.biases, net.activations, strict=True):
+        W64, b64 = W.astype(np.float64), b.astype(np.float64)
+        z = a @ W64.T + b64
+        terms = terms_in @ np.abs(W64).T + np.abs(b64)
+        if name in strategies.KINKED:
+            zeroed = ~(W64.any(axis=1) | (b64 != 0))
+            off = (np.abs(z) >= strategies.KINK_MARGIN / 4 * terms.max(axis=0)).all(axis=0)
+            assert (zeroed | off).all()
+        a = ACTIVATIONS[name].forward(z)
+        terms_in = np.abs(a) + terms

@@ -35,7 +35,10 @@ Edge cases, as a policy (``kinks``):
 
 - ``"include"`` (default): some weight rows are zeroed together with their biases, so that
   those units' pre-activations are exactly 0 in every framework, whatever the summation
-  order: relu and leaky_relu are then evaluated exactly on their kink.
+  order: relu and leaky_relu are then evaluated exactly on their kink.  Every other unit
+  with a kinked activation is kept off its kink as ``"avoid"`` keeps it: a pre-activation
+  near 0 by chance (a cancellation after an inexact layer) could round to different sides
+  of 0 in two frameworks, whose derivatives then differ by a jump, not a rounding error.
 - ``"avoid"``: no pre-activation of a kinked activation (relu, leaky_relu) lies within
   ``2**-10`` of its error scale (``Σ|terms|``) of 0, on any sample: by construction, the bias
   of a unit too close is moved by a multiple of a power of two.
@@ -454,8 +457,9 @@ def _targets(
     return _grid(rng, (n, n_out), resolution)
 
 
-def _away_from_kinks(z: Array, terms: Array) -> Array:
-    """The shift ``δ`` per unit that puts every ``|z + δ|`` at least a margin away from 0.
+def _away_from_kinks(z: Array, terms: Array, keep: NDArray[np.bool_]) -> Array:
+    """The shift ``δ`` per unit that puts every ``|z + δ|`` at least a margin away from 0,
+    except the units ``keep`` marks (``δ = 0``: on a kink by construction).
 
     ``z`` and ``terms`` (``Σ|terms of z|``) are ``(batch, width)``.  The margin ``m`` is a
     power of two near ``KINK_MARGIN · max terms``; ``δ = k·m`` for the smallest ``|k|`` (0 if
@@ -466,7 +470,7 @@ def _away_from_kinks(z: Array, terms: Array) -> Array:
     exponent = np.floor(np.log2(np.where(top > 0, top, 1.0)))
     margin = 2.0 ** (exponent + np.log2(KINK_MARGIN) + 1)
     shift = np.zeros(z.shape[1])
-    for j in np.flatnonzero((np.abs(z) < margin / 2).any(axis=0)):
+    for j in np.flatnonzero((np.abs(z) < margin / 2).any(axis=0) & ~keep):
         m = margin[j]
         for k in sorted(range(-z.shape[0] - 2, z.shape[0] + 3), key=lambda k: (abs(k), k)):
             if (np.abs(z[:, j] + k * m) >= m / 2).all():
@@ -503,13 +507,22 @@ def _build_case(
     rng = np.random.default_rng(seed)
     x = _grid(rng, (batch, net.sizes[0]), resolution)
     y = _targets(rng, net.loss, batch, net.sizes[-1], resolution, bool((seed >> 12) % 2))
-    if kinks == "avoid" and any(name in KINKED for name in net.activations):
+    if any(name in KINKED for name in net.activations):
+        # Every kinked unit is exactly on its kink or clearly off it, never near it by chance:
+        # there, two frameworks' roundings may put z on different sides, and f' jumps.  The
+        # units on a kink by construction (a zeroed row and bias: z = 0 in any framework)
+        # stay, under "include" and "only"; every other is moved off.
         a, s = x, np.abs(x)
         for l, name in enumerate(net.activations):
             z = a @ weights[l].T + biases[l]
             if name in KINKED:
                 terms = s @ np.abs(weights[l]).T + np.abs(biases[l])
-                biases[l] = biases[l] + _away_from_kinks(z, terms)
+                on_kink = (
+                    np.zeros(z.shape[1], np.bool_)
+                    if kinks == "avoid"
+                    else ~(weights[l].any(axis=1) | (biases[l] != 0))
+                )
+                biases[l] = biases[l] + _away_from_kinks(z, terms, on_kink)
                 z = a @ weights[l].T + biases[l]
             a = ACTIVATIONS[name].forward(z)
             s = np.abs(a) + s @ np.abs(weights[l]).T + np.abs(biases[l])
