@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 from hypothesis import Phase, find, given, settings
@@ -255,8 +257,10 @@ def test_networks_take_the_per_position_restrictions_too() -> None:
     assert net.activations == ("sigmoid", "identity")
 
 
-@given(strategies.cases(kinks="avoid", activations=["relu", "leaky_relu", "tanh"]))
-def test_kinks_avoid_keeps_every_kinked_preactivation_off_zero(case: Case) -> None:
+def _kinked_units(case: Case) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``(z, margin, zeroed)`` of each kinked layer, in float64: its pre-activations, the
+    margin ``KINK_MARGIN / 4 · max terms`` per unit (far beyond any rounding error of the
+    terms summed) and which units have a zeroed row and bias."""
     net, params = case.net, case.params
     a = case.x.astype(np.float64)
     terms_in = np.abs(a)
@@ -265,10 +269,15 @@ def test_kinks_avoid_keeps_every_kinked_preactivation_off_zero(case: Case) -> No
         z = a @ W64.T + b64
         terms = terms_in @ np.abs(W64).T + np.abs(b64)
         if name in strategies.KINKED:
-            # The margin, relative to the terms summed, is far beyond any rounding error.
-            assert (np.abs(z) >= strategies.KINK_MARGIN / 4 * terms.max(axis=0)).all()
+            yield z, strategies.KINK_MARGIN / 4 * terms.max(axis=0), ~(W64.any(axis=1) | (b64 != 0))
         a = ACTIVATIONS[name].forward(z)
         terms_in = np.abs(a) + terms
+
+
+@given(strategies.cases(kinks="avoid", activations=["relu", "leaky_relu", "tanh"]))
+def test_kinks_avoid_keeps_every_kinked_preactivation_off_zero(case: Case) -> None:
+    for z, margin, _ in _kinked_units(case):
+        assert (np.abs(z) >= margin).all()
 
 
 @given(
@@ -360,16 +369,5 @@ def test_kinks_include_puts_kinked_units_exactly_on_their_kink_or_clearly_off_it
 ) -> None:
     # On the kink by construction (a zeroed row and bias), or beyond the margin: never near
     # 0 by chance, where frameworks could round to different sides.
-    net, params = case.net, case.params
-    a = case.x.astype(np.float64)
-    terms_in = np.abs(a)
-    for W, b, name in zip(params.weights, params.biases, net.activations, strict=True):
-        W64, b64 = W.astype(np.float64), b.astype(np.float64)
-        z = a @ W64.T + b64
-        terms = terms_in @ np.abs(W64).T + np.abs(b64)
-        if name in strategies.KINKED:
-            zeroed = ~(W64.any(axis=1) | (b64 != 0))
-            off = (np.abs(z) >= strategies.KINK_MARGIN / 4 * terms.max(axis=0)).all(axis=0)
-            assert (zeroed | off).all()
-        a = ACTIVATIONS[name].forward(z)
-        terms_in = np.abs(a) + terms
+    for z, margin, zeroed in _kinked_units(case):
+        assert (zeroed | (np.abs(z) >= margin).all(axis=0)).all()
