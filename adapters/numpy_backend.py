@@ -217,19 +217,10 @@ def _prepare(net: Network, params: Params, x: ArrayLike, y: ArrayLike) -> Prepar
 
 
 def _finite(x: Array, y: Array, params: Params, flat: Array | None) -> bool:
-    """Whether ``x``, ``y`` and ``params`` (``flat``, when given, holds them) are all finite,
-    or possibly not (then the full check decides).
-
-    A sum of squares is finite only if every entry is; ``np.vdot`` is the cheapest reduction
-    on small arrays.  One over ``1e154`` overflows the sum: the full check accepts it.
-    """
-    total = np.vdot(x, x) + np.vdot(y, y)
-    if flat is not None:
-        total += np.vdot(flat, flat)
-    else:
-        for a in (*params.weights, *params.biases):
-            total += np.vdot(a, a)
-    return math.isfinite(total)
+    """Whether ``x``, ``y`` and ``params`` (``flat``, when given, holds them) are surely
+    finite (``_surely_finite``); when not, the full check decides."""
+    held = (flat,) if flat is not None else (*params.weights, *params.biases)
+    return _surely_finite(0.0, x, y, *held)
 
 
 def _shapes(params: Params) -> tuple[tuple[int, ...], ...] | None:
@@ -351,7 +342,7 @@ def backprop(net: Network, params: Params, x: ArrayLike, y: ArrayLike) -> Backpr
         result = _backprop(ws, params, x_, y_, single)
     base = result.grads.weights[0].base  # the one buffer of every gradient (``layout``)
     grads = (base,) if base is not None else (*result.grads.weights, *result.grads.biases)
-    if not _results_finite(result.loss, *grads, *result.preactivations):
+    if not _surely_finite(result.loss, *grads, *result.preactivations):
         return reference.backprop(net, params, x, y)  # raises the reference's OverflowError
     return result
 
@@ -383,7 +374,7 @@ def train_step(
                 strict=True,
             ):
                 np.subtract(p, g, out=o)
-    if not _results_finite(loss, flat):
+    if not _surely_finite(loss, flat):
         return reference.train_step(net, params, x, y, lr)  # raises the reference's OverflowError
     # The public constructor: it checks structure only (dimensions, shapes, one dtype).
     new = Params(weights, biases)
@@ -394,17 +385,18 @@ def train_step(
 
 def _quiet() -> np.errstate:
     """NumPy's floating-point warnings off while a step runs (about 2 µs a call): a result
-    that overflows is found by ``_results_finite`` and explained by the reference's error."""
+    that overflows is found by ``_surely_finite`` and explained by the reference's error."""
     return np.errstate(over="ignore", invalid="ignore", divide="ignore")
 
 
-def _results_finite(loss: float, *arrays: NDArray[Any]) -> bool:
-    """Whether ``loss`` and ``arrays`` are surely finite: ``loss + Σ a·a`` is finite.
+def _surely_finite(loss: float, *arrays: NDArray[Any]) -> bool:
+    """Whether ``loss`` and every entry of ``arrays`` are surely finite: ``loss + Σ a·a`` is.
 
-    One dot product per array.  ``False`` also when an entry is merely beyond about 1e154
-    (its square overflows): the caller then hands the call to the reference, which applies
-    its rule for results (``reference.validation.finite_results``): the reference's result
-    where it is finite, else its ``OverflowError`` naming what overflowed.
+    One dot product per array, the cheapest reduction on small arrays.  ``False`` also when
+    an entry is merely beyond about 1e154 (its square overflows): the caller then takes the
+    full path, ``check_inputs`` for input, and for results the reference, which applies its
+    rule (``reference.validation.finite_results``): its own result where it is finite, else
+    its ``OverflowError`` naming what overflowed.
     """
     total = loss
     for a in arrays:

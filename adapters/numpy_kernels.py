@@ -53,11 +53,11 @@ class Scratch:
     ``t`` and ``u`` are float scratch, ``m`` boolean scratch, ``rows`` two float vectors of
     one value per row, ``across`` a row of ones (``t @ across`` sums each row of ``t``, a
     BLAS product at a third of ``np.add.reduce(t, axis=1)``'s cost on ``(32, 10)``).
-    ``full(value)`` is a read-only
-    array of ``value`` in the layer's shape, made on first use and kept: a constant operand
-    of the same shape keeps NumPy on its contiguous loop, where a scalar would not (see the
-    module docstring).  ``filled(value)`` is a scratch array (``v``) filled with ``value``,
-    for a factor that changes from call to call; it is overwritten by the next ``filled``.
+    ``full(value)`` is a read-only array of ``value`` in the layer's shape, made on first use
+    and kept: a constant operand of the same shape keeps NumPy on its contiguous loop, where
+    a scalar would not (see the module docstring).  ``filled(value)`` is a scratch array
+    (``v``) filled with ``value``, for a factor that changes from call to call; it is
+    overwritten by the next ``filled``.
     """
 
     def __init__(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> None:
