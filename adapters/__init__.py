@@ -32,12 +32,15 @@ from .training import TrainingReport, crosscheck_training
 @dataclass(frozen=True)
 class Registered:
     """A backend in the registry: its module in this package, the framework it imports (and
-    the pip extra that installs it), and whether ``crosscheck`` runs it by default."""
+    the pip extra that installs it), whether ``crosscheck`` runs it by default, and whether
+    it compiles (``Capabilities(compiles=True)``: a sweep imports it before the others, so
+    that it compiles while they import)."""
 
     module: str
     framework: str | None = None
     extra: str | None = None
     default: bool = False
+    compiles: bool = False
 
 
 BACKENDS: dict[str, Registered] = {
@@ -45,7 +48,7 @@ BACKENDS: dict[str, Registered] = {
     "numpy": Registered("numpy_backend"),
     # The default witnesses: independent autodiff, sharing no derivative with the reference.
     "torch": Registered("torch_backend", "torch", "torch", default=True),
-    "jax": Registered("jax_backend", "jax", "jax", default=True),
+    "jax": Registered("jax_backend", "jax", "jax", default=True, compiles=True),
     "numeric": Registered("numeric_backend"),  # slow: only when named
 }
 

@@ -43,6 +43,10 @@ from typing import Any
 ENV = "CROSSGRAD_CACHE_DIR"
 OFF = "off"
 
+COMPILE_THREADS = 2
+"""Buckets compiled at once (XLA compiles one on one core, outside the GIL): the two dtypes'
+buckets that ``prepare`` asks for compile side by side."""
+
 Precision = Callable[[], contextlib.AbstractContextManager[Any]]
 
 
@@ -112,8 +116,11 @@ def _cpu_flags() -> str:
 class Executables:
     """Compiled executables of one jitted function, by argument shapes: in memory, on disk."""
 
-    def __init__(self, jitted: Any, **static: Any) -> None:
+    def __init__(
+        self, jitted: Any, compiler_options: dict[str, Any] | None = None, **static: Any
+    ) -> None:
         self.jitted, self.static = jitted, static
+        self.compiler_options = compiler_options
         self._loaded: dict[tuple[Any, ...], Any] = {}
         self._compiling: dict[tuple[Any, ...], concurrent.futures.Future[Any]] = {}
         self._lock = threading.Lock()
@@ -130,17 +137,7 @@ class Executables:
             with precision():
                 outputs = executable(*args)
             return lambda: outputs
-        with self._lock:
-            if self._pid != os.getpid():  # a forked child: the parent's thread did not follow
-                self._pool, self._compiling, self._pid = None, {}, os.getpid()
-            future = self._compiling.get(key)
-            if future is None:
-                if self._pool is None:
-                    self._pool = concurrent.futures.ThreadPoolExecutor(
-                        1, thread_name_prefix="crossgrad-jax-compile"
-                    )
-                future = self._pool.submit(self._get, key, args, precision)
-                self._compiling[key] = future
+        future = self._future(key, args, precision)
 
         def finish() -> Any:
             executable = future.result()
@@ -148,6 +145,33 @@ class Executables:
                 return executable(*args)
 
         return finish
+
+    def prepare(self, args: tuple[Any, ...], precision: Precision) -> None:
+        """Start loading or compiling the executable for ``args``' shapes in the background,
+        unless it is loaded already; returns at once."""
+        key = tuple((a.shape, a.dtype.str) for a in args)
+        if key not in self._loaded:
+            self._future(key, args, precision)
+
+    def _future(
+        self, key: tuple[Any, ...], args: tuple[Any, ...], precision: Precision
+    ) -> concurrent.futures.Future[Any]:
+        """The executable for ``key``, being loaded or compiled in a background thread."""
+        with self._lock:
+            if self._pid != os.getpid():  # a forked child: the parent's thread did not follow
+                self._pool, self._compiling, self._pid = None, {}, os.getpid()
+            future = self._compiling.get(key)
+            if future is None and key in self._loaded:  # (loaded since the caller looked)
+                future = concurrent.futures.Future()
+                future.set_result(self._loaded[key])
+            elif future is None:
+                if self._pool is None:
+                    self._pool = concurrent.futures.ThreadPoolExecutor(
+                        COMPILE_THREADS, thread_name_prefix="crossgrad-jax-compile"
+                    )
+                future = self._pool.submit(self._get, key, args, precision)
+                self._compiling[key] = future
+        return future
 
     def _get(self, key: tuple[Any, ...], args: tuple[Any, ...], precision: Precision) -> Any:
         try:
@@ -163,7 +187,8 @@ class Executables:
         directory = cache_dir()
         if directory is None:
             return None
-        name = f"{self.jitted.__name__}-{key!r}-{self.static!r}-{fingerprint()}"
+        name = f"{self.jitted.__name__}-{key!r}-{self.static!r}-{self.compiler_options!r}"
+        name += f"-{fingerprint()}"
         return directory / f"{hashlib.sha256(name.encode()).hexdigest()[:32]}.xla"
 
     def _load(self, key: tuple[Any, ...]) -> Any:
@@ -181,7 +206,8 @@ class Executables:
     def _compile(self, key: tuple[Any, ...], args: tuple[Any, ...]) -> Any:
         from jax.experimental import serialize_executable
 
-        executable = self.jitted.lower(*args, **self.static).compile()
+        lowered = self.jitted.lower(*args, **self.static)
+        executable = lowered.compile(compiler_options=self.compiler_options)
         path = self._path(key)
         if path is not None:
             with contextlib.suppress(Exception):  # a read-only or full disk costs speed only

@@ -12,9 +12,9 @@ size, compiled once per (depth, width, batch) bucket and dtype:
 
 - every layer is padded to one square width (the next power of two of the widest layer, at
   least 32) with zero weights and biases, so padded units have ``z = 0`` and feed nothing;
-- the network is padded in depth, to the next power of two, by identity layers *in front*
-  (``W = I``, ``b = 0``, identity activation), which pass ``x`` through exactly
-  (``x·1 + 0 = x`` in floating point);
+- the network is padded in depth, to the next power of two and at least ``DEPTH_FLOOR``
+  (8), by identity layers *in front* (``W = I``, ``b = 0``, identity activation), which pass
+  ``x`` through exactly (``x·1 + 0 = x`` in floating point);
 - the batch is padded with zero samples, to the next power of two and at least 16, whose loss
   is masked out;
 - the activation of each layer and the loss are chosen at run time by ``lax.switch`` on an
@@ -23,17 +23,19 @@ size, compiled once per (depth, width, batch) bucket and dtype:
 
 The padded entries contribute exact zeros to every sum, so the real gradients are those of the
 unpadded network; ``tests/test_jax_backend.py`` checks this against an exact-shape run
-(``bucketed=False``) and against the reference.  Every network up to width 32 and batch 16
-falls in one of four buckets per dtype (depth 1, 2, 3-4 and 5-8).  Depth is bucketed tightly
-because it costs: an identity layer costs as much to run as a real one, and padding every
-small network to depth 8 made a sweep about 15% slower than four compilations (of about half
-a second each) save.
+(``bucketed=False``) and against the reference.  Every network up to width 32, depth 8 and
+batch 16 falls in one bucket per dtype.  A compilation costs seconds (1.6-2.3 s for a
+bucket on a 2-core AMD EPYC, at ``COMPILER_OPTIONS``' level), a call of a compiled bucket
+about 0.3-0.5 ms whatever its depth up to 8 (the cost is the call, not the layers): so depth
+is not bucketed finely, and ``crossgrad check`` with the default ranges compiles two
+executables, one per dtype, which ``prepare`` starts before the first case is drawn.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -44,16 +46,17 @@ from jax import lax
 from numpy.typing import ArrayLike
 
 from ..reference import LOSSES as REFERENCE_LOSSES
-from ..reference import BackpropResult, Network, Params
+from ..reference import BackpropResult, Network, Params, init_params
 from ..reference.validation import Batch
 from . import _common, _jax_cache
 from .protocol import Capabilities
 from .tolerance import model_tolerance
 
 name = "jax"
-capabilities = Capabilities(many=True, asynchronous=True)
+capabilities = Capabilities(many=True, asynchronous=True, compiles=True)
 """``start_checked`` dispatches to XLA and returns at once; ``backprop_many_checked`` keeps
-``IN_FLIGHT`` cases dispatched ahead of the one it collects."""
+``IN_FLIGHT`` cases dispatched ahead of the one it collects; ``prepare`` starts compiling a
+bucket."""
 tolerance = model_tolerance
 
 Array = jax.Array
@@ -173,8 +176,14 @@ def _padded_loss(
     return jnp.sum(sample_weight * per_sample), (zs, activations)
 
 
+COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
+"""XLA's options for the padded path's compilations: LLVM at level 1 instead of 2 (XLA's
+default) compiled a bucket in about half the time here (1.6-2.3 s against 3.3-4.5 s on a
+2-core AMD EPYC), and its executables ran as fast (about 0.3-0.5 ms a call either way),
+their cost being the calls, not the code.  The user's own functions are not affected."""
+
 _padded_value_and_grad = jax.jit(jax.value_and_grad(_padded_loss, argnums=(0, 1), has_aux=True))
-_BUCKETS = _jax_cache.Executables(_padded_value_and_grad)
+_BUCKETS = _jax_cache.Executables(_padded_value_and_grad, COMPILER_OPTIONS)
 
 
 def _bucket(n: int, floor: int) -> int:
@@ -212,6 +221,9 @@ def backprop_checked(
     return start_checked(net, params, batch)()
 
 
+DEPTH_FLOOR = 8
+"""Every network of up to this many layers is padded to this depth: one compilation."""
+
 IN_FLIGHT = 4
 """How many cases ``backprop_many_checked`` keeps dispatched ahead of the one it collects."""
 
@@ -248,13 +260,55 @@ def backprop_many_checked(
     return outcomes
 
 
+def prepare(sizes: Sequence[int], batch: int, dtypes: Sequence[Any]) -> None:
+    """Start loading or compiling, in the background, the bucket of a network of layer
+    widths ``sizes`` at ``batch`` samples, in each of ``dtypes``; returns at once.
+
+    A sweep calls it for its smallest case, the one Hypothesis draws first, so that XLA
+    compiles while the rest of the run starts (torch's import, the first draws).
+    """
+    net = Network(tuple(sizes), "identity", "half_sse")
+    for dtype in map(np.dtype, dtypes):
+        params = init_params(net, seed=0, dtype=dtype)
+        x, y = np.zeros((batch, net.sizes[0]), dtype), np.zeros((batch, net.sizes[-1]), dtype)
+        args, _ = _padded(net, params, Batch(x, y, single=False))
+        _BUCKETS.prepare(args, functools.partial(_precision, dtype))
+
+
 def start_checked(net: Network, params: Params, batch: Batch) -> Callable[[], BackpropResult]:
     """Pad one checked case to its bucket and start its compiled computation, which JAX runs
     asynchronously; returns the function that waits for the result and unpads it into a
     ``BackpropResult``."""
     dtype = np.dtype(params.dtype)
     n, L = batch.x.shape[0], net.n_layers
-    width, depth, rows = _bucket(max(net.sizes), 32), _bucket(L, 1), _bucket(n, 16)
+    args, front = _padded(net, params, batch)
+    outputs = _BUCKETS.start(args, lambda: _precision(dtype))  # compiled once per machine
+
+    def finish() -> BackpropResult:
+        # One device-to-host copy each (np.asarray: jax.device_get costs 7 times as much),
+        # then NumPy views of the real (unpadded) entries.
+        (value, (zs, activations)), (gW, gb) = outputs()
+        value, zs, activations, gW, gb = map(np.asarray, (value, zs, activations, gW, gb))
+        sizes = net.sizes
+        return _common.result(
+            value,
+            [gW[front + l, : sizes[l + 1], : sizes[l]] for l in range(L)],
+            [gb[front + l, : sizes[l + 1]] for l in range(L)],
+            [zs[front + l, :n, : sizes[l + 1]] for l in range(L)],
+            [batch.x] + [activations[front + l, :n, : sizes[l + 1]] for l in range(L)],
+            dtype,
+            batch.single,
+        )
+
+    return finish
+
+
+def _padded(net: Network, params: Params, batch: Batch) -> tuple[tuple[Any, ...], int]:
+    """The arguments of the padded function for one case (see the module docstring), and
+    the number of identity layers in front."""
+    dtype = np.dtype(params.dtype)
+    n, L = batch.x.shape[0], net.n_layers
+    width, depth, rows = _bucket(max(net.sizes), 32), _bucket(L, DEPTH_FLOOR), _bucket(n, 16)
     front = depth - L  # identity layers in front
 
     # The padded network, built stacked: zeros, the identity in front, the real layers after.
@@ -276,26 +330,7 @@ def start_checked(net: Network, params: Params, batch: Batch) -> Callable[[], Ba
     out_mask[: net.sizes[-1]] = 1
     sample_weight = np.zeros(rows, dtype)
     sample_weight[:n] = _sample_weight(net, n)
-    args = (weights, biases, x_pad, y_pad, codes, *_loss_args(net), out_mask, sample_weight)
-    outputs = _BUCKETS.start(args, lambda: _precision(dtype))  # compiled once per machine
-
-    def finish() -> BackpropResult:
-        # One device-to-host copy each (np.asarray: jax.device_get costs 7 times as much),
-        # then NumPy views of the real (unpadded) entries.
-        (value, (zs, activations)), (gW, gb) = outputs()
-        value, zs, activations, gW, gb = map(np.asarray, (value, zs, activations, gW, gb))
-        sizes = net.sizes
-        return _common.result(
-            value,
-            [gW[front + l, : sizes[l + 1], : sizes[l]] for l in range(L)],
-            [gb[front + l, : sizes[l + 1]] for l in range(L)],
-            [zs[front + l, :n, : sizes[l + 1]] for l in range(L)],
-            [batch.x] + [activations[front + l, :n, : sizes[l + 1]] for l in range(L)],
-            dtype,
-            batch.single,
-        )
-
-    return finish
+    return (weights, biases, x_pad, y_pad, codes, *_loss_args(net), out_mask, sample_weight), front
 
 
 def _loss_args(net: Network) -> tuple[np.int32, np.bool_]:

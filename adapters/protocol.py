@@ -5,7 +5,8 @@ satisfies ``Backend``: a ``name``, its ``capabilities``, ``backprop`` with the r
 signature and result, ``backprop_checked`` on a batch already checked by
 ``reference.validation.check_inputs`` (``crosscheck`` checks each case once), and its
 ``tolerance``.  A backend that declares ``Capabilities(many=True)`` also satisfies
-``ManyAtOnce``; one that declares ``asynchronous=True`` also satisfies ``Asynchronous``.
+``ManyAtOnce``; one that declares ``asynchronous=True`` also satisfies ``Asynchronous``,
+and one that declares ``compiles=True`` satisfies ``Compiling``.
 ``crosscheck`` reads the declaration and calls accordingly; it never probes for methods.
 
 A user's implementation (a function ``fn(net, params, x, y)``, or an object with ``name`` and
@@ -35,10 +36,14 @@ class Capabilities:
     ``asynchronous``: it has ``start_checked(net, params, batch)`` (see ``Asynchronous``),
     which starts the computation and returns the function that waits for its result;
     ``crosscheck`` starts such a backend before it computes the reference's side.
+    ``compiles``: it compiles code for the sizes of a case, and has ``prepare(sizes, batch,
+    dtypes)`` (see ``Compiling``), which starts that in the background; a sweep calls it for
+    its first case before it draws.
     """
 
     many: bool = False
     asynchronous: bool = False
+    compiles: bool = False
 
 
 @runtime_checkable
@@ -89,6 +94,15 @@ class Asynchronous(Backend, Protocol):
         self, net: Network, params: Params, batch: Batch
     ) -> Callable[[], BackpropResult]:
         """Start ``backprop_checked``; the returned function waits for the result."""
+        ...
+
+
+class Compiling(Backend, Protocol):
+    """A backend declaring ``Capabilities(compiles=True)``."""
+
+    def prepare(self, sizes: Sequence[int], batch: int, dtypes: Sequence[Any]) -> None:
+        """Start compiling, in the background, what a network of layer widths ``sizes`` at
+        ``batch`` samples needs in each of ``dtypes``; returns at once."""
         ...
 
 

@@ -30,7 +30,7 @@ def cache(tmp_path, monkeypatch):
 
 
 def _fresh() -> _jax_cache.Executables:
-    return _jax_cache.Executables(jax_backend._padded_value_and_grad)
+    return _jax_cache.Executables(jax_backend._padded_value_and_grad, jax_backend.COMPILER_OPTIONS)
 
 
 def _grads(result):
@@ -123,3 +123,20 @@ def test_a_forked_child_compiles_with_its_own_thread(cache, monkeypatch):
     result = jax_backend.backprop(NET, PARAMS, X, Y)
     np.testing.assert_allclose(result.loss, backprop(NET, PARAMS, X, Y).loss, rtol=1e-13)
     assert buckets._pool is not stale
+
+
+def test_prepare_starts_the_bucket_a_case_then_uses(cache, monkeypatch):
+    buckets = jax_backend._BUCKETS
+    jax_backend.prepare(NET.sizes, len(X), ["float64"])  # returns at once
+    (future,) = buckets._compiling.values()
+    future.result()  # compiled in the background thread
+    assert len(_jax_cache.entries(cache)) == 1
+
+    def no_compiling(*args):
+        raise AssertionError("compiled although prepare had")
+
+    monkeypatch.setattr(buckets, "_compile", no_compiling)
+    result = jax_backend.backprop(NET, PARAMS, X, Y)
+    np.testing.assert_allclose(result.loss, backprop(NET, PARAMS, X, Y).loss, rtol=1e-13)
+    jax_backend.prepare(NET.sizes, len(X), ["float64"])  # loaded already: nothing to start
+    assert not buckets._compiling

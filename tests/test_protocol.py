@@ -51,7 +51,12 @@ def test_the_declared_capabilities():
     assert adapters.get("reference").capabilities == protocol.Capabilities()
     assert adapters.get("numeric").capabilities == protocol.Capabilities()
     assert adapters.get("torch").capabilities == protocol.Capabilities(many=True)
-    assert adapters.get("jax").capabilities == protocol.Capabilities(many=True, asynchronous=True)
+    assert adapters.get("jax").capabilities == protocol.Capabilities(
+        many=True, asynchronous=True, compiles=True
+    )
+    for name, entry in adapters.BACKENDS.items():  # what a sweep imports first
+        if name in adapters.available():
+            assert entry.compiles == adapters.get(name).capabilities.compiles, name
 
 
 def test_forward_and_loss_have_one_signature_in_every_backend():

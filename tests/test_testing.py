@@ -257,6 +257,18 @@ def test_sweep_over_an_adapter_agrees() -> None:
     assert all(s.cases == 30 for s in result.stats["torch"].values())
 
 
+def test_a_compiling_backend_starts_on_the_smallest_case_first(monkeypatch) -> None:
+    jax_backend = pytest.importorskip("crossgrad.adapters.jax_backend")
+    calls: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(jax_backend, "prepare", lambda *args: calls.append(args))
+    ranges = {"depth": (2, 3), "width": (3, 5), "batch": (2, 4)}
+    result = testing.sweep(["jax"], trials=3, seed=0, dtype="float32", **ranges)
+    assert result.ok, result
+    assert calls == [((3, 3, 3), 2, [np.dtype(np.float32)])]  # 2 layers of width 3, 2 samples
+    assert testing.sweep(["torch"], trials=1, seed=0).ok  # torch does not compile
+    assert len(calls) == 1
+
+
 def test_sweep_rejects_an_unknown_backend_before_drawing_cases() -> None:
     with pytest.raises(ValueError, match="unknown backend 'tensorflow'"):
         testing.sweep(["tensorflow"], trials=5)

@@ -162,6 +162,26 @@ class Case:
         return "\n".join(lines)
 
 
+def _dtypes(dtype: object) -> list[np.dtype[Any]]:
+    """The checked dtypes of ``cases(dtype=...)``: one, a sequence, or ``None`` for both."""
+    if dtype is None:
+        return [np.dtype(d) for d in DTYPES]
+    if isinstance(dtype, str | np.dtype | type):
+        return [_dtype(dtype)]
+    if isinstance(dtype, Sequence) and dtype:
+        return list(dict.fromkeys(_dtype(d) for d in dtype))
+    raise TypeError(f"dtype must be float32, float64, a sequence of them or None, got {dtype!r}")
+
+
+def smallest(
+    depth: Range = DEPTH, width: Range = WIDTH, batch: Range = BATCH, dtype: object = None
+) -> tuple[tuple[int, ...], int, list[np.dtype[Any]]]:
+    """The layer widths and batch size of the smallest case ``cases`` draws with these
+    ranges (Hypothesis' first draw, and where shrinking heads), and the dtypes it draws."""
+    depth_, width_ = _range("depth", depth, 1)[0], _range("width", width, 1)[0]
+    return (width_,) * (depth_ + 1), _range("batch", batch, 1)[0], _dtypes(dtype)
+
+
 def _range(argument: str, value: object, low: int) -> tuple[int, int]:
     """A checked inclusive range ``(lo, hi)`` from an int or a pair, both at least ``low``."""
     pair: object = (value, value) if isinstance(value, numbers.Integral) else value
@@ -670,16 +690,7 @@ def cases(
     ``networks``, ``params`` and ``batches``; ranges are an int or an inclusive
     ``(min, max)``.  ``kinks="only"`` needs relu or leaky_relu among the activations.
     """
-    if dtype is None:
-        dtypes = [np.dtype(d) for d in DTYPES]
-    elif isinstance(dtype, str | np.dtype | type):
-        dtypes = [_dtype(dtype)]
-    elif isinstance(dtype, Sequence) and dtype:
-        dtypes = list(dict.fromkeys(_dtype(d) for d in dtype))
-    else:
-        raise TypeError(
-            f"dtype must be float32, float64, a sequence of them or None, got {dtype!r}"
-        )
+    dtypes = _dtypes(dtype)
     positions = _positions(activations, hidden_activations, output_activation, losses)
     policy = kink_policy(kinks)
     width_, depth_ = _range("width", width, 1), _range("depth", depth, 1)

@@ -66,20 +66,34 @@ def backend_list(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
-def require_backends(backends: Sequence[str]) -> None:
-    """Raise ``UsageError`` naming the pip extra to install for a backend that is missing."""
+def require_backends(backends: Sequence[str], *, load: bool = True) -> None:
+    """Raise ``UsageError`` naming the pip extra to install for a backend that is missing.
+
+    With ``load=False`` the backends whose framework is installed are not imported here: a
+    sweep imports them in its own order (a compiling backend first, to compile while the
+    others import), and its ``ImportError`` goes to ``missing_backend``.
+    """
     from .. import adapters
 
     available = adapters.available()
     for name in backends:
-        try:
-            adapters.get(name)
-        except ImportError as exc:
-            # Suggest only backends that run here: the others asked for, else the oracle.
-            others = [b for b in backends if b != name and b in available] or ["numeric"]
-            raise UsageError(
-                f"{exc} (or leave {name} out, e.g. --backends {','.join(others)})"
-            ) from None
+        if load or name not in available:
+            try:
+                adapters.get(name)
+            except ImportError as exc:
+                raise missing_backend(exc, backends) from None
+
+
+def missing_backend(exc: ImportError, backends: Sequence[str]) -> UsageError:
+    """The usage error for a backend of ``backends`` that failed to import with ``exc``
+    (whose message names the pip extra)."""
+    from .. import adapters
+
+    available = adapters.available()
+    name = next((b for b in backends if b in str(exc)), backends[0])
+    # Suggest only backends that run here: the others asked for, else the oracle.
+    others = [b for b in backends if b != name and b in available] or ["numeric"]
+    return UsageError(f"{exc} (or leave {name} out, e.g. --backends {','.join(others)})")
 
 
 def import_testing() -> Any:

@@ -22,6 +22,7 @@ from ._common import (
     UsageError,
     backend_list,
     import_testing,
+    missing_backend,
     names,
     non_negative_int,
     positive_int,
@@ -203,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
         if args.weights != "out_in" or args.samples != "rows":
             raise UsageError("--weights and --samples describe your --impl; pass --impl too")
         backends = args.backends or ("torch", "jax")
-        require_backends(backends)
+        require_backends(backends, load=False)
     dtype = args.dtype or ("float64" if impl is not None else None)
     ranges = {k: getattr(args, k) for k in ("depth", "width", "batch") if getattr(args, k)}
     candidate = f"{args.impl}" if impl is not None else ", ".join(backends)
@@ -246,6 +247,8 @@ def run(args: argparse.Namespace) -> int:
             )
     except ValueError as exc:  # restrictions that contradict each other
         raise UsageError(str(exc)) from None
+    except ImportError as exc:  # a backend's framework failed to import
+        raise missing_backend(exc, backends) from None
     finally:
         bar.close()
 

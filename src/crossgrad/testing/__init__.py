@@ -29,11 +29,22 @@ from __future__ import annotations
 import concurrent.futures
 import secrets
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from ..reference import ACTIVATIONS, Network, Params
 from ..reference.validation import check_inputs, check_tolerance
-from ..strategies import BATCH, DEPTH, KINKED, WIDTH, Case, Kinks, Range, cases, kink_policy
+from ..strategies import (
+    BATCH,
+    DEPTH,
+    KINKED,
+    WIDTH,
+    Case,
+    Kinks,
+    Range,
+    cases,
+    kink_policy,
+    smallest,
+)
 from . import _parallel
 from ._compare import (
     SAMPLE_LAYOUTS,
@@ -262,9 +273,14 @@ def sweep(
             raise ValueError("weights= and samples= describe a user's impl; pass impl= too")
         from .. import adapters
 
-        for b in backends or ():
-            if isinstance(b, str):
-                adapters.get(b)  # an unknown name or a missing framework fails here, once
+        # An unknown name or a missing framework fails here, once.  A backend that compiles
+        # is imported first and starts on the first case at once (``_prepare``), so that it
+        # compiles while the others import.
+        named = [b for b in backends or () if isinstance(b, str)]
+        for b in sorted(named, key=lambda b: not _registered_compiles(b)):
+            backend = adapters.get(b)
+            if executor is None:
+                _prepare(backend, depth, width, batch, dtype)
         names = [getattr(b, "name", b) for b in backends or ()]
         numeric = "numeric" in names
         policy = policy or ("avoid" if numeric else "include")
@@ -297,6 +313,23 @@ def sweep(
         seed_ = secrets.randbelow(2**32) if seed is None else seed
         return _parallel.sweep(executor, chunk, trials=trials, seed=seed_, progress=progress)
     return run(strategy, check, trials=trials, seed=seed, progress=progress)
+
+
+def _registered_compiles(name: str) -> bool:
+    from ..adapters import BACKENDS
+
+    entry = BACKENDS.get(name)
+    return entry is not None and entry.compiles
+
+
+def _prepare(backend: Any, depth: Range, width: Range, batch: Range, dtype: object) -> None:
+    """If ``backend`` compiles, have it start on the sweep's first case (the smallest the
+    ranges allow: Hypothesis draws it first) in the background."""
+    from ..adapters.protocol import Compiling
+
+    if backend.capabilities.compiles:
+        sizes, n, dtypes = smallest(depth, width, batch, dtype)
+        cast(Compiling, backend).prepare(sizes, n, dtypes)
 
 
 def check_implementation(
