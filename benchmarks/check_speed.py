@@ -10,6 +10,8 @@ implementation (``crossgrad.reference:backprop``, float64):
 - ``cases_per_second``: ``testing.sweep(trials=1000, seed=1)`` timed in this process after a
   warm-up sweep, so it counts drawing, checking and Hypothesis' own work, not imports;
 - ``workers``: the same 1000-trial command with ``--workers auto``, wall time;
+- ``import_seconds``: the wall time of ``python -c "import torch, jax"`` in a new process,
+  what every first verdict with those backends pays before it checks anything;
 - ``draw_milliseconds``: what drawing one case costs alone (``draw_cost``): Hypothesis'
   generate phase over ``strategies.cases()`` with an empty test body, per example, beside the
   same for one drawn integer, what Hypothesis spends on any example.
@@ -232,6 +234,7 @@ def measure(
 
     result["impl"]["cases_per_second"] = cases_per_second(trials, impl=backprop)
     steps.update()
+    result["import_seconds"] = import_seconds()
     result["draw_milliseconds"] = draw_cost()
     steps.update()
     cases = drawn_cases(networks)
@@ -255,6 +258,13 @@ def measure(
     result["anchors_failed_on_correct_gradients"] = failed
     result["load_after"] = _load()
     return result
+
+
+def import_seconds(modules: Sequence[str] = ("torch", "jax")) -> float:
+    """Seconds to import ``modules`` in a new Python process (its start included)."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", f"import {', '.join(modules)}"], check=True)
+    return time.perf_counter() - start
 
 
 def draw_cost(examples: int = 1000) -> dict[str, float]:
@@ -303,6 +313,8 @@ def table(result: dict[str, Any]) -> str:
             f"{name:<10} {first['off']:>8.1f}s {first['cold']:>8.1f}s {first['warm']:>8.1f}s "
             f"{r['cases_per_second']:>16.0f} {r[f'workers_auto_{trials}_trials_seconds']:>21.1f}s"
         )
+    if "import_seconds" in result:
+        lines.append(f"importing torch and jax in a new process: {result['import_seconds']:.1f}s")
     draw = result["draw_milliseconds"]
     lines.append(
         f"drawing one case: {draw['case']:.2f} ms per example "

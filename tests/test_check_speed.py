@@ -91,9 +91,15 @@ def test_the_committed_results_have_every_figure():
     assert f"{result['impl']['cases_per_second']:.0f}" in table
     assert f"{draw['case']:.2f} ms per example" in table
     assert "torch gradcheck full" in table
+    assert 0 < result["import_seconds"] < result["torch,jax"]["first_verdict_seconds"]["warm"]
+    assert f"importing torch and jax in a new process: {result['import_seconds']:.1f}s" in table
 
 
 def test_draw_cost_times_the_generate_phase_alone():
     cost = check_speed.draw_cost(examples=20)
     assert set(cost) == {"case", "one_integer"}
     assert all(v > 0 for v in cost.values())
+
+
+def test_import_seconds_times_a_new_process():
+    assert 0 < check_speed.import_seconds(["json"]) < check_speed.import_seconds(["json", "numpy"])
