@@ -75,11 +75,21 @@ def defaults() -> tuple[str, ...]:
     return tuple(name for name in available() if BACKENDS[name].default)
 
 
+class BackendImportError(ImportError):
+    """A registered backend that cannot be used here: its framework is not installed, or
+    importing its module failed.  ``backend`` is its name in the registry."""
+
+    def __init__(self, backend: str, message: str) -> None:
+        super().__init__(message)
+        self.backend = backend
+
+
 def get(name: str) -> Backend:
     """The backend called ``name``: a module satisfying ``protocol.Backend``.
 
-    Raises ``ValueError`` for an unknown name and ``ImportError`` naming the extra to install
-    when its framework (or its module) is missing.
+    Raises ``ValueError`` for an unknown name, and ``BackendImportError`` (an
+    ``ImportError``) naming the extra to install when its framework is missing, or saying why
+    its module could not be imported.
     """
     if not isinstance(name, str):
         raise TypeError(f"name must be a backend name (str), got {type(name).__name__}")
@@ -87,15 +97,22 @@ def get(name: str) -> Backend:
         raise ValueError(f"unknown backend {name!r}; expected one of {', '.join(BACKENDS)}")
     entry = BACKENDS[name]
     if entry.framework is not None and not _found(entry.framework):
-        raise ImportError(
+        raise BackendImportError(
+            name,
             f"the {name!r} backend needs {entry.framework}, which is not installed here: "
-            f"pip install 'crossgrad[{entry.extra}]'"
+            f"pip install 'crossgrad[{entry.extra}]'",
         )
     if name in _LOADED:
         return _LOADED[name]
     if not _found(f"{__name__}.{entry.module}"):
-        raise ImportError(f"the {name!r} backend's module {__name__}.{entry.module} is missing")
-    module = importlib.import_module(f".{entry.module}", __name__)
+        raise BackendImportError(
+            name, f"the {name!r} backend's module {__name__}.{entry.module} is missing"
+        )
+    try:
+        module = importlib.import_module(f".{entry.module}", __name__)
+    except ImportError as exc:  # e.g. a broken install of its framework
+        message = f"the {name!r} backend could not be imported: {exc}"
+        raise BackendImportError(name, message) from exc
     if not isinstance(module, Backend):  # checked once: a registered module must declare it all
         missing = [m for m in _PROTOCOL if not hasattr(module, m)]
         raise TypeError(
@@ -114,6 +131,7 @@ _PROTOCOL = ("name", "capabilities", "backprop", "backprop_checked", "tolerance"
 __all__ = [
     "BACKENDS",
     "Backend",
+    "BackendImportError",
     "Capabilities",
     "CrossCheckReport",
     "Registered",

@@ -74,11 +74,23 @@ def test_missing_framework_is_left_out_and_named(monkeypatch, framework):
     monkeypatch.setitem(sys.modules, framework, None)  # `import framework` now fails
     assert framework not in adapters.available()
     assert "numeric" in adapters.available()
-    with pytest.raises(ImportError, match=re.escape(f"crossgrad[{framework}]")):
+    with pytest.raises(adapters.BackendImportError, match=re.escape(f"crossgrad[{framework}]")):
         adapters.get(framework)
     net, params = Network((2, 1)), Params([[[1.0, 2.0]]], [[0.0]])
     report = adapters.crosscheck(net, params, [1.0, 1.0], [0.0])
     assert report.backends == tuple(f for f in FRAMEWORKS if f != framework)
+
+
+def test_a_framework_that_fails_to_import_names_its_backend(monkeypatch):
+    def broken(module, package=None):
+        raise ImportError("libtorch_cpu.so: cannot open shared object file")
+
+    monkeypatch.setattr(adapters, "_LOADED", {})  # as in a process that has not loaded it
+    monkeypatch.setattr(adapters.importlib, "import_module", broken)
+    with pytest.raises(adapters.BackendImportError, match=r"libtorch_cpu\.so") as raised:
+        adapters.get("torch")
+    assert raised.value.backend == "torch"
+    assert str(raised.value).startswith("the 'torch' backend could not be imported: ")
 
 
 def test_unknown_backend_name():

@@ -163,8 +163,8 @@ def test_the_backends_agree_on_a_small_sweep(capsys: pytest.CaptureFixture[str])
 def test_a_missing_framework_names_the_extra(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def get(name: str) -> object:
-        raise ImportError(f"{name} is not installed: pip install 'crossgrad[{name}]'")
+    def get(name: str) -> object:  # as for a framework that fails to import
+        raise adapters.BackendImportError(name, f"pip install 'crossgrad[{name}]'")
 
     monkeypatch.setattr(adapters, "get", get)
     assert main(_check("--backends", "jax")) == 2

@@ -71,7 +71,8 @@ def require_backends(backends: Sequence[str], *, load: bool = True) -> None:
 
     With ``load=False`` the backends whose framework is installed are not imported here: a
     sweep imports them in its own order (a compiling backend first, to compile while the
-    others import), and its ``ImportError`` goes to ``missing_backend``.
+    others import), and the ``adapters.BackendImportError`` it may raise goes to
+    ``missing_backend``.
     """
     from .. import adapters
 
@@ -81,16 +82,15 @@ def require_backends(backends: Sequence[str], *, load: bool = True) -> None:
             try:
                 adapters.get(name)
             except ImportError as exc:
-                raise missing_backend(exc, backends) from None
+                raise missing_backend(name, exc, backends) from None
 
 
-def missing_backend(exc: ImportError, backends: Sequence[str]) -> UsageError:
-    """The usage error for a backend of ``backends`` that failed to import with ``exc``
-    (whose message names the pip extra)."""
+def missing_backend(name: str, exc: ImportError, backends: Sequence[str]) -> UsageError:
+    """The usage error for backend ``name`` of ``backends``, which failed to import with
+    ``exc`` (whose message names the pip extra to install)."""
     from .. import adapters
 
     available = adapters.available()
-    name = next((b for b in backends if b in str(exc)), backends[0])
     # Suggest only backends that run here: the others asked for, else the oracle.
     others = [b for b in backends if b != name and b in available] or ["numeric"]
     return UsageError(f"{exc} (or leave {name} out, e.g. --backends {','.join(others)})")

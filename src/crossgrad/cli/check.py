@@ -16,6 +16,7 @@ import os
 import sys
 from typing import Any
 
+from ..adapters import BackendImportError
 from ..reference import ACTIVATIONS, LOSSES, REDUCTIONS
 from ..reference.optimizers import OPTIMIZERS
 from ._common import (
@@ -247,8 +248,8 @@ def run(args: argparse.Namespace) -> int:
             )
     except ValueError as exc:  # restrictions that contradict each other
         raise UsageError(str(exc)) from None
-    except ImportError as exc:  # a backend's framework failed to import
-        raise missing_backend(exc, backends) from None
+    except BackendImportError as exc:  # a backend's framework failed to import
+        raise missing_backend(exc.backend, exc, backends) from None
     finally:
         bar.close()
 
