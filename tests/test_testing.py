@@ -269,6 +269,20 @@ def test_a_compiling_backend_starts_on_the_smallest_case_first(monkeypatch) -> N
     assert len(calls) == 1
 
 
+def test_a_compiling_backend_is_imported_first(monkeypatch) -> None:
+    from crossgrad import adapters
+
+    real_get, order = adapters.get, []
+
+    def get(name: str) -> Any:
+        order.append(name)
+        return real_get(name)
+
+    monkeypatch.setattr(adapters, "get", get)
+    assert testing.sweep(["torch", "jax"], trials=1, seed=0).ok
+    assert order[:2] == ["jax", "torch"]  # so that JAX compiles while torch imports
+
+
 def test_sweep_rejects_an_unknown_backend_before_drawing_cases() -> None:
     with pytest.raises(ValueError, match="unknown backend 'tensorflow'"):
         testing.sweep(["tensorflow"], trials=5)
