@@ -3,6 +3,7 @@ the first failing chunk reported; ``crosscheck_many`` over an executor; ``--work
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 
 import numpy as np
@@ -43,15 +44,34 @@ def test_chunk_seeds_are_fixed_by_the_run_seed():
     assert chunks != _parallel.chunk_seeds(8, 2 * _parallel.CHUNK + 3)
 
 
+def _recording(seen):
+    """The reference's backprop, noting each case it is called with (as bytes) in ``seen``."""
+
+    def recording(net, params, x, y):
+        arrays = (*params.weights, *params.biases, x, y)
+        seen.append((net, tuple((a.dtype.str, a.shape, a.tobytes()) for a in arrays)))
+        return backprop(net, params, x, y)
+
+    return recording
+
+
 def test_any_number_of_workers_draws_the_same_cases():
-    results = []
+    # The reference against itself: every error is 0 whatever the cases, so the cases
+    # themselves are compared, as the function saw them (chunks finish in any order).
+    results, seen = [], []
     for workers in (1, 3):
+        cases = []
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-            results.append(testing.sweep(impl=backprop, trials=40, seed=5, executor=pool, **SMALL))
+            results.append(
+                testing.sweep(impl=_recording(cases), trials=40, seed=5, executor=pool, **SMALL)
+            )
+        seen.append(collections.Counter(cases))
     one, three = results
     assert one.ok
     assert three.ok
     assert one.cases == three.cases == 40
+    assert sum(seen[0].values()) == 40
+    assert seen[0] == seen[1]
     assert _stats(one) == _stats(three)
     assert one.stats["your backprop"]["W"].cases == 40
 
