@@ -10,7 +10,7 @@ import torch.nn.functional as F  # noqa: N812
 
 from crossgrad import adapters
 from crossgrad.adapters import torch_backend
-from crossgrad.reference import Network, Params, init_params
+from crossgrad.reference import Network, Params, backprop, init_params
 
 NET = Network((3, 5, 2), ("elu", "softplus"), "mse")
 PARAMS = init_params(NET, seed=3)
@@ -38,6 +38,17 @@ def test_gradients_come_from_autograd(monkeypatch):
     report = adapters.crosscheck(NET, PARAMS, X, Y, backends=["torch"])
     names = {c.name for c in report.comparisons["torch"] if not c.ok}
     assert {"a1", "W1", "b1", "W2", "b2"} <= names
+    # They are the new forward pass's: 2·elu(z1) into W2 is elu(z1) into 2·W2, so they are
+    # the reference's at 2·W2 (twice those for W2 itself); elu's own derivative, written by
+    # hand beside the new forward pass, would give others.
+    (W1, W2), (b1, b2) = PARAMS.weights, PARAMS.biases
+    want = backprop(NET, Params([W1, 2 * W2], [b1, b2]), X, Y).grads
+    got = report.results["torch"].grads
+    factors = (1, 2, 1, 1)  # W1, W2, b1, b2
+    for g, w, k in zip(
+        (*got.weights, *got.biases), (*want.weights, *want.biases), factors, strict=True
+    ):
+        np.testing.assert_allclose(g, k * w, rtol=1e-12, atol=1e-15)
 
 
 @pytest.mark.parametrize(
