@@ -5,13 +5,16 @@ No timed assertion: timings on a shared machine say nothing about correctness.
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from user_code import write_module
 
 from crossgrad.benchmarks import check_speed
+from crossgrad.cli import main
 from crossgrad.reference import Network, Params, init_params
 
 RESULTS = Path(__file__).parent.parent / "benchmarks" / "results" / "check_speed.json"
@@ -28,7 +31,19 @@ KINK_X = np.array([[1.0, -1.0]])
 KINK_Y = np.array([[0.3]])
 
 
-def test_drawn_cases_are_float64_copies_of_what_check_draws():
+RECORDER = """
+from crossgrad import reference
+
+SEEN = []
+
+
+def backprop(net, params, x, y):
+    SEEN.append((net, [a.copy() for a in (*params.weights, *params.biases, x, y)]))
+    return reference.backprop(net, params, x, y)
+"""
+
+
+def test_drawn_cases_are_float64_copies_of_what_check_draws(in_tmp):
     cases = check_speed.drawn_cases(4)
     assert len(cases) == 4
     for net, params, x, y in cases:
@@ -37,6 +52,16 @@ def test_drawn_cases_are_float64_copies_of_what_check_draws():
         assert x.shape[1] == net.sizes[0]
         assert y.shape[1] == net.sizes[-1]
     assert [c[0] for c in cases] == [c[0] for c in check_speed.drawn_cases(4)]
+    # The witness: what `crossgrad check --seed 0` hands to a user's function.
+    name = write_module(in_tmp, RECORDER)
+    argv = ["check", "--impl", f"{name}:backprop", "--seed", "0", "--trials", "4", "--no-progress"]
+    assert main(argv) == 0
+    seen = importlib.import_module(name).SEEN
+    assert len(seen) >= 4
+    for (net, params, x, y), (net_seen, arrays) in zip(cases, seen[:4], strict=True):
+        assert net == net_seen
+        for ours, theirs in zip((*params.weights, *params.biases, x, y), arrays, strict=True):
+            np.testing.assert_array_equal(ours, theirs.astype(np.float64), strict=True)
 
 
 @pytest.mark.parametrize("fast", [True, False], ids=["fast", "full"])
