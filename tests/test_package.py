@@ -36,6 +36,10 @@ def test_public_names() -> None:
 
 def test_only_the_crossgrad_package_is_installed() -> None:
     # No top-level `adapters` or `reference`: PyPI's `adapters` package owns that name.
+    # The import names installed, in any install (an editable one lists no package file).
+    top_level = metadata.distribution("crossgrad").read_text("top_level.txt")
+    assert top_level is not None
+    assert top_level.split() == ["crossgrad"]
     files = [PurePosixPath(str(f)) for f in metadata.files("crossgrad") or []]
     assert files
     for f in files:
