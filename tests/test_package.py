@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from importlib import metadata
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 import pytest
 
@@ -52,8 +52,10 @@ def test_only_the_crossgrad_package_is_installed() -> None:
 
 def test_the_package_is_typed() -> None:
     files = {str(f) for f in metadata.files("crossgrad") or []}
-    editable = any("__editable__" in f for f in files)
-    assert editable or "crossgrad/py.typed" in files
+    if any("__editable__" in f for f in files):  # the package is the source tree itself
+        assert (Path(crossgrad.__file__).parent / "py.typed").is_file()
+    else:
+        assert "crossgrad/py.typed" in files
 
 
 def _submodules() -> list[str]:
