@@ -163,14 +163,30 @@ def test_the_backends_agree_on_a_small_sweep(capsys: pytest.CaptureFixture[str])
 def test_a_missing_framework_names_the_extra(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def get(name: str) -> object:  # as for a framework that fails to import
-        raise adapters.BackendImportError(name, f"pip install 'crossgrad[{name}]'")
-
-    monkeypatch.setattr(adapters, "get", get)
+    monkeypatch.setitem(sys.modules, "jax", None)  # `import jax` now fails
     assert main(_check("--backends", "jax")) == 2
     err = capsys.readouterr().err
     assert "pip install 'crossgrad[jax]'" in err
     assert "--backends numeric" in err
+
+
+def test_a_framework_that_fails_to_import_names_its_backend(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Installed but broken: the sweep imports it, and the usage error says what happened.
+    real = adapters.importlib.import_module
+
+    def broken(module: str, package: str | None = None) -> object:
+        if module == ".jax_backend":
+            raise ImportError("libjax.so: cannot open shared object file")
+        return real(module, package)
+
+    monkeypatch.setattr(adapters, "_LOADED", {})  # as in a process that has not loaded it
+    monkeypatch.setattr(adapters.importlib, "import_module", broken)
+    assert main(_check("--backends", "jax")) == 2
+    err = capsys.readouterr().err
+    assert "the 'jax' backend could not be imported: libjax.so: cannot open" in err
+    assert "(or leave jax out, e.g. --backends numeric)" in err
 
 
 RESTRICTED = """
