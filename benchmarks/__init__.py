@@ -9,6 +9,10 @@ Run it as ``crossgrad bench`` (or ``python -m crossgrad.benchmarks``).  The part
 - ``timing``: equal thread counts, the machine's GEMM rate, interleaved timing rounds;
 - ``runner``: ``run_benchmark`` puts them together into a report (a JSON-ready dict);
 - ``report``: the terminal table, the issue's goals, results.json, results.csv, results.png.
+
+Beside it: ``floor`` (``python -m crossgrad.benchmarks.floor``), the parts of a small fast
+NumPy step; ``check_speed``, how fast checking is; ``crosscheck_throughput``, cross-checks
+per second.
 """
 
 from . import report
