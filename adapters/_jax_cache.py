@@ -1,7 +1,7 @@
 """Compile once per machine: crossgrad's own cache of its compiled JAX executables.
 
-The JAX backend compiles one executable per bucket (depth, width, batch, dtype), about half
-a second to a second and a half each, and a new process would compile them all again.  This
+The JAX backend compiles one executable per bucket (depth, width, batch, dtype), a few
+seconds each on a small machine, and a new process would compile them all again.  This
 module keeps each compiled executable on disk, in crossgrad's cache directory, and loads it
 in a few tens of milliseconds in the next process.
 
@@ -18,11 +18,14 @@ Where: ``CROSSGRAD_CACHE_DIR`` if set, else the per-user cache directory of ``pl
 disables the disk cache (executables are then compiled once per process).  An entry's key
 names the bucket's shapes and dtypes and a fingerprint of everything its executable depends
 on: the versions of JAX, jaxlib and crossgrad, the source of the JAX backend, the device and
-the CPU's features, and ``XLA_FLAGS``.  A changed fingerprint is a new key, so a stale entry
-is never loaded; ``crossgrad cache clear`` removes them all.
+the CPU's features, ``XLA_FLAGS``, and the compiler options it was compiled with.  A changed
+fingerprint is a new key, so a stale entry is never loaded; ``crossgrad cache clear``
+removes them all.
 
 Compiling starts in a background thread the moment a case needs a bucket that is not loaded,
-so that the reference and the other backends work on the case meanwhile.
+so that the reference and the other backends work on the case meanwhile, or earlier, when
+``prepare`` asks for a bucket before any case needs it; up to ``COMPILE_THREADS`` buckets
+compile at once.
 """
 
 from __future__ import annotations
