@@ -65,13 +65,13 @@ def test_mse_is_torch_mse_loss_under_mean_reduction() -> None:
     theirs = torch.nn.functional.mse_loss(
         torch.from_numpy(out), torch.from_numpy(y), reduction="mean"
     ).item()
-    assert LOSSES["mse"].value(out, y).mean() == pytest.approx(theirs, rel=1e-15)
+    assert LOSSES["mse"].value(out, y).mean() == pytest.approx(theirs, rel=1e-15, abs=0)
 
 
 def test_half_sse_is_the_worked_example_loss() -> None:
     out, y = np.array([[0.548, 0.482]]), np.array([[1.0, 0.0]])
     expected = 0.5 * ((0.548 - 1) ** 2 + 0.482**2)
-    assert LOSSES["half_sse"].value(out, y)[0] == pytest.approx(expected, rel=1e-15)
+    assert LOSSES["half_sse"].value(out, y)[0] == pytest.approx(expected, rel=1e-15, abs=0)
 
 
 def test_binary_cross_entropy_is_fused_with_its_sigmoid() -> None:
