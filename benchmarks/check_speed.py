@@ -27,7 +27,6 @@ second.  ``crosscheck`` (reference vs torch vs jax) on those networks is timed a
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -41,7 +40,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..reference import Network, Params
-from .runner import platform_info
+from .runner import platform_info, print_and_save
 
 IMPL = "crossgrad.reference:backprop"
 Case = tuple[Network, Params, np.ndarray, np.ndarray]
@@ -341,11 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     result = measure(args.networks, args.full_networks, args.trials, not args.no_progress)
-    print(table(result))
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-    return 0
+    return print_and_save(table(result), result, args.json)
 
 
 if __name__ == "__main__":

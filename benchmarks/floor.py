@@ -29,7 +29,6 @@ call.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,7 +41,7 @@ from ..adapters import numpy_backend
 from ..reference import Params
 from . import backends, timing
 from .cases import parse_case
-from .runner import platform_info
+from .runner import platform_info, print_and_save
 
 CASES = ("4-3-2/b1/float64/sigmoid", "64-128-10/b32/float32/sigmoid")
 PARTS = ("step", "checks", "compute", "params", "rest", "numpy_call", "jax.jit")
@@ -129,11 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     result = measure(rounds=args.rounds, progress=not args.no_progress)
-    print(table(result))
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-    return 0
+    return print_and_save(table(result), result, args.json)
 
 
 if __name__ == "__main__":

@@ -28,10 +28,12 @@ it: how close the step comes to the matrix product under the same conditions.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
@@ -243,3 +245,13 @@ def _cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+def print_and_save(text: str, result: dict[str, Any], path: Path | None) -> int:
+    """Print a benchmark's ``text``; with a ``path``, also write its ``result`` there as JSON
+    (making the folder).  Returns 0, the command's exit status."""
+    print(text)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2) + "\n")
+    return 0

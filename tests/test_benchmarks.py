@@ -471,3 +471,14 @@ def test_summary_explains_the_alongside_column() -> None:
         "case", "backend", "median", "spread", "samples/s", "GFLOP/s", "peak", "alongside",
         "1st step",
     ]  # fmt: skip
+
+
+def test_print_and_save_prints_and_writes_the_json(tmp_path: Path, capsys) -> None:
+    from crossgrad.benchmarks.runner import print_and_save
+
+    path = tmp_path / "deeper" / "figures.json"
+    assert print_and_save("the table", {"a": 1.5}, path) == 0
+    assert capsys.readouterr().out == "the table\n"
+    assert json.loads(path.read_text()) == {"a": 1.5}
+    assert print_and_save("again", {"a": 2}, None) == 0
+    assert capsys.readouterr().out == "again\n"
