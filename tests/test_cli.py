@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+from user_code import write_module
 
 from crossgrad import cli
 from crossgrad.cli import EXIT_USAGE, build_parser, main
@@ -91,3 +93,29 @@ def test_parser_knows_every_subcommand() -> None:
     parser = build_parser()
     for command in cli.SUBCOMMANDS:
         assert parser.parse_args([command]).command == command
+
+
+def test_the_console_script_ends_after_the_runs_own_exit_handlers(tmp_path: Path) -> None:
+    # console_main ends the process with os._exit: after the handlers registered during the
+    # run (here by the user's module), with the command's status and all of its output.
+    name = write_module(
+        tmp_path,
+        """
+        import atexit, sys
+
+        from crossgrad import reference
+
+        def backprop(net, params, x, y):
+            return reference.backprop(net, params, x, y)
+
+        atexit.register(lambda: print("the user's exit handler ran", file=sys.stderr))
+        """,
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "crossgrad", "check", "--impl", f"{name}:backprop",
+         "--trials", "3", "--seed", "0", "--no-progress"],
+        capture_output=True, text=True, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.rstrip().endswith("All 3 cases agree.")
+    assert done.stderr == "the user's exit handler ran\n"
