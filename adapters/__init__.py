@@ -84,13 +84,10 @@ class BackendImportError(ImportError):
         self.backend = backend
 
 
-def get(name: str) -> Backend:
-    """The backend called ``name``: a module satisfying ``protocol.Backend``.
-
-    Raises ``ValueError`` for an unknown name, and ``BackendImportError`` (an
-    ``ImportError``) naming the extra to install when its framework is missing, or saying why
-    its module could not be imported.
-    """
+def _entry(name: str) -> Registered:
+    """The registry's entry of backend ``name``, after the checks ``get`` makes before it
+    imports anything: ``TypeError``/``ValueError`` for a bad or unknown name,
+    ``BackendImportError`` when its framework is not installed."""
     if not isinstance(name, str):
         raise TypeError(f"name must be a backend name (str), got {type(name).__name__}")
     if name not in BACKENDS:
@@ -102,6 +99,17 @@ def get(name: str) -> Backend:
             f"the {name!r} backend needs {entry.framework}, which is not installed here: "
             f"pip install 'crossgrad[{entry.extra}]'",
         )
+    return entry
+
+
+def get(name: str) -> Backend:
+    """The backend called ``name``: a module satisfying ``protocol.Backend``.
+
+    Raises ``ValueError`` for an unknown name, and ``BackendImportError`` (an
+    ``ImportError``) naming the extra to install when its framework is missing, or saying why
+    its module could not be imported.
+    """
+    entry = _entry(name)
     if name in _LOADED:
         return _LOADED[name]
     if not _found(f"{__name__}.{entry.module}"):

@@ -39,6 +39,7 @@ import pickle
 import platform
 import tempfile
 import threading
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,9 @@ side.  On 2 cores, with torch importing meanwhile, one thread and two gave a swe
 first case came sooner with one thread, which compiles float64, drawn first, alone)."""
 
 Precision = Callable[[], contextlib.AbstractContextManager[Any]]
+
+
+_INSTANCES: weakref.WeakSet[Executables] = weakref.WeakSet()
 
 
 def cache_dir() -> Path | None:
@@ -118,6 +122,15 @@ def _cpu_flags() -> str:
         return platform.processor()
 
 
+def wait() -> None:
+    """Wait until every executable being loaded or compiled (by any ``Executables``) is ready
+    and written to the cache; a compilation that raised is not waited for again."""
+    for executables in list(_INSTANCES):
+        with executables._lock:
+            futures = list(executables._compiling.values())
+        concurrent.futures.wait(futures)
+
+
 class Executables:
     """Compiled executables of one jitted function, by argument shapes: in memory, on disk."""
 
@@ -131,6 +144,7 @@ class Executables:
         self._lock = threading.Lock()
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._pid = os.getpid()
+        _INSTANCES.add(self)
 
     def start(self, args: tuple[Any, ...], precision: Precision) -> Callable[[], Any]:
         """Start the executable for ``args`` on them; returns the function that gives its

@@ -244,6 +244,7 @@ def run(args: argparse.Namespace) -> int:
                 progress=progress,
                 executor=executor,
                 timeout=args.timeout,
+                spawn=True,  # jax imports and compiles in a process of its own meanwhile
                 **ranges,
             )
     except ValueError as exc:  # restrictions that contradict each other

@@ -31,6 +31,7 @@ import secrets
 from collections.abc import Sequence
 from typing import Any, cast
 
+from ..adapters._process import Spawned, worth_spawning
 from ..reference import ACTIVATIONS, Network, Params
 from ..reference.validation import check_inputs, check_tolerance
 from ..strategies import (
@@ -118,8 +119,9 @@ def _backend_checker(
         for fn in functions
     ]  # fmt: skip
     crosscheck_them = backends is None or bool(others)
-    # Only backends of the user's own (objects, not names) run under the time limit.
-    own = [b for b in others if not isinstance(b, str)]
+    # Only backends of the user's own (objects, not names nor spawned ones) run under the time
+    # limit.
+    own = [b for b in others if not isinstance(b, str | Spawned)]
     limit = timeout if own else None
 
     def check(case: Case) -> _Outcome:
@@ -194,6 +196,7 @@ def sweep(
     progress: Progress | None = None,
     executor: concurrent.futures.Executor | None = None,
     timeout: float | None = 60.0,
+    spawn: bool = False,
 ) -> SweepResult:
     """Hold backends (or a user's ``impl``) against the reference on ``trials`` drawn cases.
 
@@ -243,6 +246,11 @@ def sweep(
         Seconds a call of user code (``impl``, or a backend object of one's own) may take
         on one case (``None``: no limit); a call that takes longer fails the case and is
         abandoned, still running in its thread (see ``crossgrad.testing._time_limit``).
+    spawn
+        Run each named backend that compiles (``"jax"``) and whose framework this process
+        has not imported in a Python process of its own (``adapters._process``), so that
+        it imports and compiles on another core while this process imports the others;
+        what ``crossgrad check`` does.  Ignored with ``executor``.
 
     Returns a ``SweepResult``: per candidate and kind (``loss``, ``z``, ``a``, ``W``, ``b``; a
     user's ``impl`` gets ``loss``, ``W``, ``b``), the cases checked and the worst errors, the
@@ -261,58 +269,75 @@ def sweep(
     check_tolerance("atol", atol)
     layout = Layout.of(weights, samples)
     policy = None if kinks is None else kink_policy(kinks)
-    if impl is not None:
-        fn, name = as_function(impl, "impl")
-        policy = policy or "include"
-        check = impl_checker(
-            fn, rtol, 0.0 if atol is None else atol, name, layout, policy, timeout_
-        )
-        numeric = False
-    else:
-        if not layout.default:
-            raise ValueError("weights= and samples= describe a user's impl; pass impl= too")
-        from .. import adapters
+    spawned: dict[str, Spawned] = {}  # closed however the sweep ends
+    try:
+        if impl is not None:
+            fn, name = as_function(impl, "impl")
+            policy = policy or "include"
+            check = impl_checker(
+                fn, rtol, 0.0 if atol is None else atol, name, layout, policy, timeout_
+            )
+            numeric = False
+        else:
+            if not layout.default:
+                raise ValueError("weights= and samples= describe a user's impl; pass impl= too")
+            from .. import adapters
 
-        # An unknown name or a missing framework fails here, once.  A backend that compiles
-        # is imported first and starts on the first case at once (``_prepare``), so that it
-        # compiles while the others import.
-        named = [b for b in backends or () if isinstance(b, str)]
-        for b in sorted(named, key=lambda b: not _registered_compiles(b)):
-            backend = adapters.get(b)
-            if executor is None:
-                _prepare(backend, depth, width, batch, dtype)
-        names = [getattr(b, "name", b) for b in backends or ()]
-        numeric = "numeric" in names
-        policy = policy or ("avoid" if numeric else "include")
-        check = _backend_checker(backends, rtol, atol, policy, timeout_)
-    if numeric and activations is None and hidden_activations is None and output_activation is None:
-        activations = [name for name in ACTIVATIONS if name not in KINKED]
-    strategy = cases(
-        activations=activations,
-        hidden_activations=hidden_activations,
-        output_activation=output_activation,
-        losses=losses,
-        reductions=reductions,
-        dtype=dtype,
-        depth=depth,
-        width=width,
-        batch=batch,
-        kinks=policy,
-        far_out=not numeric and impl is None if far_out is None else far_out,
-    )
-    if executor is not None:  # every argument is checked: the chunks go out
-        if not isinstance(executor, concurrent.futures.Executor):
-            raise TypeError(f"executor must be a concurrent.futures.Executor, got {executor!r}")
-        chunk = dict(  # noqa: C408  (this function's own keyword arguments, passed on)
-            backends=backends, impl=impl, activations=activations,
-            hidden_activations=hidden_activations, output_activation=output_activation,
-            losses=losses, reductions=reductions, dtype=dtype, depth=depth, width=width,
-            batch=batch, kinks=kinks, far_out=far_out, weights=weights, samples=samples,
-            rtol=rtol, atol=atol, timeout=timeout,
-        )  # fmt: skip
-        seed_ = secrets.randbelow(2**32) if seed is None else seed
-        return _parallel.sweep(executor, chunk, trials=trials, seed=seed_, progress=progress)
-    return run(strategy, check, trials=trials, seed=seed, progress=progress)
+            # An unknown name or a missing framework fails here, once.  A backend that compiles
+            # is imported first and starts on the first case at once (``_prepare``), so that it
+            # compiles while the others import.
+            named = [b for b in backends or () if isinstance(b, str)]
+            spawned = {
+                b: Spawned(b) for b in named if spawn and executor is None and worth_spawning(b)
+            }
+            for b in sorted(named, key=lambda b: not _registered_compiles(b)):
+                backend = spawned.get(b) or adapters.get(b)
+                if executor is None:
+                    _prepare(backend, depth, width, batch, dtype)
+            for process in spawned.values():  # imported while this process imported the others
+                process.wait_imported()
+            if spawned:
+                backends = [spawned.get(b, b) if isinstance(b, str) else b for b in backends or ()]
+            names = [getattr(b, "name", b) for b in backends or ()]
+            numeric = "numeric" in names
+            policy = policy or ("avoid" if numeric else "include")
+            check = _backend_checker(backends, rtol, atol, policy, timeout_)
+        if (
+            numeric
+            and activations is None
+            and hidden_activations is None
+            and output_activation is None
+        ):
+            activations = [name for name in ACTIVATIONS if name not in KINKED]
+        strategy = cases(
+            activations=activations,
+            hidden_activations=hidden_activations,
+            output_activation=output_activation,
+            losses=losses,
+            reductions=reductions,
+            dtype=dtype,
+            depth=depth,
+            width=width,
+            batch=batch,
+            kinks=policy,
+            far_out=not numeric and impl is None if far_out is None else far_out,
+        )
+        if executor is not None:  # every argument is checked: the chunks go out
+            if not isinstance(executor, concurrent.futures.Executor):
+                raise TypeError(f"executor must be a concurrent.futures.Executor, got {executor!r}")
+            chunk = dict(  # noqa: C408  (this function's own keyword arguments, passed on)
+                backends=backends, impl=impl, activations=activations,
+                hidden_activations=hidden_activations, output_activation=output_activation,
+                losses=losses, reductions=reductions, dtype=dtype, depth=depth, width=width,
+                batch=batch, kinks=kinks, far_out=far_out, weights=weights, samples=samples,
+                rtol=rtol, atol=atol, timeout=timeout,
+            )  # fmt: skip
+            seed_ = secrets.randbelow(2**32) if seed is None else seed
+            return _parallel.sweep(executor, chunk, trials=trials, seed=seed_, progress=progress)
+        return run(strategy, check, trials=trials, seed=seed, progress=progress)
+    finally:
+        for process in spawned.values():
+            process.close()
 
 
 def _registered_compiles(name: str) -> bool:

@@ -1,0 +1,130 @@
+"""A framework backend in a process of its own (``adapters._process``): the backend's own
+results, bit for bit; its errors, its import errors and its process's death, reported."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from crossgrad import adapters
+from crossgrad.adapters._process import Spawned, worth_spawning
+from crossgrad.benchmarks.crosscheck_throughput import random_case
+from crossgrad.reference import Network, init_params
+from crossgrad.reference.validation import Batch, check_inputs
+
+pytestmark = pytest.mark.skipif(
+    "jax" not in adapters.available(), reason="the spawned backend here is jax"
+)
+
+
+def _cases(n: int) -> list[tuple[Network, object, Batch]]:
+    rng = np.random.default_rng(7)
+    cases = []
+    for i in range(n):
+        dtype = np.float32 if i % 3 == 2 else np.float64
+        net, params, x, y = random_case(rng, dtype=dtype, batch=1 if i % 4 == 0 else None)
+        cases.append((net, params, check_inputs(net, params, x, y)))
+    return cases
+
+
+def test_results_are_the_backends_own_bit_for_bit() -> None:
+    jax = adapters.get("jax")
+    cases = _cases(12)
+    with Spawned("jax") as spawned:
+        assert isinstance(spawned, adapters.Backend)
+        assert spawned.name == "jax"
+        assert spawned.capabilities.compiles
+        started = [spawned.start_checked(*case) for case in cases]  # all in flight at once
+        for case, finish in zip(cases, started, strict=True):
+            got, want = finish(), jax.backprop_checked(*case)
+            assert got.loss == want.loss
+            assert got.grads == want.grads  # Params' equality: same dtype, same bits
+            for g, w in zip(
+                (*got.preactivations, *got.activations),
+                (*want.preactivations, *want.activations),
+                strict=True,
+            ):
+                np.testing.assert_array_equal(g, w, strict=True)
+
+
+def test_the_backends_exception_comes_back_as_itself_and_the_next_case_still_runs() -> None:
+    net = Network((3, 2), "sigmoid", "half_sse")
+    params = init_params(net, seed=0)
+    x, y = np.ones((4, 3)), np.zeros((4, 2))
+    wrong = Batch(np.ones((4, 5)), y, single=False)  # unchecked: x does not fit the network
+    with Spawned("jax") as spawned:
+        with pytest.raises(ValueError, match="could not broadcast"):  # NumPy's, in the child
+            spawned.backprop_checked(net, params, wrong)
+        with pytest.raises(ValueError, match="could not broadcast"):
+            adapters.get("jax").backprop_checked(net, params, wrong)  # as it is here
+        assert (
+            spawned.backprop(net, params, x, y).loss
+            == adapters.get("jax").backprop(net, params, x, y).loss
+        )
+
+
+def test_a_process_that_dies_is_named_by_every_later_call() -> None:
+    net, params, batch = _cases(1)[0]
+    spawned = Spawned("jax")
+    spawned.wait_imported()
+    spawned._process.kill()
+    spawned._process.wait()
+    for _ in range(2):
+        with pytest.raises(RuntimeError, match=r"the jax backend's process ended"):
+            spawned.backprop_checked(net, params, batch)
+    spawned.close()
+
+
+def test_an_import_that_fails_in_the_child_is_a_backend_import_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The child takes this process's sys.path, where a broken "jax" now comes first.
+    (tmp_path / "jax.py").write_text("raise ImportError('this jax is broken')\n")
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
+    with Spawned("jax") as spawned, pytest.raises(adapters.BackendImportError) as raised:
+        spawned.wait_imported()
+    assert raised.value.backend == "jax"
+    assert "this jax is broken" in str(raised.value)
+
+
+def test_names_are_checked_before_anything_starts() -> None:
+    with pytest.raises(ValueError, match="unknown backend 'tensorflow'"):
+        Spawned("tensorflow")
+    with pytest.raises(ValueError, match="only a framework backend"):
+        Spawned("numpy")
+
+
+def test_only_a_compiling_backend_not_imported_yet_is_worth_a_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import jax  # noqa: F401  (imported here: not worth a process of its own)
+
+    assert not worth_spawning("jax")
+    monkeypatch.delitem(sys.modules, "jax")
+    assert worth_spawning("jax")
+    assert not worth_spawning("torch")  # nothing to compile: it imports in this process
+    assert not worth_spawning("numpy")
+
+
+def test_a_spawning_sweep_checks_every_case_without_importing_jax_here() -> None:
+    # In a new process: a sweep spawns only where jax is not imported yet.  (Its cases are
+    # not compared with an in-process sweep's: Hypothesis draws integers from the constants
+    # of the local modules imported so far, and with an editable install those include
+    # crossgrad's jax backend when it is imported here.  test_results_are_the_backends_own
+    # compares the results case by case.)
+    code = """if True:
+        import sys
+        from crossgrad import testing
+
+        result = testing.sweep(["torch", "jax"], trials=30, seed=5, spawn=True)
+        checked = {row["candidate"] for row in result.to_dict()["summary"]}
+        print(result.ok, result.cases, sorted(checked), "jax" in sys.modules)
+        """
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    )
+    assert done.stdout.strip() == "True 30 ['jax', 'torch'] False"
