@@ -9,6 +9,9 @@ implementation (``crossgrad.reference:backprop``, float64):
   ``warm`` after that run filled it;
 - ``cases_per_second``: ``testing.sweep(trials=1000, seed=1)`` timed in this process after a
   warm-up sweep, so it counts drawing, checking and Hypothesis' own work, not imports;
+- ``command_1000_trials_seconds``: ``crossgrad check --trials 1000 --seed 0``, a new process
+  with the warm cache, wall time: beside the warm 100-trial run, what 900 more cases cost the
+  command a user runs (JAX in its own process, see ``adapters._process``);
 - ``workers``: the same 1000-trial command with ``--workers auto``, wall time;
 - ``import_seconds``: the wall time of ``python -c "import torch, jax"`` in a new process,
   what every first verdict with those backends pays before it checks anything;
@@ -205,7 +208,7 @@ def measure(
 ) -> dict[str, Any]:
     """Every figure of the module docstring, as a JSON-ready dict."""
     runs = {"torch,jax": ["--backends", "torch,jax"], "impl": ["--impl", IMPL]}
-    steps = tqdm(total=4 * len(runs) + 7, desc="check_speed", disable=not progress, file=sys.stderr)
+    steps = tqdm(total=5 * len(runs) + 7, desc="check_speed", disable=not progress, file=sys.stderr)
     result: dict[str, Any] = {"machine": platform_info(), "trials": trials, "load": _load()}
     for name, options in runs.items():
         off = first_verdict(options, Path("off"))  # CROSSGRAD_CACHE_DIR=off: every process compiles
@@ -215,8 +218,13 @@ def measure(
             steps.update()
             warm = first_verdict(options, Path(cache))
             steps.update()
-            start = time.perf_counter()
             env = {**os.environ, "CROSSGRAD_CACHE_DIR": cache}
+            start = time.perf_counter()
+            command_line = _command("--trials", str(trials), *options)
+            subprocess.run(command_line, env=env, capture_output=True, check=True)
+            command = time.perf_counter() - start
+            steps.update()
+            start = time.perf_counter()
             subprocess.run(
                 _command("--trials", str(trials), "--workers", "auto", *options),
                 env=env, capture_output=True, check=True,
@@ -225,6 +233,7 @@ def measure(
             steps.update()
         result[name] = {
             "first_verdict_seconds": {"off": off, "cold": cold, "warm": warm},
+            f"command_{trials}_trials_seconds": command,
             f"workers_auto_{trials}_trials_seconds": workers,
         }
     result["torch,jax"]["cases_per_second"] = cases_per_second(trials, backends=["torch", "jax"])
@@ -302,15 +311,16 @@ def table(result: dict[str, Any]) -> str:
     """The figures as a plain-text table."""
     trials = result["trials"]
     lines = [
-        f"{'':<10} {'off 100':>9} {'cold 100':>9} {'warm 100':>9} {f'cases/s ({trials})':>16} "
-        f"{f'--workers auto, {trials}':>22}"
+        f"{'':<10} {'off 100':>9} {'cold 100':>9} {'warm 100':>9} {f'warm {trials}':>10} "
+        f"{f'cases/s ({trials})':>16} {f'--workers auto, {trials}':>22}"
     ]
     for name in ("torch,jax", "impl"):
         r = result[name]
         first = r["first_verdict_seconds"]
         lines.append(
             f"{name:<10} {first['off']:>8.1f}s {first['cold']:>8.1f}s {first['warm']:>8.1f}s "
-            f"{r['cases_per_second']:>16.0f} {r[f'workers_auto_{trials}_trials_seconds']:>21.1f}s"
+            f"{r[f'command_{trials}_trials_seconds']:>9.1f}s {r['cases_per_second']:>16.0f} "
+            f"{r[f'workers_auto_{trials}_trials_seconds']:>21.1f}s"
         )
     if "import_seconds" in result:
         lines.append(f"importing torch and jax in a new process: {result['import_seconds']:.1f}s")

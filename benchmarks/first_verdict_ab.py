@@ -1,0 +1,107 @@
+"""Two versions of crossgrad side by side: the first verdict of ``crossgrad check``, alternately.
+
+This machine's speed drifts by a quarter or more between runs, so a change to the start-up
+of ``crossgrad check`` is measured against the version before it in one run, alternately:
+each round runs ``crossgrad check --trials 100 --seed 0`` (torch and jax, both dtypes) in a
+new process for each version, with an empty cache directory (cold) and again with the cache
+that run filled (warm), swapping which version goes first every round.  Each version is an
+install of its own, made with ``pip install --no-deps --target DIR``, and put first on
+``PYTHONPATH``; both run on this environment's Python and frameworks.
+
+    git worktree add /tmp/before COMMIT
+    pip install --no-deps --no-build-isolation --target /tmp/before-install /tmp/before
+    (the same for the version after)
+    python -m crossgrad.benchmarks.first_verdict_ab /tmp/before-install /tmp/after-install \\
+        --rounds 4 --json benchmarks/results/first_verdict_ab.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from .check_speed import _command
+from .runner import platform_info, print_and_save
+
+SIDES = ("before", "after")
+
+
+def first_verdict(install: Path, cache: Path) -> float:
+    """Seconds to the verdict of ``crossgrad check --trials 100 --seed 0`` from ``install``."""
+    env = {**os.environ, "PYTHONPATH": str(install), "CROSSGRAD_CACHE_DIR": str(cache)}
+    start = time.perf_counter()
+    done = subprocess.run(_command("--trials", "100"), env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0 or "All 100 cases agree." not in done.stdout:
+        raise RuntimeError(f"crossgrad check from {install} failed:\n{done.stdout}{done.stderr}")
+    return seconds
+
+
+def measure(installs: dict[str, Path], rounds: int, progress: bool = True) -> dict[str, Any]:
+    """``rounds`` alternating cold and warm first verdicts of each install."""
+    result: dict[str, Any] = {"machine": platform_info(), "rounds": rounds}
+    times: dict[str, dict[str, list[float]]] = {s: {"cold": [], "warm": []} for s in SIDES}
+    bar = tqdm(total=2 * rounds, desc="first verdicts", disable=not progress, file=sys.stderr)
+    for r in range(rounds):
+        for side in SIDES if r % 2 == 0 else SIDES[::-1]:
+            with tempfile.TemporaryDirectory(prefix="crossgrad-cache-") as cache:
+                times[side]["cold"].append(first_verdict(installs[side], Path(cache)))
+                times[side]["warm"].append(first_verdict(installs[side], Path(cache)))
+            bar.update()
+    bar.close()
+    for side in SIDES:
+        result[side] = {
+            "install": str(installs[side]),
+            "seconds": times[side],
+            "median": {how: statistics.median(t) for how, t in times[side].items()},
+        }
+    return result
+
+
+def table(result: dict[str, Any]) -> str:
+    """The medians and every run, as plain text."""
+    lines = [f"crossgrad check --trials 100 --seed 0, {result['rounds']} rounds, alternating"]
+    lines.append(f"{'':<8} {'cold (median)':>14} {'warm (median)':>14}   every run: cold / warm")
+    for side in SIDES:
+        r = result[side]
+        runs = " / ".join(
+            ", ".join(f"{t:.1f}" for t in r["seconds"][how]) for how in ("cold", "warm")
+        )
+        lines.append(
+            f"{side:<8} {r['median']['cold']:>13.1f}s {r['median']['warm']:>13.1f}s   {runs}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m crossgrad.benchmarks.first_verdict_ab",
+        description=__doc__.splitlines()[0],
+    )
+    parser.add_argument("before", type=Path, help="the install (pip --target) of the old version")
+    parser.add_argument("after", type=Path, help="the install of the new version")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds, each version once (4)")
+    parser.add_argument("--commits", nargs=2, metavar=("BEFORE", "AFTER"), help="to record")
+    parser.add_argument("--json", type=Path, help="write the figures to this JSON file")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    installs = {"before": args.before, "after": args.after}
+    result = measure(installs, args.rounds, not args.no_progress)
+    if args.commits:
+        for side, commit in zip(SIDES, args.commits, strict=True):
+            result[side]["commit"] = commit
+    return print_and_save(table(result), result, args.json)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
