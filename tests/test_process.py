@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -31,40 +32,47 @@ def _cases(n: int) -> list[tuple[Network, object, Batch]]:
     return cases
 
 
-def test_results_are_the_backends_own_bit_for_bit() -> None:
+@pytest.fixture(scope="module")
+def spawned() -> Iterator[Spawned]:
+    """One child for the tests that leave it running (each child imports JAX anew)."""
+    with Spawned("jax") as process:
+        yield process
+
+
+def test_results_are_the_backends_own_bit_for_bit(spawned: Spawned) -> None:
     jax = adapters.get("jax")
     cases = _cases(12)
-    with Spawned("jax") as spawned:
-        assert isinstance(spawned, adapters.Backend)
-        assert spawned.name == "jax"
-        assert spawned.capabilities.compiles
-        started = [spawned.start_checked(*case) for case in cases]  # all in flight at once
-        for case, finish in zip(cases, started, strict=True):
-            got, want = finish(), jax.backprop_checked(*case)
-            assert got.loss == want.loss
-            assert got.grads == want.grads  # Params' equality: same dtype, same bits
-            for g, w in zip(
-                (*got.preactivations, *got.activations),
-                (*want.preactivations, *want.activations),
-                strict=True,
-            ):
-                np.testing.assert_array_equal(g, w, strict=True)
+    assert isinstance(spawned, adapters.Backend)
+    assert spawned.name == "jax"
+    assert spawned.capabilities.compiles
+    started = [spawned.start_checked(*case) for case in cases]  # all in flight at once
+    for case, finish in zip(cases, started, strict=True):
+        got, want = finish(), jax.backprop_checked(*case)
+        assert got.loss == want.loss
+        assert got.grads == want.grads  # Params' equality: same dtype, same bits
+        for g, w in zip(
+            (*got.preactivations, *got.activations),
+            (*want.preactivations, *want.activations),
+            strict=True,
+        ):
+            np.testing.assert_array_equal(g, w, strict=True)
 
 
-def test_the_backends_exception_comes_back_as_itself_and_the_next_case_still_runs() -> None:
+def test_the_backends_exception_comes_back_as_itself_and_the_next_case_still_runs(
+    spawned: Spawned,
+) -> None:
     net = Network((3, 2), "sigmoid", "half_sse")
     params = init_params(net, seed=0)
     x, y = np.ones((4, 3)), np.zeros((4, 2))
     wrong = Batch(np.ones((4, 5)), y, single=False)  # unchecked: x does not fit the network
-    with Spawned("jax") as spawned:
-        with pytest.raises(ValueError, match="could not broadcast"):  # NumPy's, in the child
-            spawned.backprop_checked(net, params, wrong)
-        with pytest.raises(ValueError, match="could not broadcast"):
-            adapters.get("jax").backprop_checked(net, params, wrong)  # as it is here
-        assert (
-            spawned.backprop(net, params, x, y).loss
-            == adapters.get("jax").backprop(net, params, x, y).loss
-        )
+    with pytest.raises(ValueError, match="could not broadcast"):  # NumPy's, in the child
+        spawned.backprop_checked(net, params, wrong)
+    with pytest.raises(ValueError, match="could not broadcast"):
+        adapters.get("jax").backprop_checked(net, params, wrong)  # as it is here
+    assert (
+        spawned.backprop(net, params, x, y).loss
+        == adapters.get("jax").backprop(net, params, x, y).loss
+    )
 
 
 def test_a_process_that_dies_is_named_by_every_later_call() -> None:
