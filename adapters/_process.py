@@ -18,7 +18,6 @@ backend's own name.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pickle
 import socket
@@ -39,6 +38,8 @@ from . import _common
 from .protocol import Capabilities
 from .tolerance import model_tolerance
 
+POSIX = os.name == "posix"
+
 CLOSE_TIMEOUT = 120.0
 """Seconds ``close`` waits for the child to finish compiling before it kills it."""
 
@@ -51,7 +52,9 @@ def worth_spawning(name: str) -> bool:
 
     entry = BACKENDS.get(name)
     return (
-        entry is not None
+        POSIX  # the socket handed to the child (pass_fds) is POSIX's
+        and bool(sys.executable)
+        and entry is not None
         and entry.compiles
         and entry.framework is not None
         and entry.framework not in sys.modules
@@ -76,7 +79,10 @@ class Spawned:
         self.name = name
         self.capabilities = Capabilities(asynchronous=True, compiles=BACKENDS[name].compiles)
         ours, theirs = socket.socketpair()
+        # Ctrl-C reaches the child too (one process group): it ignores it, and ends when
+        # the parent, which reports the interruption, closes the socket or exits.
         code = (
+            "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); "
             f"import sys; sys.path[:0] = {sys.path!r}; "
             f"from crossgrad.adapters._process import serve; serve({theirs.fileno()}, {name!r})"
         )
@@ -217,23 +223,22 @@ def serve(fd: int, name: str) -> None:
         answer((False, str(exc)))
         return
     answer((True,))
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C reaches both; the parent reports it
-        while True:
-            try:
-                message = pickle.loads(connection.recv_bytes())
-            except (EOFError, OSError):  # the parent closed it, or ended
-                break
-            if message[0] == "prepare":
-                backend.prepare(*message[1:])
-                continue
-            try:
-                answer((True, backend.backprop_checked(*message[1:])))
-            except Exception as exc:
-                answer((False, exc))
-        # What is compiling goes to the disk cache; then the process ends without tearing
-        # JAX down (0.7-0.9 s that the parent would wait for).
-        from . import _jax_cache
+    while True:
+        try:
+            message = pickle.loads(connection.recv_bytes())
+        except (EOFError, OSError):  # the parent closed it, or ended
+            break
+        if message[0] == "prepare":
+            backend.prepare(*message[1:])
+            continue
+        try:
+            answer((True, backend.backprop_checked(*message[1:])))
+        except Exception as exc:
+            answer((False, exc))
+    # What is compiling goes to the disk cache; then the process ends without tearing JAX
+    # down (0.7-0.9 s that the parent would wait for).
+    from . import _jax_cache
 
-        _jax_cache.wait()
+    _jax_cache.wait()
     sys.stderr.flush()
     os._exit(0)

@@ -174,6 +174,9 @@ def test_a_framework_that_fails_to_import_names_its_backend(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Installed but broken: the sweep imports it, and the usage error says what happened.
+    # (JAX imported here, as in a test suite: the sweep runs it in this process.)
+    import jax  # noqa: F401
+
     real = adapters.importlib.import_module
 
     def broken(module: str, package: str | None = None) -> object:
@@ -186,6 +189,21 @@ def test_a_framework_that_fails_to_import_names_its_backend(
     assert main(_check("--backends", "jax")) == 2
     err = capsys.readouterr().err
     assert "the 'jax' backend could not be imported: libjax.so: cannot open" in err
+    assert "(or leave jax out, e.g. --backends numeric)" in err
+
+
+def test_a_framework_that_fails_to_import_in_its_own_process_names_its_backend(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A new `crossgrad check` (JAX not imported yet) imports JAX in a process of its own,
+    # which takes this one's sys.path: a broken "jax" first on it gives the same usage error.
+    (tmp_path / "jax.py").write_text("raise ImportError('libjax.so: cannot open it')\n")
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
+    monkeypatch.delitem(sys.modules, "jax", raising=False)
+    monkeypatch.setattr(adapters, "_LOADED", {})
+    assert main(_check("--backends", "jax")) == 2
+    err = capsys.readouterr().err
+    assert "the 'jax' backend could not be imported: libjax.so: cannot open it" in err
     assert "(or leave jax out, e.g. --backends numeric)" in err
 
 

@@ -3,6 +3,9 @@ results, bit for bit; its errors, its import errors and its process's death, rep
 
 from __future__ import annotations
 
+import os
+import re
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,6 +15,7 @@ import numpy as np
 import pytest
 
 from crossgrad import adapters
+from crossgrad.adapters import _process
 from crossgrad.adapters._process import Spawned, worth_spawning
 from crossgrad.benchmarks.crosscheck_throughput import random_case
 from crossgrad.reference import Network, init_params
@@ -75,6 +79,18 @@ def test_the_backends_exception_comes_back_as_itself_and_the_next_case_still_run
     )
 
 
+def test_ctrl_c_is_left_to_the_parent(spawned: Spawned) -> None:
+    # The terminal sends SIGINT to the whole process group; the child keeps serving until
+    # the parent, which reports the interruption, closes the socket.
+    net, params, batch = _cases(1)[0]
+    spawned.wait_imported()
+    os.kill(spawned._process.pid, signal.SIGINT)
+    assert spawned.backprop_checked(net, params, batch).loss == (
+        adapters.get("jax").backprop_checked(net, params, batch).loss
+    )
+    assert spawned._process.poll() is None
+
+
 def test_a_process_that_dies_is_named_by_every_later_call() -> None:
     net, params, batch = _cases(1)[0]
     spawned = Spawned("jax")
@@ -116,6 +132,8 @@ def test_only_a_compiling_backend_not_imported_yet_is_worth_a_process(
     assert worth_spawning("jax")
     assert not worth_spawning("torch")  # nothing to compile: it imports in this process
     assert not worth_spawning("numpy")
+    monkeypatch.setattr(_process, "POSIX", False)  # Windows: no pass_fds
+    assert not worth_spawning("jax")
 
 
 def test_a_spawning_sweep_checks_every_case_without_importing_jax_here() -> None:
@@ -136,3 +154,23 @@ def test_a_spawning_sweep_checks_every_case_without_importing_jax_here() -> None
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
     )
     assert done.stdout.strip() == "True 30 ['jax', 'torch'] False"
+
+
+def test_ctrl_c_on_crossgrad_check_ends_both_processes_quietly() -> None:
+    # As a terminal does it: SIGINT to the command's whole process group, once cases run.
+    command = [sys.executable, "-m", "crossgrad", "check", "--trials", "100000", "--seed", "0"]
+    with subprocess.Popen(
+        command, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        start_new_session=True,
+    ) as proc:  # fmt: skip
+        assert proc.stderr is not None
+        seen = ""
+        while not re.search(r"\b[1-9][0-9]*/100000\b", seen):  # cases checked: JAX answered
+            char = proc.stderr.read(1)
+            assert char, f"the command ended first: {seen}"
+            seen += char
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert "crossgrad check: interrupted" in err
+    assert "Traceback" not in err
