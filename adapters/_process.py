@@ -71,13 +71,13 @@ class Spawned:
     """
 
     def __init__(self, name: str) -> None:
-        from . import BACKENDS, _entry
+        from . import _entry
 
         entry = _entry(name)
         if entry.framework is None:
             raise ValueError(f"only a framework backend runs in its own process, not {name!r}")
         self.name = name
-        self.capabilities = Capabilities(asynchronous=True, compiles=BACKENDS[name].compiles)
+        self.capabilities = Capabilities(asynchronous=True, compiles=entry.compiles)
         ours, theirs = socket.socketpair()
         # Ctrl-C reaches the child too (one process group): it ignores it, and ends when
         # the parent, which reports the interruption, closes the socket or exits.

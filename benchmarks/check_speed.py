@@ -53,17 +53,21 @@ def _command(*options: str) -> list[str]:
     return [sys.executable, "-m", "crossgrad", "check", "--seed", "0", "--no-progress", *options]
 
 
-def first_verdict(options: Sequence[str], cache: Path) -> float:
-    """Seconds to the verdict of ``crossgrad check --trials 100 --seed 0 OPTIONS``, new process."""
+def first_verdict(options: Sequence[str], cache: Path, install: Path | None = None) -> float:
+    """Seconds to the verdict of ``crossgrad check --trials 100 --seed 0 OPTIONS``, new process
+    (with the crossgrad installed in ``install`` first on ``PYTHONPATH``, if given)."""
     env = {**os.environ, "CROSSGRAD_CACHE_DIR": str(cache)}
+    if install is not None:
+        env["PYTHONPATH"] = str(install)
     start = time.perf_counter()
     done = subprocess.run(
         _command("--trials", "100", *options), env=env, capture_output=True, text=True
     )
     seconds = time.perf_counter() - start
     if done.returncode != 0:
+        where = "" if install is None else f" from {install}"
         raise RuntimeError(
-            f"crossgrad check {' '.join(options)} failed:\n{done.stdout}{done.stderr}"
+            f"crossgrad check {' '.join(options)}{where} failed:\n{done.stdout}{done.stderr}"
         )
     return seconds
 

@@ -18,33 +18,20 @@ install of its own, made with ``pip install --no-deps --target DIR``, and put fi
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
-from .check_speed import _command
+from .check_speed import first_verdict
 from .runner import platform_info, print_and_save
 
 SIDES = ("before", "after")
-
-
-def first_verdict(install: Path, cache: Path) -> float:
-    """Seconds to the verdict of ``crossgrad check --trials 100 --seed 0`` from ``install``."""
-    env = {**os.environ, "PYTHONPATH": str(install), "CROSSGRAD_CACHE_DIR": str(cache)}
-    start = time.perf_counter()
-    done = subprocess.run(_command("--trials", "100"), env=env, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    if done.returncode != 0 or "All 100 cases agree." not in done.stdout:
-        raise RuntimeError(f"crossgrad check from {install} failed:\n{done.stdout}{done.stderr}")
-    return seconds
+OPTIONS = ("--backends", "torch,jax")
 
 
 def measure(installs: dict[str, Path], rounds: int, progress: bool = True) -> dict[str, Any]:
@@ -55,8 +42,8 @@ def measure(installs: dict[str, Path], rounds: int, progress: bool = True) -> di
     for r in range(rounds):
         for side in SIDES if r % 2 == 0 else SIDES[::-1]:
             with tempfile.TemporaryDirectory(prefix="crossgrad-cache-") as cache:
-                times[side]["cold"].append(first_verdict(installs[side], Path(cache)))
-                times[side]["warm"].append(first_verdict(installs[side], Path(cache)))
+                for how in ("cold", "warm"):  # an empty cache, then the one that run filled
+                    times[side][how].append(first_verdict(OPTIONS, Path(cache), installs[side]))
             bar.update()
     bar.close()
     for side in SIDES:

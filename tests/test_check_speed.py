@@ -154,4 +154,4 @@ def test_a_side_by_side_run_refuses_an_install_whose_check_fails(tmp_path: Path)
     (broken / "crossgrad").mkdir(parents=True)
     (broken / "crossgrad" / "__init__.py").write_text("raise ImportError('not this one')\n")
     with pytest.raises(RuntimeError, match="not this one"):
-        first_verdict_ab.first_verdict(broken, tmp_path / "cache")
+        check_speed.first_verdict(first_verdict_ab.OPTIONS, tmp_path / "cache", broken)
