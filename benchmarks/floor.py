@@ -1,4 +1,5 @@
-"""What one step of the fast NumPy backend costs on a small network, part by part.
+"""What one step of the fast NumPy backend costs, part by part: on a small network, and how
+much of an MNIST-sized step its matrix products are.
 
 On a network of a few units a ``numpy`` training step is bound by calls, not arithmetic.  This
 benchmark times, side by side in one process, the parts of ``numpy_backend.train_step`` on
@@ -23,6 +24,22 @@ takes one sample of at least ``min_sample_s`` per round, ``jax.jit`` waiting for
 steps at the end of each sample) and reported as the median over the rounds, in seconds per
 call.
 
+On the MNIST-sized headline cases (784-1024-1024-10 at batch 256, float32, one per hidden
+activation) a step is bound by its matrix products instead; the same interleaved rounds time
+(``products`` in the result):
+
+- ``numpy``: the ``numpy`` row of ``crossgrad bench`` (as ``step`` above);
+- ``numpy products``: the BLAS calls of that step alone, on its own workspace arrays, with
+  ``out=`` as the step makes them: ``a W_lᵀ`` per layer forward, and per layer backward
+  ``δ_lᵀ a_{l-1}``, ``1ᵀδ_l`` and (below the top) ``δ_l W_l``;
+- ``torch``: the ``torch`` row of ``crossgrad bench`` (eager, ``torch.autograd.grad``);
+- ``torch products``: the same products in torch (``torch.mm``/``torch.mv`` with ``out=``,
+  on tensors sharing the NumPy arrays' memory).
+
+Both libraries run on as many threads as the process has cores, as in ``crossgrad bench``.
+The step less its products is what the elementwise work, the loss, the update and the
+contract cost.
+
     python -m crossgrad.benchmarks.floor --json benchmarks/results/floor.json
 """
 
@@ -45,6 +62,8 @@ from .runner import platform_info, print_and_save
 
 CASES = ("4-3-2/b1/float64/sigmoid", "64-128-10/b32/float32/sigmoid")
 PARTS = ("step", "checks", "compute", "params", "rest", "numpy_call", "jax.jit")
+LARGE_CASES = tuple(f"784-1024-1024-10/b256/float32/{a}" for a in ("sigmoid", "tanh", "relu"))
+PRODUCT_PARTS = ("numpy", "numpy products", "torch", "torch products")
 
 
 def _parts(case_id: str) -> dict[str, timing.Timed]:
@@ -75,24 +94,77 @@ def _parts(case_id: str) -> dict[str, timing.Timed]:
     return parts
 
 
+def _products(case_id: str, problem: backends.Problem | None = None) -> dict[str, timing.Timed]:
+    """The ``numpy`` and ``torch`` steps of a case and the matrix products of each alone (on
+    ``problem``'s params and the step's workspace; ``problem`` is made from ``case_id`` if not
+    given)."""
+    import torch
+
+    if problem is None:
+        problem = backends.make_problem(parse_case(case_id))
+    net, x = problem.net, problem.x
+    steps = {name: backends.prepare(name, problem) for name in ("numpy", "torch")}
+    for step in steps.values():
+        step.warm_up()  # the numpy step fills its workspace: the products' operands
+    ws = numpy_backend.workspace(net, x.shape[0], x.dtype)
+    weights, product = problem.params.weights, ws.product
+    inputs = [x, *ws.activations[1:-1]]  # a_{l-1} of every layer l
+
+    def numpy_products() -> None:
+        for l, W in enumerate(weights):
+            product(inputs[l], W.T, out=ws.zs[l])
+        for l in range(len(weights) - 1, -1, -1):
+            delta = ws.deltas[l]
+            product(delta.T, inputs[l], out=ws.weight_grads[l])
+            product(ws.ones, delta, out=ws.bias_grads[l])
+            if l:
+                product(delta, weights[l], out=ws.deltas[l - 1])
+
+    t = [torch.from_numpy(a) for a in inputs]
+    tw = [torch.from_numpy(W) for W in weights]
+    tz, td = [torch.from_numpy(z) for z in ws.zs], [torch.from_numpy(d) for d in ws.deltas]
+    tgw = [torch.from_numpy(g) for g in ws.weight_grads]
+    tgb = [torch.from_numpy(g) for g in ws.bias_grads]
+    ones = torch.from_numpy(ws.ones.copy())
+
+    def torch_products() -> None:
+        for l, W in enumerate(tw):
+            torch.mm(t[l], W.t(), out=tz[l])
+        for l in range(len(tw) - 1, -1, -1):
+            torch.mm(td[l].t(), t[l], out=tgw[l])
+            torch.mv(td[l].t(), ones, out=tgb[l])
+            if l:
+                torch.mm(td[l], tw[l], out=td[l - 1])
+
+    return {
+        "numpy": steps["numpy"],
+        "numpy products": timing.Product(numpy_products),
+        "torch": steps["torch"],
+        "torch products": timing.Product(torch_products),
+    }
+
+
 def measure(
     cases: Sequence[str] = CASES,
     rounds: int = 15,
     min_sample_s: float = 0.05,
     pause_s: float = 0.15,
     progress: bool = True,
+    large_cases: Sequence[str] = LARGE_CASES,
 ) -> dict[str, Any]:
     """The median seconds per call of every part of every case, as a JSON-ready dict.
 
     Timed as ``crossgrad bench`` times its steps (``timing.calibrate`` and ``timing.measure``:
     interleaved rounds, the starting part rotating, ``pause_s`` between samples; the defaults
-    are the full benchmark's)."""
+    are the full benchmark's).  ``large_cases`` are timed for ``products`` when torch is
+    installed."""
+    large = list(large_cases) if backends.available()["torch"] is None else []
     result: dict[str, Any] = {
         "machine": platform_info(),
         "settings": {"rounds": rounds, "min_sample_s": min_sample_s, "pause_s": pause_s},
         "cases": {},
     }
-    bar = tqdm(total=len(cases), desc="floor", disable=not progress, file=sys.stderr)
+    bar = tqdm(total=len(cases) + len(large), desc="floor", disable=not progress, file=sys.stderr)
     with backends.frameworks_configured():
         for case_id in cases:
             parts = _parts(case_id)
@@ -104,18 +176,39 @@ def measure(
             )
             result["cases"][case_id] = medians
             bar.update()
+    if large:
+        result["products"] = {}
+        with timing.limit_threads(timing.default_threads()) as threads:
+            result["settings"]["threads"] = threads.threads
+            for case_id in large:
+                parts = _products(case_id)
+                numbers = {name: timing.calibrate(p, min_sample_s) for name, p in parts.items()}
+                timings = timing.measure(parts, numbers, rounds, pause_s)
+                result["products"][case_id] = {name: t.median for name, t in timings.items()}
+                bar.update()
     bar.close()
     return result
 
 
 def table(result: dict[str, Any]) -> str:
-    """The medians as a plain-text table, in microseconds per call."""
+    """The medians as plain-text tables: the small cases' parts in microseconds per call,
+    then (when measured) the large cases' steps and products in milliseconds."""
     cases = list(result["cases"])
-    lines = [f"{'µs per call':<12}" + "".join(f"{c:>32}" for c in cases)]
-    for part in PARTS:
-        if all(part in result["cases"][c] for c in cases):
-            row = "".join(f"{1e6 * result['cases'][c][part]:>32.1f}" for c in cases)
-            lines.append(f"{part:<12}{row}")
+    lines: list[str] = []
+    if cases:
+        lines.append(f"{'µs per call':<12}" + "".join(f"{c:>32}" for c in cases))
+        for part in PARTS:
+            if all(part in result["cases"][c] for c in cases):
+                row = "".join(f"{1e6 * result['cases'][c][part]:>32.1f}" for c in cases)
+                lines.append(f"{part:<12}{row}")
+    products = result.get("products", {})
+    if products:
+        if lines:
+            lines.append("")
+        lines.append(f"{'ms per call':<38}" + "".join(f"{p:>16}" for p in PRODUCT_PARTS))
+        for case_id, medians in products.items():
+            row = "".join(f"{1e3 * medians[p]:>16.2f}" for p in PRODUCT_PARTS)
+            lines.append(f"{case_id:<38}{row}")
     return "\n".join(lines)
 
 

@@ -8,10 +8,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from crossgrad import reference
+from crossgrad.adapters import numpy_backend
 from crossgrad.benchmarks import backends, floor
+from crossgrad.benchmarks.cases import parse_case
 
 RESULTS = Path(__file__).parent.parent / "benchmarks" / "results" / "floor.json"
 CASE = "4-3-2/b1/float64/sigmoid"
@@ -33,7 +36,10 @@ def test_the_parts_time_the_fast_paths_of_one_step():
 
 
 def test_a_short_run_gives_every_part_in_seconds():
-    result = floor.measure([CASE], rounds=1, min_sample_s=0.0, pause_s=0.0, progress=False)
+    result = floor.measure(
+        [CASE], rounds=1, min_sample_s=0.0, pause_s=0.0, progress=False, large_cases=()
+    )
+    assert "products" not in result
     figures = result["cases"][CASE]
     assert set(figures) >= {"step", "checks", "compute", "params", "rest", "numpy_call"}
     assert figures["rest"] == pytest.approx(
@@ -43,10 +49,60 @@ def test_a_short_run_gives_every_part_in_seconds():
     assert "µs per call" in floor.table(result)
 
 
+SMALL = "64-128-10/b32/float32/tanh"  # the products' code on a case quick enough for a test
+
+
+def _close(got: np.ndarray, left: np.ndarray, right: np.ndarray) -> None:
+    """``got`` is the float32 product ``left @ right``, within a few float32 roundings of
+    each term: ``|got − left·right| ≤ 1e-5·(|left|·|right|)`` (1e-5 ≈ 128 float32 ulps)."""
+    left64, right64 = left.astype(np.float64), right.astype(np.float64)
+    error = np.abs(got.astype(np.float64) - (left64 @ right64).reshape(got.shape))
+    assert (error <= 1e-5 * (np.abs(left64) @ np.abs(right64)).reshape(got.shape)).all()
+
+
+def test_the_products_are_the_steps_own_matrix_products():
+    torch = pytest.importorskip("torch")
+    problem = backends.make_problem(parse_case(SMALL))
+    with backends.frameworks_configured():
+        parts = floor._products(SMALL, problem)
+    assert set(parts) == set(floor.PRODUCT_PARTS)
+    net, x = problem.net, problem.x
+    ws = numpy_backend.workspace(net, x.shape[0], x.dtype)
+    for name in ("numpy products", "torch products"):
+        for array in (*ws.zs, *ws.deltas[:-1], ws.grads):
+            array.fill(np.nan)  # nothing left over from the step: each product writes anew
+        parts[name].run()
+        a = [x, *ws.activations[1:-1]]
+        for l, W in enumerate(problem.params.weights):
+            delta = ws.deltas[l]
+            _close(ws.zs[l], a[l], W.T)
+            _close(ws.weight_grads[l], delta.T, a[l])
+            _close(ws.bias_grads[l], np.ones((1, len(delta)), delta.dtype), delta)
+        assert np.isfinite(ws.deltas[0]).all()  # δ_1 = δ_2 W_2, written by the products
+    assert torch.from_numpy(ws.zs[0]).data_ptr() == ws.zs[0].ctypes.data  # shared memory
+
+
+def test_a_short_run_times_the_steps_and_their_products():
+    pytest.importorskip("torch")
+    result = floor.measure(
+        [], rounds=1, min_sample_s=0.0, pause_s=0.0, progress=False, large_cases=[SMALL]
+    )
+    figures = result["products"][SMALL]
+    assert set(figures) == set(floor.PRODUCT_PARTS)
+    assert all(v > 0 for v in figures.values())
+    assert result["settings"]["threads"] >= 1
+    assert floor.table(result).splitlines()[0].split()[:3] == ["ms", "per", "call"]
+
+
 def test_the_committed_results_have_every_part():
     result = json.loads(RESULTS.read_text())
     assert list(result["cases"]) == list(floor.CASES)
     for figures in result["cases"].values():
         assert set(figures) == set(floor.PARTS)
+    assert list(result["products"]) == list(floor.LARGE_CASES)
+    for figures in result["products"].values():
+        assert set(figures) == set(floor.PRODUCT_PARTS)
     lines = floor.table(result).splitlines()
-    assert [line.split()[0] for line in lines[1:]] == list(floor.PARTS)
+    small = lines[1 : 1 + len(floor.PARTS)]
+    assert [line.split()[0] for line in small] == list(floor.PARTS)
+    assert [line.split()[0] for line in lines[-len(floor.LARGE_CASES) :]] == list(floor.LARGE_CASES)
