@@ -25,6 +25,9 @@ Jacobian, and ``jax.test_util.check_grads`` (reverse mode, order 1), each as net
 second.  ``crosscheck`` (reference vs torch vs jax) on those networks is timed alongside.
 
     python -m crossgrad.benchmarks.check_speed --json benchmarks/results/check_speed.json
+
+writes the figures to ``check_speed.json`` and their plot, with the goals, to
+``check_speed.png`` beside it.
 """
 
 from __future__ import annotations
@@ -343,6 +346,90 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+GOALS = {"cold": 10.0, "warm": 4.0, "torch,jax": 400.0, "impl": 1000.0, "crosscheck": 500.0}
+"""The goals of checking (2 cores): first verdicts in seconds, the rest per second."""
+
+
+def plot(result: dict[str, Any], path: Path) -> None:
+    """Three panels with the goals as dashed lines: the command's wall times (first verdicts
+    off, cold and warm, and the warm 1000-trial run), cases per second of a warm sweep, and
+    networks per second of ``crosscheck`` beside the gradcheck/check_grads anchors."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    trials = result["trials"]
+    fig = Figure(figsize=(15, 4.8), layout="constrained")
+    FigureCanvasAgg(fig)
+    times, rates, anchors = fig.subplots(1, 3, width_ratios=(3, 1.2, 2))
+    runs = ("torch,jax", "impl")
+    kinds = [("off", "cache off, 100"), ("cold", "cold cache, 100"), ("warm", "warm cache, 100")]
+    width = 0.2
+    for i, (key, label) in enumerate([*kinds, ("1000", f"warm cache, {trials}")]):
+        values = [
+            result[run][f"command_{trials}_trials_seconds"]
+            if key == "1000"
+            else result[run]["first_verdict_seconds"][key]
+            for run in runs
+        ]
+        bars = times.bar(
+            [r + (i - 1.5) * width for r in range(len(runs))],
+            values,
+            width,
+            label=label,
+            color=f"C{i}",
+        )
+        times.bar_label(bars, fmt="%.1f", fontsize="small")
+    for goal, key in (("cold", "cold cache ≤ 10 s"), ("warm", "warm cache ≤ 4 s")):
+        times.axhline(GOALS[goal], color="grey", linestyle="--", linewidth=0.8)
+        times.text(
+            0.99,
+            GOALS[goal],
+            f"goal (torch,jax): {key}",
+            fontsize="small",
+            ha="right",
+            va="bottom",
+            transform=times.get_yaxis_transform(),
+        )
+    times.set(
+        xticks=range(len(runs)),
+        xticklabels=["--backends torch,jax", "--impl (NumPy)"],
+        ylabel="seconds, new process, imports included",
+        title="crossgrad check --seed 0 --trials N",
+    )
+    times.legend(fontsize="small")
+    values = [result[run]["cases_per_second"] for run in runs]
+    bars = rates.bar(range(len(runs)), values, 0.6, color=["C0", "C1"])
+    rates.bar_label(bars, fmt="%.0f", fontsize="small")
+    for r, run in enumerate(runs):
+        rates.hlines(GOALS[run], r - 0.3, r + 0.3, color="grey", linestyle="--", linewidth=0.8)
+    rates.set(
+        xticks=range(len(runs)),
+        xticklabels=["torch,jax", "impl"],
+        ylabel="cases per second",
+        title=f"warm sweep, {trials} trials (goals dashed)",
+    )
+    figures = {
+        k: v
+        for k, v in result["anchors_networks_per_second"].items()
+        if k not in ("networks", "full_mode_networks")
+    }
+    bars = anchors.barh(
+        list(figures), list(figures.values()), color=["C2", *["C7"] * (len(figures) - 1)]
+    )
+    anchors.bar_label(bars, fmt="%.1f", fontsize="small")
+    anchors.axvline(GOALS["crosscheck"], color="grey", linestyle="--", linewidth=0.8)
+    anchors.invert_yaxis()
+    anchors.set(
+        xscale="log",
+        xlabel="networks per second (log)",
+        title=f"the first {result['anchors_networks_per_second']['networks']} cases, "
+        "float64 (goal dashed)",
+    )
+    machine = result["machine"]
+    fig.suptitle(f"Checking speed, {machine['cores']} cores, {machine['cpu']}")
+    fig.savefig(path, dpi=100)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m crossgrad.benchmarks.check_speed", description=__doc__.splitlines()[0]
@@ -350,11 +437,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--networks", type=int, default=100, help="anchor networks (100)")
     parser.add_argument("--full-networks", type=int, default=10, help="full gradcheck's (10)")
     parser.add_argument("--trials", type=int, default=1000, help="trials of the rate (1000)")
-    parser.add_argument("--json", type=Path, help="write the figures to this JSON file")
+    parser.add_argument(
+        "--json", type=Path, help="write the figures to this JSON file, and their plot beside it"
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     result = measure(args.networks, args.full_networks, args.trials, not args.no_progress)
-    return print_and_save(table(result), result, args.json)
+    return print_and_save(table(result), result, args.json, plot)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,8 @@ The step less its products is what the elementwise work, the loss, the update an
 contract cost.
 
     python -m crossgrad.benchmarks.floor --json benchmarks/results/floor.json
+
+writes the figures to ``floor.json`` and their plot to ``floor.png`` beside it.
 """
 
 from __future__ import annotations
@@ -212,16 +214,81 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def plot(result: dict[str, Any], path: Path) -> None:
+    """The small cases' ``numpy`` step as stacked parts (checks, compute, params, rest) beside
+    ``jax.jit``'s step, and (when measured) each large case's ``numpy`` and ``torch`` steps as
+    their matrix products plus the rest."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    products = result.get("products", {})
+    fig = Figure(figsize=(13 if products else 6.5, 4.8), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 2 if products else 1, squeeze=False)[0]
+    small, cases = axes[0], list(result["cases"])
+    bottom = [0.0] * len(cases)
+    for i, part in enumerate(("checks", "compute", "params", "rest")):
+        values = [1e6 * result["cases"][c][part] for c in cases]
+        small.bar(
+            [k - 0.2 for k in range(len(cases))],
+            values,
+            0.4,
+            bottom=bottom,
+            label=f"numpy: {part}",
+            color=f"C{i}",
+        )
+        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    if all("jax.jit" in result["cases"][c] for c in cases):
+        values = [1e6 * result["cases"][c]["jax.jit"] for c in cases]
+        small.bar(
+            [k + 0.2 for k in range(len(cases))], values, 0.4, label="jax.jit step", color="C7"
+        )
+    small.set(
+        xticks=range(len(cases)),
+        xticklabels=cases,
+        ylabel="µs per step",
+        title="a small step, part by part",
+    )
+    small.legend(fontsize="small")
+    if products:
+        large, ids = axes[1], list(products)
+        for j, library in enumerate(("numpy", "torch")):
+            x = [k + (j - 0.5) * 0.4 for k in range(len(ids))]
+            made = [1e3 * products[c][f"{library} products"] for c in ids]
+            rest = [1e3 * (products[c][library] - products[c][f"{library} products"]) for c in ids]
+            large.bar(x, made, 0.4, label=f"{library}: matrix products", color=f"C{2 * j}")
+            large.bar(
+                x,
+                rest,
+                0.4,
+                bottom=made,
+                label=f"{library}: the rest of the step",
+                color=f"C{2 * j + 1}",
+            )
+        large.set(
+            xticks=range(len(ids)),
+            xticklabels=[c.rsplit("/", 1)[1] for c in ids],
+            ylabel="ms per step",
+            title=f"{ids[0].rsplit('/', 1)[0]}: numpy and torch",
+        )
+        large.legend(fontsize="small")
+    machine = result["machine"]
+    fig.suptitle(f"One SGD step, part by part, {machine['cores']} cores, {machine['cpu']}")
+    fig.savefig(path, dpi=100)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m crossgrad.benchmarks.floor", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds (15)")
-    parser.add_argument("--json", type=Path, help="write the figures to this JSON file")
+    parser.add_argument(
+        "--json", type=Path, help="write the figures to this JSON file, and their plot beside it"
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     result = measure(rounds=args.rounds, progress=not args.no_progress)
-    return print_and_save(table(result), result, args.json)
+    return print_and_save(table(result), result, args.json, plot)
 
 
 if __name__ == "__main__":

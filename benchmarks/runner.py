@@ -32,7 +32,7 @@ import json
 import os
 import platform
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -247,11 +247,19 @@ def _cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
-def print_and_save(text: str, result: dict[str, Any], path: Path | None) -> int:
+def print_and_save(
+    text: str,
+    result: dict[str, Any],
+    path: Path | None,
+    plot: Callable[[dict[str, Any], Path], None] | None = None,
+) -> int:
     """Print a benchmark's ``text``; with a ``path``, also write its ``result`` there as JSON
-    (making the folder).  Returns 0, the command's exit status."""
+    (making the folder) and, given its ``plot`` function, the plot of it beside the JSON
+    (``path`` with the suffix ``.png``).  Returns 0, the command's exit status."""
     print(text)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result, indent=2) + "\n")
+        if plot is not None:
+            plot(result, path.with_suffix(".png"))
     return 0

@@ -482,3 +482,15 @@ def test_print_and_save_prints_and_writes_the_json(tmp_path: Path, capsys) -> No
     assert json.loads(path.read_text()) == {"a": 1.5}
     assert print_and_save("again", {"a": 2}, None) == 0
     assert capsys.readouterr().out == "again\n"
+    assert not path.with_suffix(".png").exists()  # no plot function, no plot
+
+
+def test_print_and_save_writes_the_plot_beside_the_json(tmp_path: Path, capsys) -> None:
+    from crossgrad.benchmarks.runner import print_and_save
+
+    drawn: list[tuple[dict[str, float], Path]] = []
+    path = tmp_path / "figures.json"
+    assert print_and_save("table", {"a": 1.5}, path, lambda r, p: drawn.append((r, p))) == 0
+    assert drawn == [({"a": 1.5}, tmp_path / "figures.png")]
+    print_and_save("table", {"a": 1.5}, None, lambda r, p: drawn.append((r, p)))
+    assert len(drawn) == 1  # nothing written, nothing plotted

@@ -155,3 +155,15 @@ def test_a_side_by_side_run_refuses_an_install_whose_check_fails(tmp_path: Path)
     (broken / "crossgrad" / "__init__.py").write_text("raise ImportError('not this one')\n")
     with pytest.raises(RuntimeError, match="not this one"):
         check_speed.first_verdict(first_verdict_ab.OPTIONS, tmp_path / "cache", broken)
+
+
+def test_the_json_comes_with_its_plot(tmp_path: Path, capsys) -> None:
+    result = json.loads(RESULTS.read_text())
+    path = tmp_path / "figures.json"
+    text = check_speed.table(result)
+    assert check_speed.print_and_save(text, result, path, check_speed.plot) == 0
+    assert json.loads(path.read_text()) == result
+    assert path.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert capsys.readouterr().out == text + "\n"
+    committed = RESULTS.with_suffix(".png")  # the committed figures' plot, beside them
+    assert committed.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -106,3 +106,14 @@ def test_the_committed_results_have_every_part():
     small = lines[1 : 1 + len(floor.PARTS)]
     assert [line.split()[0] for line in small] == list(floor.PARTS)
     assert [line.split()[0] for line in lines[-len(floor.LARGE_CASES) :]] == list(floor.LARGE_CASES)
+
+
+def test_the_json_comes_with_its_plot(tmp_path: Path) -> None:
+    result = json.loads(RESULTS.read_text())
+    path = tmp_path / "floor.json"
+    assert floor.print_and_save(floor.table(result), result, path, floor.plot) == 0
+    assert path.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    del result["products"]  # a run without torch: the small cases alone
+    floor.plot(result, tmp_path / "small.png")
+    assert (tmp_path / "small.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert RESULTS.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
