@@ -17,7 +17,6 @@ reference and error scales, torch, jax, comparisons) to show where the time goes
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -32,7 +31,7 @@ from ..adapters import CrossCheckReport, crosscheck, crosscheck_many, get, toler
 from ..adapters.checking import candidates, reference_side
 from ..reference import ACTIVATIONS, LOSSES, REDUCTIONS, Network, Params, init_params
 from ..reference.validation import check_inputs
-from .runner import platform_info
+from .runner import platform_info, print_and_save
 
 Case = tuple[Network, Params, NDArray[np.floating], NDArray[np.floating]]
 
@@ -205,10 +204,52 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def plot(result: dict[str, Any], path: Path) -> None:
+    """Networks per second of the two ways (every round a point, the median a bar, the goal
+    dashed), and milliseconds per network of each stage timed alone."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    FigureCanvasAgg(fig)
+    rates, stages = fig.subplots(1, 2, width_ratios=(1, 1.4))
+    ways = ("crosscheck", "crosscheck_many")
+    rates.bar(
+        range(len(ways)),
+        [result[w]["networks_per_second"] for w in ways],
+        0.6,
+        color=["C0", "C1"],
+        alpha=0.7,
+    )
+    for i, way in enumerate(ways):
+        rounds = result[way]["rounds_per_second"]
+        rates.plot([i] * len(rounds), rounds, "k.")
+    rates.axhline(500, color="grey", linestyle="--", linewidth=0.8)
+    rates.set(
+        xticks=range(len(ways)),
+        xticklabels=["one call per network", "a sweep"],
+        ylabel="networks per second",
+        title="crosscheck (goal ≥ 500/s dashed)",
+    )
+    n = result["networks"]
+    names = list(result["stages"])
+    spent = [1e3 * result["stages"][name] / n for name in names]
+    bars = stages.barh(names, spent, color="C2")
+    stages.bar_label(bars, fmt="%.3f", fontsize="small")
+    stages.invert_yaxis()
+    stages.set(xlabel="ms per network", title="each stage timed alone")
+    machine = result["machine"]
+    fig.suptitle(
+        f"reference vs torch vs jax on {n} random float64 networks, torch threads "
+        f"{result['torch_threads']}, {machine['cores']} cores, {machine['cpu']}"
+    )
+    fig.savefig(path, dpi=100)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: ``[--networks N] [--seed S] [--rounds R] [--torch-threads T]
     [--json PATH] [--no-progress]``; prints the table, and writes the measurement and the
-    machine to ``PATH`` as JSON when given."""
+    machine to ``PATH`` as JSON when given, and their plot beside it (``.png``)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--networks", type=int, default=2000, help="networks to check")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random networks")
@@ -216,7 +257,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--torch-threads", type=int, default=1, help="torch intra-op threads (0: torch's default)"
     )
-    parser.add_argument("--json", metavar="PATH", help="also write the measurement as JSON")
+    parser.add_argument(
+        "--json", metavar="PATH", help="also write the measurement as JSON, and its plot beside it"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     for name in ("networks", "rounds"):
@@ -227,11 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = measure(
         args.networks, args.seed, args.torch_threads or None, args.rounds, not args.no_progress
     )
-    print(table(result))
-    if args.json:
-        report = {"machine": platform_info(), **result}
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    return 0
+    report = {"machine": platform_info(), **result}
+    return print_and_save(table(result), report, Path(args.json) if args.json else None, plot)
 
 
 if __name__ == "__main__":

@@ -70,6 +70,36 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def plot(result: dict[str, Any], path: Path) -> None:
+    """Every run of each version, cold and warm, as points over its median's bar."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.5, 4.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    for j, side in enumerate(SIDES):
+        r = result[side]
+        label = f"{side} ({r['commit']})" if "commit" in r else side
+        for i, how in enumerate(("cold", "warm")):
+            x = i + (j - 0.5) * 0.4
+            ax.bar(
+                x, r["median"][how], 0.4, color=f"C{j}", alpha=0.6, label=label if i == 0 else None
+            )
+            runs = r["seconds"][how]
+            ax.plot([x] * len(runs), runs, "k.", label="one run" if i == j == 0 else None)
+    ax.set(
+        xticks=(0, 1),
+        xticklabels=("cold cache", "warm cache"),
+        ylabel="seconds to the verdict (median: bar)",
+        title=f"crossgrad check --trials 100 --seed 0, {result['rounds']} rounds, alternating",
+    )
+    ax.legend(fontsize="small")
+    machine = result["machine"]
+    fig.suptitle(f"{machine['cores']} cores, {machine['cpu']}", fontsize="medium")
+    fig.savefig(path, dpi=100)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m crossgrad.benchmarks.first_verdict_ab",
@@ -79,7 +109,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("after", type=Path, help="the install of the new version")
     parser.add_argument("--rounds", type=int, default=4, help="rounds, each version once (4)")
     parser.add_argument("--commits", nargs=2, metavar=("BEFORE", "AFTER"), help="to record")
-    parser.add_argument("--json", type=Path, help="write the figures to this JSON file")
+    parser.add_argument(
+        "--json", type=Path, help="write the figures to this JSON file, and their plot beside it"
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     installs = {"before": args.before, "after": args.after}
@@ -87,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.commits:
         for side, commit in zip(SIDES, args.commits, strict=True):
             result[side]["commit"] = commit
-    return print_and_save(table(result), result, args.json)
+    return print_and_save(table(result), result, args.json, plot)
 
 
 if __name__ == "__main__":

@@ -396,6 +396,7 @@ def test_crosscheck_throughput_command_writes_table_and_json(tmp_path: Path, cap
         assert report[way]["networks_per_second"] == pytest.approx(float(np.median(rates)))
         assert report[way]["mismatches"] == 0
     assert set(report["stages"]) == {"checks", "reference+scales", "torch", "jax", "comparisons"}
+    assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # and its plot
 
 
 @pytest.mark.parametrize("flag", ["--networks", "--rounds"])
@@ -494,3 +495,12 @@ def test_print_and_save_writes_the_plot_beside_the_json(tmp_path: Path, capsys) 
     assert drawn == [({"a": 1.5}, tmp_path / "figures.png")]
     print_and_save("table", {"a": 1.5}, None, lambda r, p: drawn.append((r, p)))
     assert len(drawn) == 1  # nothing written, nothing plotted
+
+
+@pytest.mark.parametrize(
+    "name", ["results", "check_speed", "floor", "first_verdict_ab", "crosscheck_throughput"]
+)
+def test_every_committed_benchmark_run_has_its_plot(name: str) -> None:
+    results = Path(__file__).parent.parent / "benchmarks" / "results"
+    assert (results / f"{name}.json").is_file()
+    assert (results / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -167,3 +167,10 @@ def test_the_json_comes_with_its_plot(tmp_path: Path, capsys) -> None:
     assert capsys.readouterr().out == text + "\n"
     committed = RESULTS.with_suffix(".png")  # the committed figures' plot, beside them
     assert committed.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_side_by_side_runs_come_with_their_plot(tmp_path: Path) -> None:
+    committed = RESULTS.parent / "first_verdict_ab.json"
+    first_verdict_ab.plot(json.loads(committed.read_text()), tmp_path / "ab.png")
+    assert (tmp_path / "ab.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert committed.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
