@@ -46,7 +46,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..reference import Network, Params
-from .runner import platform_info, print_and_save
+from .runner import check_plotting, platform_info, print_and_save
 
 IMPL = "crossgrad.reference:backprop"
 Case = tuple[Network, Params, np.ndarray, np.ndarray]
@@ -442,6 +442,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    check_plotting(parser, args.json)
     result = measure(args.networks, args.full_networks, args.trials, not args.no_progress)
     return print_and_save(table(result), result, args.json, plot)
 

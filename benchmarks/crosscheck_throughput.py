@@ -31,7 +31,7 @@ from ..adapters import CrossCheckReport, crosscheck, crosscheck_many, get, toler
 from ..adapters.checking import candidates, reference_side
 from ..reference import ACTIVATIONS, LOSSES, REDUCTIONS, Network, Params, init_params
 from ..reference.validation import check_inputs
-from .runner import platform_info, print_and_save
+from .runner import check_plotting, platform_info, print_and_save
 
 Case = tuple[Network, Params, NDArray[np.floating], NDArray[np.floating]]
 
@@ -262,6 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
+    check_plotting(parser, args.json)
     for name in ("networks", "rounds"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")

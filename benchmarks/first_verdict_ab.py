@@ -28,7 +28,7 @@ from typing import Any
 from tqdm import tqdm
 
 from .check_speed import first_verdict
-from .runner import platform_info, print_and_save
+from .runner import check_plotting, platform_info, print_and_save
 
 SIDES = ("before", "after")
 OPTIONS = ("--backends", "torch,jax")
@@ -114,6 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    check_plotting(parser, args.json)
     installs = {"before": args.before, "after": args.after}
     result = measure(installs, args.rounds, not args.no_progress)
     if args.commits:

@@ -60,7 +60,7 @@ from ..adapters import numpy_backend
 from ..reference import Params
 from . import backends, timing
 from .cases import parse_case
-from .runner import platform_info, print_and_save
+from .runner import check_plotting, platform_info, print_and_save
 
 CASES = ("4-3-2/b1/float64/sigmoid", "64-128-10/b32/float32/sigmoid")
 PARTS = ("step", "checks", "compute", "params", "rest", "numpy_call", "jax.jit")
@@ -287,6 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    check_plotting(parser, args.json)
     result = measure(rounds=args.rounds, progress=not args.no_progress)
     return print_and_save(table(result), result, args.json, plot)
 

@@ -28,6 +28,7 @@ it: how close the step comes to the matrix product under the same conditions.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -245,6 +246,15 @@ def _cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+def check_plotting(parser: argparse.ArgumentParser, path: object) -> None:
+    """A usage error, before anything is measured, when ``--json`` asks for a file (and so
+    for its plot) and matplotlib is not installed."""
+    if path is not None and not timing.installed("matplotlib"):
+        parser.error(
+            "--json also writes a plot, which needs matplotlib: pip install 'crossgrad[bench]'"
+        )
 
 
 def print_and_save(

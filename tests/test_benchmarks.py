@@ -504,3 +504,29 @@ def test_every_committed_benchmark_run_has_its_plot(name: str) -> None:
     results = Path(__file__).parent.parent / "benchmarks" / "results"
     assert (results / f"{name}.json").is_file()
     assert (results / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    "name", ["check_speed", "floor", "first_verdict_ab", "crosscheck_throughput"]
+)
+def test_json_without_matplotlib_is_a_usage_error_before_any_timing(
+    name: str, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    import importlib
+
+    from crossgrad.benchmarks import timing
+
+    module = importlib.import_module(f"crossgrad.benchmarks.{name}")
+    real = timing.installed
+    monkeypatch.setattr(timing, "installed", lambda m: m != "matplotlib" and real(m))
+
+    def measure(*args, **kwargs):
+        raise AssertionError("measured before the usage error")
+
+    monkeypatch.setattr(module, "measure", measure)
+    installs = [str(tmp_path), str(tmp_path)] if name == "first_verdict_ab" else []
+    with pytest.raises(SystemExit) as raised:
+        module.main([*installs, "--json", str(tmp_path / "out.json")])
+    assert raised.value.code == 2
+    assert "needs matplotlib: pip install 'crossgrad[bench]'" in capsys.readouterr().err
+    assert not (tmp_path / "out.json").exists()
