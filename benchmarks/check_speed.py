@@ -46,7 +46,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..reference import Network, Params
-from .runner import check_plotting, platform_info, print_and_save
+from .runner import add_output_options, new_figure, parse_args, platform_info, print_and_save
 
 IMPL = "crossgrad.reference:backprop"
 Case = tuple[Network, Params, np.ndarray, np.ndarray]
@@ -354,12 +354,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
     """Three panels with the goals as dashed lines: the command's wall times (first verdicts
     off, cold and warm, and the warm 1000-trial run), cases per second of a warm sweep, and
     networks per second of ``crosscheck`` beside the gradcheck/check_grads anchors."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     trials = result["trials"]
-    fig = Figure(figsize=(15, 4.8), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure(15, 4.8)
     times, rates, anchors = fig.subplots(1, 3, width_ratios=(3, 1.2, 2))
     runs = ("torch,jax", "impl")
     kinds = [("off", "cache off, 100"), ("cold", "cold cache, 100"), ("warm", "warm cache, 100")]
@@ -437,12 +433,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--networks", type=int, default=100, help="anchor networks (100)")
     parser.add_argument("--full-networks", type=int, default=10, help="full gradcheck's (10)")
     parser.add_argument("--trials", type=int, default=1000, help="trials of the rate (1000)")
-    parser.add_argument(
-        "--json", type=Path, help="write the figures to this JSON file, and their plot beside it"
-    )
-    parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args(argv)
-    check_plotting(parser, args.json)
+    add_output_options(parser)
+    args = parse_args(parser, argv)
     result = measure(args.networks, args.full_networks, args.trials, not args.no_progress)
     return print_and_save(table(result), result, args.json, plot)
 

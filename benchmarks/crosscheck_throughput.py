@@ -31,7 +31,7 @@ from ..adapters import CrossCheckReport, crosscheck, crosscheck_many, get, toler
 from ..adapters.checking import candidates, reference_side
 from ..reference import ACTIVATIONS, LOSSES, REDUCTIONS, Network, Params, init_params
 from ..reference.validation import check_inputs
-from .runner import check_plotting, platform_info, print_and_save
+from .runner import add_output_options, new_figure, parse_args, platform_info, print_and_save
 
 Case = tuple[Network, Params, NDArray[np.floating], NDArray[np.floating]]
 
@@ -207,11 +207,7 @@ def table(result: dict[str, Any]) -> str:
 def plot(result: dict[str, Any], path: Path) -> None:
     """Networks per second of the two ways (every round a point, the median a bar, the goal
     dashed), and milliseconds per network of each stage timed alone."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(11, 4.2), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure(11, 4.2)
     rates, stages = fig.subplots(1, 2, width_ratios=(1, 1.4))
     ways = ("crosscheck", "crosscheck_many")
     rates.bar(
@@ -257,12 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--torch-threads", type=int, default=1, help="torch intra-op threads (0: torch's default)"
     )
-    parser.add_argument(
-        "--json", metavar="PATH", help="also write the measurement as JSON, and its plot beside it"
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    args = parser.parse_args(argv)
-    check_plotting(parser, args.json)
+    add_output_options(parser)
+    args = parse_args(parser, argv)
     for name in ("networks", "rounds"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")
@@ -272,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.networks, args.seed, args.torch_threads or None, args.rounds, not args.no_progress
     )
     report = {"machine": platform_info(), **result}
-    return print_and_save(table(result), report, Path(args.json) if args.json else None, plot)
+    return print_and_save(table(result), report, args.json, plot)
 
 
 if __name__ == "__main__":

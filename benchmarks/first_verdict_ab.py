@@ -28,7 +28,7 @@ from typing import Any
 from tqdm import tqdm
 
 from .check_speed import first_verdict
-from .runner import check_plotting, platform_info, print_and_save
+from .runner import add_output_options, new_figure, parse_args, platform_info, print_and_save
 
 SIDES = ("before", "after")
 OPTIONS = ("--backends", "torch,jax")
@@ -72,11 +72,7 @@ def table(result: dict[str, Any]) -> str:
 
 def plot(result: dict[str, Any], path: Path) -> None:
     """Every run of each version, cold and warm, as points over its median's bar."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6.5, 4.5), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure(6.5, 4.5)
     ax = fig.subplots()
     for j, side in enumerate(SIDES):
         r = result[side]
@@ -109,12 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("after", type=Path, help="the install of the new version")
     parser.add_argument("--rounds", type=int, default=4, help="rounds, each version once (4)")
     parser.add_argument("--commits", nargs=2, metavar=("BEFORE", "AFTER"), help="to record")
-    parser.add_argument(
-        "--json", type=Path, help="write the figures to this JSON file, and their plot beside it"
-    )
-    parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args(argv)
-    check_plotting(parser, args.json)
+    add_output_options(parser)
+    args = parse_args(parser, argv)
     installs = {"before": args.before, "after": args.after}
     result = measure(installs, args.rounds, not args.no_progress)
     if args.commits:

@@ -60,7 +60,7 @@ from ..adapters import numpy_backend
 from ..reference import Params
 from . import backends, timing
 from .cases import parse_case
-from .runner import check_plotting, platform_info, print_and_save
+from .runner import add_output_options, new_figure, parse_args, platform_info, print_and_save
 
 CASES = ("4-3-2/b1/float64/sigmoid", "64-128-10/b32/float32/sigmoid")
 PARTS = ("step", "checks", "compute", "params", "rest", "numpy_call", "jax.jit")
@@ -218,12 +218,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
     """The small cases' ``numpy`` step as stacked parts (checks, compute, params, rest) beside
     ``jax.jit``'s step, and (when measured) each large case's ``numpy`` and ``torch`` steps as
     their matrix products plus the rest."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     products = result.get("products", {})
-    fig = Figure(figsize=(13 if products else 6.5, 4.8), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure(13 if products else 6.5, 4.8)
     axes = fig.subplots(1, 2 if products else 1, squeeze=False)[0]
     small, cases = axes[0], list(result["cases"])
     bottom = [0.0] * len(cases)
@@ -282,12 +278,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m crossgrad.benchmarks.floor", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds (15)")
-    parser.add_argument(
-        "--json", type=Path, help="write the figures to this JSON file, and their plot beside it"
-    )
-    parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args(argv)
-    check_plotting(parser, args.json)
+    add_output_options(parser)
+    args = parse_args(parser, argv)
     result = measure(rounds=args.rounds, progress=not args.no_progress)
     return print_and_save(table(result), result, args.json, plot)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from .backends import BACKENDS
 from .cases import ACTIVATIONS
-from .runner import RESULT_KEYS, Report
+from .runner import RESULT_KEYS, Report, new_figure
 
 MNIST = "784-1024-1024-10/b256/float32"
 
@@ -203,13 +203,9 @@ def plot(report: Report, path: Path) -> None:
     """Step time (top) and fraction of GEMM peak (bottom) against FLOPs per step, one column
     per dtype: a line per backend through each sweep (batch solid, width dashed), the
     headline (and ``--case``) cases as unconnected markers, one shape per activation."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     cases = {_case_id(c): c for c in report["cases"]}
     dtypes = sorted({c["dtype"] for c in report["cases"]})
-    fig = Figure(figsize=(6 * max(len(dtypes), 1), 8.5), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure(6 * max(len(dtypes), 1), 8.5)
     axes = fig.subplots(2, max(len(dtypes), 1), squeeze=False, sharex="col")
     backends = list(dict.fromkeys(r["backend"] for r in report["results"]))
     colors = {name: f"C{i}" for i, name in enumerate(backends)}

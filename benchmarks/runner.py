@@ -248,13 +248,38 @@ def _cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
-def check_plotting(parser: argparse.ArgumentParser, path: object) -> None:
-    """A usage error, before anything is measured, when ``--json`` asks for a file (and so
-    for its plot) and matplotlib is not installed."""
-    if path is not None and not timing.installed("matplotlib"):
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    """``--json PATH`` (the figures, and their plot beside them) and ``--no-progress``, the
+    options every ``python -m crossgrad.benchmarks.*`` command shares."""
+    parser.add_argument(
+        "--json",
+        type=Path,
+        metavar="PATH",
+        help="write the figures to this JSON file, and their plot beside it (.png)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """``parser.parse_args(argv)``, and a usage error, before anything is measured, when
+    ``--json`` asks for a file (and so for its plot) and matplotlib is not installed."""
+    args = parser.parse_args(argv)
+    if args.json is not None and not timing.installed("matplotlib"):
         parser.error(
             "--json also writes a plot, which needs matplotlib: pip install 'crossgrad[bench]'"
         )
+    return args
+
+
+def new_figure(width: float, height: float) -> Any:
+    """A matplotlib ``Figure`` of ``width`` × ``height`` inches with the Agg canvas (no GUI,
+    no global pyplot state), constrained layout."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def print_and_save(
