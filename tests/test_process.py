@@ -156,21 +156,36 @@ def test_a_spawning_sweep_checks_every_case_without_importing_jax_here() -> None
     assert done.stdout.strip() == "True 30 ['jax', 'torch'] False"
 
 
+# ``python -m crossgrad``, started as a terminal starts a foreground command: with Python's
+# KeyboardInterrupt handler for SIGINT, whatever this test process inherited (a shell's
+# background job starts with SIGINT ignored, and Python then installs no handler, so the
+# command could not be interrupted).  Set in the command itself, not in a preexec_fn: a
+# fork in a process where JAX runs warns, and pytest makes the warning an error.
+_IN_A_TERMINAL = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv[0] = 'crossgrad'; runpy.run_module('crossgrad', run_name='__main__')"
+)
+
+
 def test_ctrl_c_on_crossgrad_check_ends_both_processes_quietly() -> None:
     # As a terminal does it: SIGINT to the command's whole process group, once cases run.
-    command = [sys.executable, "-m", "crossgrad", "check", "--trials", "100000", "--seed", "0"]
+    command = [sys.executable, "-c", _IN_A_TERMINAL, "check", "--trials", "100000", "--seed", "0"]
     with subprocess.Popen(
         command, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         start_new_session=True,
     ) as proc:  # fmt: skip
-        assert proc.stderr is not None
-        seen = ""
-        while not re.search(r"\b[1-9][0-9]*/100000\b", seen):  # cases checked: JAX answered
-            char = proc.stderr.read(1)
-            assert char, f"the command ended first: {seen}"
-            seen += char
-        os.killpg(proc.pid, signal.SIGINT)
-        _, err = proc.communicate(timeout=120)
+        try:
+            assert proc.stderr is not None
+            seen = ""
+            while not re.search(r"\b[1-9][0-9]*/100000\b", seen):  # cases checked: JAX answered
+                char = proc.stderr.read(1)
+                assert char, f"the command ended first: {seen}"
+                seen += char
+            os.killpg(proc.pid, signal.SIGINT)
+            _, err = proc.communicate(timeout=120)
+        finally:  # a failure above must not leave the command (and its JAX process) running
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130
     assert "crossgrad check: interrupted" in err
     assert "Traceback" not in err
