@@ -1,5 +1,4 @@
-"""What one step of the fast NumPy backend costs, part by part: on a small network, and how
-much of an MNIST-sized step its matrix products are.
+"""What a step of the fast NumPy backend costs, part by part, on small and MNIST-sized networks.
 
 On a network of a few units a ``numpy`` training step is bound by calls, not arithmetic.  This
 benchmark times, side by side in one process, the parts of ``numpy_backend.train_step`` on
