@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import queue
 import socket
 import subprocess
 import sys
@@ -223,18 +224,32 @@ def serve(fd: int, name: str) -> None:
         answer((False, str(exc)))
         return
     answer((True,))
-    while True:
+    # The questions are read as they come, in a thread of their own: the parent may send
+    # many cases before it reads the first answer (``crosscheck_many``), and a child that
+    # stopped reading while an answer larger than the socket's buffer waited to be read
+    # would leave the two processes waiting on each other.
+    questions: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+
+    def read() -> None:
         try:
-            message = pickle.loads(connection.recv_bytes())
+            while True:
+                questions.put(pickle.loads(connection.recv_bytes()))
         except (EOFError, OSError):  # the parent closed it, or ended
-            break
+            questions.put(None)
+
+    threading.Thread(target=read, name="crossgrad-questions", daemon=True).start()
+    while (message := questions.get()) is not None:
         if message[0] == "prepare":
             backend.prepare(*message[1:])
             continue
         try:
-            answer((True, backend.backprop_checked(*message[1:])))
+            outcome: tuple[bool, Any] = (True, backend.backprop_checked(*message[1:]))
         except Exception as exc:
-            answer((False, exc))
+            outcome = (False, exc)
+        try:
+            answer(outcome)
+        except OSError:  # the parent has gone (Ctrl-C): the cases still queued are void
+            break
     # What is compiling goes to the disk cache; then the process ends without tearing JAX
     # down (0.7-0.9 s that the parent would wait for).
     from . import _jax_cache

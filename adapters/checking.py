@@ -7,7 +7,7 @@ import itertools
 import numbers
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -18,6 +18,7 @@ from . import _distribute, reference_backend, tolerance
 from .protocol import Asynchronous, Backend, ManyAtOnce, as_backend
 
 Array = NDArray[np.floating]
+_T = TypeVar("_T")
 Outcome = BackpropResult | str
 """A backend's result on one case, or why it has none (its exception, or what is wrong)."""
 
@@ -203,8 +204,10 @@ def crosscheck_many(
     chunk before the next one starts, so that one framework's code and data stay in the CPU's
     caches: alternating torch, JAX and NumPy case by case costs about a third more time on
     small networks.  A backend declaring ``Capabilities(many=True)`` gets the chunk in one
-    call.  Reports are yielded as each chunk completes.  Bad input raises the reference's
-    ``TypeError``/``ValueError``, its message prefixed with ``cases[i]: ``.
+    call; an asynchronous one (JAX) starts on every case of the chunk before the reference's
+    side is computed, and computes meanwhile.  Reports are yielded as each chunk completes.
+    Bad input raises the reference's ``TypeError``/``ValueError``, its message prefixed with
+    ``cases[i]: ``.
     With an ``executor`` (any ``concurrent.futures.Executor``: a process pool, a
     ``dask.distributed`` client's ``get_executor()``), each chunk is one task it runs
     (``adapters._distribute``); the reports are the same, in the same order.
@@ -219,10 +222,42 @@ def crosscheck_many(
         return
     iterator = iter(enumerate(cases))
     while group := list(itertools.islice(iterator, chunk)):
-        prepared = [_Case.numbered(i, case) for i, case in group]
-        outcomes = [_run_many(b, prepared) for b in chosen]
+        checked = [_numbered(i, case, _checked, case) for i, case in group]
+        # Asynchronous backends (JAX) start on the whole chunk first and compute while the
+        # reference and the other backends work through it, as in ``crosscheck``.
+        started = {
+            k: [_start(b, *case) for case in checked]
+            for k, b in enumerate(chosen)
+            if b.capabilities.asynchronous
+        }
+        prepared = [
+            _numbered(i, case, _Case, *c) for (i, case), c in zip(group, checked, strict=True)
+        ]
+        outcomes = [
+            [finish() for finish in started[k]] if k in started else _run_many(b, prepared)
+            for k, b in enumerate(chosen)
+        ]
         for k, case in enumerate(prepared):
             yield case.report(chosen, [runs[k] for runs in outcomes], rtol, atol)
+
+
+def _checked(
+    case: tuple[Network, Params, ArrayLike, ArrayLike],
+) -> tuple[Network, Params, Batch]:
+    net, params, x, y = case
+    return net, params, check_inputs(net, params, x, y)
+
+
+def _numbered(i: int, case: object, fn: Callable[..., _T], *args: Any) -> _T:
+    """``fn(*args)`` for ``cases[i]``, with ``cases[i]: `` before any error message."""
+    try:
+        return fn(*args)
+    except (TypeError, ValueError, OverflowError) as exc:
+        if not isinstance(case, tuple | list) or len(case) != 4:
+            raise TypeError(
+                f"cases[{i}] must be a tuple (net, params, x, y), got {type(case).__name__}"
+            ) from None
+        raise type(exc)(f"cases[{i}]: {exc}") from None
 
 
 def _choose(
@@ -249,19 +284,6 @@ class _Case:
     def __init__(self, net: Network, params: Params, batch: Batch) -> None:
         self.net, self.params, self.batch = net, params, batch
         self.reference, self.grad_scale, self.expected = reference_side(net, params, batch)
-
-    @classmethod
-    def numbered(cls, i: int, case: tuple[Network, Params, ArrayLike, ArrayLike]) -> _Case:
-        """``_Case`` of ``(net, params, x, y)``, with ``cases[i]: `` before any error message."""
-        try:
-            net, params, x, y = case
-            return cls(net, params, check_inputs(net, params, x, y))
-        except (TypeError, ValueError, OverflowError) as exc:
-            if not isinstance(case, tuple | list) or len(case) != 4:
-                raise TypeError(
-                    f"cases[{i}] must be a tuple (net, params, x, y), got {type(case).__name__}"
-                ) from None
-            raise type(exc)(f"cases[{i}]: {exc}") from None
 
     def report(
         self,

@@ -16,8 +16,9 @@ implementation (``crossgrad.reference:backprop``, float64):
 - ``import_seconds``: the wall time of ``python -c "import torch, jax"`` in a new process,
   what every first verdict with those backends pays before it checks anything;
 - ``draw_milliseconds``: what drawing one case costs alone (``draw_cost``): Hypothesis'
-  generate phase over ``strategies.cases()`` with an empty test body, per example, beside the
-  same for one drawn integer, what Hypothesis spends on any example.
+  generate phase over ``strategies.cases()`` with an empty test body, per example, and per
+  case in the lists of cases a sweep draws, beside the same for one drawn integer, what
+  Hypothesis spends on any example.
 
 Anchors, on the same networks (the float64 copies of the first cases that ``crossgrad check``
 draws with seed 0): ``torch.autograd.gradcheck`` with ``fast_mode=True`` and with the full
@@ -283,28 +284,40 @@ def import_seconds(modules: Sequence[str] = ("torch", "jax")) -> float:
 
 
 def draw_cost(examples: int = 1000) -> dict[str, float]:
-    """Milliseconds per example of Hypothesis' generate phase with an empty test body, for
-    ``strategies.cases()`` (``"case"``) and for one integer (``"one_integer"``, the floor)."""
+    """Milliseconds of Hypothesis' generate phase with an empty test body: per example for
+    ``strategies.cases()`` (``"case"``, what a test of one's own with ``@given(cases())``
+    pays), per case for the lists of cases a sweep draws (``"case_in_a_sweep"``, see
+    ``testing._sweep.CASES_PER_EXAMPLE``), and per example for one integer
+    (``"one_integer"``, what Hypothesis spends on any example)."""
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import strategies as st
 
     from .. import strategies
+    from ..testing._sweep import CASES_PER_EXAMPLE
 
-    def per_example(strategy: Any) -> float:
+    def per_draw(strategy: Any, count: Callable[[Any], int] = lambda value: 1) -> float:
+        drawn = [0]
+
         @settings(
             max_examples=examples, phases=[Phase.generate], database=None, deadline=None,
             derandomize=True, suppress_health_check=list(HealthCheck),
         )  # fmt: skip
         @given(strategy)
         def empty(value: Any) -> None:
-            pass
+            drawn[0] += count(value)
 
         empty()  # a warm-up: the first run builds the strategy and imports what it needs
+        drawn[0] = 0
         start = time.perf_counter()
         empty()
-        return 1000 * (time.perf_counter() - start) / examples
+        return 1000 * (time.perf_counter() - start) / drawn[0]
 
-    return {"case": per_example(strategies.cases()), "one_integer": per_example(st.integers())}
+    in_lists = st.lists(strategies.cases(), min_size=1, max_size=CASES_PER_EXAMPLE)
+    return {
+        "case": per_draw(strategies.cases()),
+        "case_in_a_sweep": per_draw(in_lists, len),
+        "one_integer": per_draw(st.integers()),
+    }
 
 
 def _load() -> list[float]:
@@ -332,8 +345,13 @@ def table(result: dict[str, Any]) -> str:
     if "import_seconds" in result:
         lines.append(f"importing torch and jax in a new process: {result['import_seconds']:.1f}s")
     draw = result["draw_milliseconds"]
+    in_a_sweep = (
+        f", {draw['case_in_a_sweep']:.2f} ms per case in a sweep's lists"
+        if "case_in_a_sweep" in draw
+        else ""
+    )
     lines.append(
-        f"drawing one case: {draw['case']:.2f} ms per example "
+        f"drawing one case: {draw['case']:.2f} ms per example{in_a_sweep} "
         f"(Hypothesis' own floor, one integer: {draw['one_integer']:.2f} ms)"
     )
     anchors = result["anchors_networks_per_second"]

@@ -47,12 +47,17 @@ def measure(installs: dict[str, Path], rounds: int, progress: bool = True) -> di
             bar.update()
     bar.close()
     for side in SIDES:
-        result[side] = {
-            "install": str(installs[side]),
-            "seconds": times[side],
-            "median": {how: statistics.median(t) for how, t in times[side].items()},
-        }
+        result[side] = sides_summary(installs[side], "seconds", times[side])
     return result
+
+
+def sides_summary(install: Path, key: str, runs: dict[str, list[float]]) -> dict[str, Any]:
+    """One side's entry in the results: its install, every run under ``key``, the medians."""
+    return {
+        "install": str(install),
+        key: runs,
+        "median": {column: statistics.median(values) for column, values in runs.items()},
+    }
 
 
 def table(result: dict[str, Any]) -> str:
@@ -72,24 +77,38 @@ def table(result: dict[str, Any]) -> str:
 
 def plot(result: dict[str, Any], path: Path) -> None:
     """Every run of each version, cold and warm, as points over its median's bar."""
+    plot_sides(
+        result, path, "seconds", {"cold": "cold cache", "warm": "warm cache"},
+        ylabel="seconds to the verdict (median: bar)",
+        title=f"crossgrad check --trials 100 --seed 0, {result['rounds']} rounds, alternating",
+    )  # fmt: skip
+
+
+def plot_sides(
+    result: dict[str, Any],
+    path: Path,
+    key: str,
+    columns: dict[str, str],
+    ylabel: str,
+    title: str,
+) -> None:
+    """Each side's runs under ``key``, per column (name: label), as points over the median's
+    bar, the two sides' bars next to each other."""
     fig = new_figure(6.5, 4.5)
     ax = fig.subplots()
     for j, side in enumerate(SIDES):
         r = result[side]
         label = f"{side} ({r['commit']})" if "commit" in r else side
-        for i, how in enumerate(("cold", "warm")):
+        for i, column in enumerate(columns):
             x = i + (j - 0.5) * 0.4
             ax.bar(
-                x, r["median"][how], 0.4, color=f"C{j}", alpha=0.6, label=label if i == 0 else None
-            )
-            runs = r["seconds"][how]
+                x, r["median"][column], 0.4, color=f"C{j}", alpha=0.6,
+                label=label if i == 0 else None,
+            )  # fmt: skip
+            runs = r[key][column]
             ax.plot([x] * len(runs), runs, "k.", label="one run" if i == j == 0 else None)
-    ax.set(
-        xticks=(0, 1),
-        xticklabels=("cold cache", "warm cache"),
-        ylabel="seconds to the verdict (median: bar)",
-        title=f"crossgrad check --trials 100 --seed 0, {result['rounds']} rounds, alternating",
-    )
+    ax.set(xticks=range(len(columns)), xticklabels=list(columns.values()), ylabel=ylabel,
+           title=title)  # fmt: skip
     ax.legend(fontsize="small")
     machine = result["machine"]
     fig.suptitle(f"{machine['cores']} cores, {machine['cpu']}", fontsize="medium")
@@ -101,18 +120,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m crossgrad.benchmarks.first_verdict_ab",
         description=__doc__.splitlines()[0],
     )
+    add_sides_arguments(parser)
+    args = parse_args(parser, argv)
+    result = measure(installs(args), args.rounds, not args.no_progress)
+    return print_and_save(table(with_commits(result, args)), result, args.json, plot)
+
+
+def add_sides_arguments(parser: argparse.ArgumentParser) -> None:
+    """The two installs, ``--rounds``, ``--commits`` and the output options."""
     parser.add_argument("before", type=Path, help="the install (pip --target) of the old version")
     parser.add_argument("after", type=Path, help="the install of the new version")
     parser.add_argument("--rounds", type=int, default=4, help="rounds, each version once (4)")
     parser.add_argument("--commits", nargs=2, metavar=("BEFORE", "AFTER"), help="to record")
     add_output_options(parser)
-    args = parse_args(parser, argv)
-    installs = {"before": args.before, "after": args.after}
-    result = measure(installs, args.rounds, not args.no_progress)
-    if args.commits:
-        for side, commit in zip(SIDES, args.commits, strict=True):
-            result[side]["commit"] = commit
-    return print_and_save(table(result), result, args.json, plot)
+
+
+def installs(args: argparse.Namespace) -> dict[str, Path]:
+    """The install of each side, from the arguments."""
+    return {"before": args.before, "after": args.after}
+
+
+def with_commits(result: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """``result`` with each side's commit recorded, if ``--commits`` named them."""
+    for side, commit in zip(SIDES, args.commits or (), strict=False):
+        result[side]["commit"] = commit
+    return result
 
 
 if __name__ == "__main__":

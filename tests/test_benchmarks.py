@@ -498,7 +498,8 @@ def test_print_and_save_writes_the_plot_beside_the_json(tmp_path: Path, capsys) 
 
 
 @pytest.mark.parametrize(
-    "name", ["results", "check_speed", "floor", "first_verdict_ab", "crosscheck_throughput"]
+    "name",
+    ["results", "check_speed", "floor", "first_verdict_ab", "sweep_ab", "crosscheck_throughput"],
 )
 def test_every_committed_benchmark_run_has_its_plot(name: str) -> None:
     results = Path(__file__).parent.parent / "benchmarks" / "results"
@@ -507,7 +508,7 @@ def test_every_committed_benchmark_run_has_its_plot(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["check_speed", "floor", "first_verdict_ab", "crosscheck_throughput"]
+    "name", ["check_speed", "floor", "first_verdict_ab", "sweep_ab", "crosscheck_throughput"]
 )
 def test_json_without_matplotlib_is_a_usage_error_before_any_timing(
     name: str, tmp_path: Path, monkeypatch, capsys
@@ -524,7 +525,8 @@ def test_json_without_matplotlib_is_a_usage_error_before_any_timing(
         raise AssertionError("measured before the usage error")
 
     monkeypatch.setattr(module, "measure", measure)
-    installs = [str(tmp_path), str(tmp_path)] if name == "first_verdict_ab" else []
+    two_installs = name in ("first_verdict_ab", "sweep_ab")
+    installs = [str(tmp_path), str(tmp_path)] if two_installs else []
     with pytest.raises(SystemExit) as raised:
         module.main([*installs, "--json", str(tmp_path / "out.json")])
     assert raised.value.code == 2

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from user_code import write_module
 
-from crossgrad.benchmarks import check_speed, first_verdict_ab
+from crossgrad.benchmarks import check_speed, first_verdict_ab, sweep_ab
 from crossgrad.cli import main
 from crossgrad.reference import Network, Params, init_params
 
@@ -114,7 +114,7 @@ def test_the_committed_results_have_every_figure():
                  "jax check_grads"):  # fmt: skip
         assert anchors[name] > 0
     draw = result["draw_milliseconds"]
-    assert 0 < draw["one_integer"] < draw["case"]
+    assert 0 < draw["one_integer"] < draw["case_in_a_sweep"] < draw["case"]
     table = check_speed.table(result)
     assert f"{result['impl']['cases_per_second']:.0f}" in table
     assert f"{draw['case']:.2f} ms per example" in table
@@ -127,7 +127,7 @@ def test_the_committed_results_have_every_figure():
 
 def test_draw_cost_times_the_generate_phase_alone():
     cost = check_speed.draw_cost(examples=20)
-    assert set(cost) == {"case", "one_integer"}
+    assert set(cost) == {"case", "case_in_a_sweep", "one_integer"}
     assert all(v > 0 for v in cost.values())
 
 
@@ -174,3 +174,32 @@ def test_the_side_by_side_runs_come_with_their_plot(tmp_path: Path) -> None:
     first_verdict_ab.plot(json.loads(committed.read_text()), tmp_path / "ab.png")
     assert (tmp_path / "ab.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert committed.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_committed_side_by_side_sweeps_are_whole(tmp_path: Path) -> None:
+    committed = RESULTS.parent / "sweep_ab.json"
+    result = json.loads(committed.read_text())
+    for side in sweep_ab.SIDES:
+        r = result[side]
+        for kind in sweep_ab.KINDS:
+            assert len(r["cases_per_second"][kind]) == result["rounds"]
+            assert r["median"][kind] == statistics.median(r["cases_per_second"][kind])
+    table = sweep_ab.table(result)
+    ratio = result["after"]["median"]["impl"] / result["before"]["median"]["impl"]
+    assert f"{ratio:.2f}x" in table
+    assert f"{result['rounds']} rounds, alternating" in table
+    sweep_ab.plot(result, tmp_path / "ab.png")
+    assert (tmp_path / "ab.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_side_by_side_sweep_runs_each_install_in_turn(tmp_path: Path) -> None:
+    # An empty install directory: the crossgrad under test, the same on both sides.
+    result = sweep_ab.measure({"before": tmp_path, "after": tmp_path}, 2, 20, progress=False)
+    for side in sweep_ab.SIDES:
+        assert all(len(rates) == 2 for rates in result[side]["cases_per_second"].values())
+        assert all(rate > 0 for rate in result[side]["median"].values())
+    broken = tmp_path / "broken"
+    (broken / "crossgrad").mkdir(parents=True)
+    (broken / "crossgrad" / "__init__.py").write_text("raise ImportError('not this one')\n")
+    with pytest.raises(RuntimeError, match="not this one"):
+        sweep_ab.cases_per_second(broken, "impl", 20)

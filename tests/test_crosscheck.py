@@ -281,3 +281,39 @@ def test_backends_are_used_through_their_declared_capabilities(monkeypatch):
     reports = list(adapters.crosscheck_many(_random_cases(5), ["torch"], chunk=3))
     assert calls == [3, 2]
     assert all(r.ok for r in reports)
+
+
+def test_crosscheck_many_starts_an_asynchronous_backend_on_the_whole_chunk_first(monkeypatch):
+    # JAX computes on another core while the reference (and any other backend) works
+    # through the chunk: every case of the chunk is started before the reference's first.
+    from crossgrad.adapters import reference_backend
+
+    jax_backend = adapters.get("jax")
+    assert jax_backend.capabilities.asynchronous
+    events = []
+    start, reference = jax_backend.start_checked, reference_backend.backprop_checked
+
+    def recording_start(net, params, batch):
+        events.append("start")
+        finish = start(net, params, batch)
+
+        def recording_finish():
+            events.append("finish")
+            return finish()
+
+        return recording_finish
+
+    def recording_reference(net, params, batch):
+        events.append("reference")
+        return reference(net, params, batch)
+
+    monkeypatch.setattr(jax_backend, "start_checked", recording_start)
+    monkeypatch.setattr(reference_backend, "backprop_checked", recording_reference)
+    cases = _random_cases(5)
+    reports = list(adapters.crosscheck_many(cases, ["jax"], chunk=3))
+    assert all(r.ok for r in reports)
+    chunk = ["start"] * 3 + ["reference"] * 3 + ["finish"] * 3
+    assert events == chunk + ["start"] * 2 + ["reference"] * 2 + ["finish"] * 2
+    monkeypatch.undo()
+    for case, report in zip(cases, reports, strict=True):
+        assert report.comparisons == adapters.crosscheck(*case, backends=["jax"]).comparisons

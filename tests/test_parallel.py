@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import multiprocessing
 
 import numpy as np
 import pytest
@@ -204,7 +205,11 @@ def test_dask_distributed_spreads_a_sweep():
                 cases, backends=["numeric"], chunk=2, executor=client.get_executor()
             )
         )
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+    # Fresh processes, as Dask's workers are: Hypothesis sometimes draws constants from the
+    # source of the modules a process has imported (crossgrad's own, in an editable
+    # install), and this test's process may have imported more of them.
+    spawn = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(2, mp_context=spawn) as pool:
         expected = testing.sweep(impl=one_ulp_off, trials=40, seed=2, executor=pool, **SMALL)
     assert result.ok
     assert result.cases == 40

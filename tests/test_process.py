@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,6 +61,31 @@ def test_results_are_the_backends_own_bit_for_bit(spawned: Spawned) -> None:
             strict=True,
         ):
             np.testing.assert_array_equal(g, w, strict=True)
+
+
+def test_large_cases_in_flight_at_once_do_not_wait_on_each_other() -> None:
+    # crosscheck_many sends a whole chunk before it collects any answer.  Each question and
+    # each answer here is larger than the socket's buffers: a child that stopped reading
+    # questions while its first answer waited to be read would leave both processes
+    # waiting on each other.
+    net = Network((64, 64, 64, 8), "tanh", "half_sse")
+    params = init_params(net, seed=0)
+    batch = check_inputs(net, params, np.ones((64, 64)), np.zeros((64, 8)))
+    want = adapters.get("jax").backprop_checked(net, params, batch).loss
+    losses: list[float] = []
+    with Spawned("jax") as spawned:
+
+        def run() -> None:
+            started = [spawned.start_checked(net, params, batch) for _ in range(12)]
+            losses.extend(finish().loss for finish in started)
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        thread.join(60)
+        if thread.is_alive():
+            spawned._process.kill()
+            pytest.fail("the parent and the child waited on each other")
+    assert losses == [want] * 12
 
 
 def test_the_backends_exception_comes_back_as_itself_and_the_next_case_still_runs(

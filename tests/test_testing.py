@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -365,3 +366,44 @@ def test_code_computing_in_float32_is_not_called_inconsistent() -> None:
     assert "not_own_derivative" not in codes
     assert failure.self_consistent is None
     assert set(codes) == {"float32_precision"}
+
+
+def _worst(result: testing.SweepResult) -> dict[tuple[str, str], tuple[Any, ...]]:
+    return {
+        (name, kind): (s.cases, s.max_abs_err, s.max_rel_err, s.max_err_over_tolerance)
+        for name, kinds in result.stats.items()
+        for kind, s in kinds.items()
+    }
+
+
+def test_a_sweep_checks_the_cases_of_an_example_together_with_the_same_results(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Named backends check each Hypothesis example's list of cases in one crosscheck_many;
+    # case by case (no check_many), the same seed must give the very same results.
+    class Twice:  # W1's gradient doubled, where it is not 0
+        name = "twice"
+
+        def backprop(self, net: Network, params: Params, x: Array, y: Array) -> Any:
+            right = reference.backprop(net, params, x, y)
+            weights = [2 * right.grads.weights[0], *right.grads.weights[1:]]
+            return dataclasses.replace(right, grads=Params(weights, right.grads.biases))
+
+    def sweeps() -> tuple[testing.SweepResult, testing.SweepResult]:
+        agree = testing.sweep(["torch", "jax"], trials=60, seed=3, dtype="float64", rtol=1e-10)
+        fail = testing.sweep([Twice(), "torch"], trials=60, seed=3, timeout=None)
+        return agree, fail
+
+    together = sweeps()
+    original = testing._backend_checker
+    monkeypatch.setattr(testing, "_backend_checker", lambda *args: (original(*args)[0], None))
+    one_by_one = sweeps()
+    assert together[0].ok
+    assert together[0].cases == one_by_one[0].cases == 60
+    assert _worst(together[0]) == _worst(one_by_one[0])
+    failures = [together[1].failure, one_by_one[1].failure]
+    assert failures[0] is not None
+    assert failures[1] is not None
+    assert failures[0].case.describe() == failures[1].case.describe()
+    assert failures[0].wrong == failures[1].wrong == ("W1",)
+    assert _worst(together[1]) == _worst(one_by_one[1])

@@ -29,7 +29,7 @@ from __future__ import annotations
 import concurrent.futures
 import secrets
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from ..adapters._process import Spawned, worth_spawning
 from ..reference import ACTIVATIONS, Network, Params
@@ -59,6 +59,8 @@ from ._compare import (
 from ._hints import CODES, Hint
 from ._optimizer import OptimizerCase, OptimizerCheckResult, OptimizerFailure, check_optimizer
 from ._sweep import (
+    Check,
+    CheckMany,
     ErrorStats,
     Failure,
     GradientMismatchError,
@@ -70,6 +72,9 @@ from ._sweep import (
     timed_out,
 )
 from ._time_limit import TimeLimitExceededError, call_with_time_limit, check_timeout
+
+if TYPE_CHECKING:
+    from ..adapters import CrossCheckReport
 
 __all__ = [
     "CODES",
@@ -108,7 +113,10 @@ def _backend_checker(
     atol: float | None,
     kinks: str,
     timeout: float | None = None,
-) -> Any:
+) -> tuple[Check, CheckMany | None]:
+    """The check of one case, and of a list of cases at once where that is faster
+    (``crosscheck_many``; ``None`` with functions or backend objects of the user's own,
+    checked case by case under the time limit)."""
     # A plain function among the backends is checked as a user's impl is (one protocol):
     # its loss and gradients, under its own name.
     functions = [b for b in backends or () if callable(b) and not hasattr(b, "backprop")]
@@ -144,7 +152,19 @@ def _backend_checker(
             return _Outcome(comparisons, None)
         return _Outcome(comparisons, failed[0].failure, failed[0].timed_out)
 
-    return check
+    if checks or limit is not None:
+        return check, None  # every case on its own, each under the time limit
+
+    def check_many(cases: Sequence[Case]) -> list[_Outcome]:
+        from .. import adapters
+
+        reports = adapters.crosscheck_many(
+            [(c.net, c.params, c.x, c.y) for c in cases], others or None, rtol, atol,
+            chunk=len(cases),
+        )  # fmt: skip
+        return [_outcome(case, report) for case, report in zip(cases, reports, strict=True)]
+
+    return check, check_many
 
 
 def _crosscheck(
@@ -155,6 +175,11 @@ def _crosscheck(
     report = adapters.crosscheck(
         case.net, case.params, case.x, case.y, backends=backends, rtol=rtol, atol=atol
     )
+    return _outcome(case, report)
+
+
+def _outcome(case: Case, report: CrossCheckReport) -> _Outcome:
+    """The sweep's outcome of ``case`` from its cross-check ``report``."""
     comparisons = {name: list(report.comparisons[name]) for name in report.backends}
     if report.ok:
         return _Outcome(comparisons, None)
@@ -277,6 +302,7 @@ def sweep(
             check = impl_checker(
                 fn, rtol, 0.0 if atol is None else atol, name, layout, policy, timeout_
             )
+            check_many = None
             numeric = False
         else:
             if not layout.default:
@@ -301,7 +327,7 @@ def sweep(
             names = [getattr(b, "name", b) for b in backends or ()]
             numeric = "numeric" in names
             policy = policy or ("avoid" if numeric else "include")
-            check = _backend_checker(backends, rtol, atol, policy, timeout_)
+            check, check_many = _backend_checker(backends, rtol, atol, policy, timeout_)
         if (
             numeric
             and activations is None
@@ -334,7 +360,9 @@ def sweep(
             )  # fmt: skip
             seed_ = secrets.randbelow(2**32) if seed is None else seed
             return _parallel.sweep(executor, chunk, trials=trials, seed=seed_, progress=progress)
-        return run(strategy, check, trials=trials, seed=seed, progress=progress)
+        return run(
+            strategy, check, check_many=check_many, trials=trials, seed=seed, progress=progress
+        )
     finally:
         for process in spawned.values():
             process.close()

@@ -474,22 +474,47 @@ def _named(got: Gradients) -> dict[str, np.ndarray[Any, Any]]:
     return out
 
 
+CASES_PER_EXAMPLE = 10
+"""The most cases one Hypothesis example of a sweep holds: each example is a list of 1 to 10
+cases.  Hypothesis spends about 0.3 ms on every example (its engine, its record of what it has
+drawn), besides the draws themselves; a list shares that among its cases.  Drawing a case cost
+0.72 ms this way, and 1.05 ms one case per example (Intel Xeon, 2 cores, Hypothesis 6.170; see
+``draw_cost`` in ``crossgrad.benchmarks.check_speed``).  Shrinking deletes the other cases of
+a failing list first, so a failure still comes down to one smallest case."""
+
+
+class _Enough(BaseException):
+    """Raised in a sweep's test once ``trials`` cases are checked.  Hypothesis passes a
+    ``BaseException`` that is not ``Exception`` straight through, as it does
+    ``KeyboardInterrupt``: the run ends there, with nothing to shrink."""
+
+
+Check = Callable[[Case], "_Outcome"]
+"""The check of one case against the reference."""
+CheckMany = Callable[[Sequence[Case]], "list[_Outcome]"]
+"""The check of several cases at once, each outcome as ``Check`` gives it, in order."""
+
+
 def run(
     strategy: st.SearchStrategy[Case],
-    check: Callable[[Case], _Outcome],
+    check: Check,
     *,
+    check_many: CheckMany | None = None,
     trials: int,
     seed: int | None,
     progress: Progress | None = None,
 ) -> SweepResult:
     """Run ``check`` on up to ``trials`` cases drawn from ``strategy``; shrink any failure.
 
-    A case ``check`` declines (``Declined``) is rejected (Hypothesis draws another) and
-    counted by reason; the counts cover the cases drawn before the first failure.  Only the
-    cases that agree are recorded in the statistics.  When a candidate exceeds its time
-    limit, each further call may cost as long again (and leaves a thread running), so
-    shrinking gets that much time once more and then stops: later cases are not checked, and
-    the smallest case that timed out so far is the one reported.
+    Hypothesis draws lists of up to ``CASES_PER_EXAMPLE`` cases, checked in order until
+    ``trials`` have been checked or one fails; shrinking a failing list leaves the one case
+    that fails, as small as Hypothesis can make it.  A case ``check`` declines
+    (``Declined``) is skipped and counted by reason (an example whose every case is declined
+    is rejected: Hypothesis draws another); the counts cover the cases drawn before the first
+    failure.  Only the cases that agree are recorded in the statistics.  When a candidate
+    exceeds its time limit, each further call may cost as long again (and leaves a thread
+    running), so shrinking gets that much time once more and then stops: later cases are not
+    checked, and the smallest case that timed out so far is the one reported.
     """
     seed_ = secrets.randbelow(2**32) if seed is None else seed
     stats: dict[str, dict[str, ErrorStats]] = {}
@@ -508,18 +533,19 @@ def run(
                     s.cases += 1
                     counted.add(kind)
 
-    def test(case: Case) -> None:
+    def test_one(case: Case, check: Check) -> bool:
+        """Check one case; ``False`` if it was declined or skipped (out of time)."""
         if state["stop_at"] is not None and time.monotonic() > state["stop_at"]:
             known = state["known"].get(case.describe())
             if known is None:
-                return  # out of time: no more calls of a candidate that hangs
+                return False  # out of time: no more calls of a candidate that hangs
             raise _CaseFailedError(known)
         try:
             outcome = check(case)
         except Declined as exc:
             if state["last"] is None:
                 declined[exc.reason] = declined.get(exc.reason, 0) + 1
-            reject()
+            return False
         if state["last"] is None:
             if outcome.failure is None:
                 record(outcome)
@@ -533,12 +559,32 @@ def run(
                 if state["stop_at"] is None:
                     state["stop_at"] = time.monotonic() + outcome.timed_out
             raise _CaseFailedError(outcome)
+        if state["last"] is None and state["checked"] >= trials:
+            raise _Enough
+        return True
 
-    runner = quiet_settings(trials)(given(case=strategy)(test))
+    def test(cases: list[Case]) -> None:
+        each = check
+        if check_many is not None and len(cases) > 1:
+            if state["last"] is None:
+                cases = cases[: trials - int(state["checked"])]  # no more than the trials
+            outcomes = iter(check_many(cases))
+
+            def each(case: Case) -> _Outcome:  # the outcomes of check_many, in order
+                return next(outcomes)
+
+        checked = [test_one(case, each) for case in cases]  # every case, in order
+        if not any(checked):
+            reject()  # nothing checked in this example: Hypothesis draws another
+
+    examples = st.lists(strategy, min_size=1, max_size=CASES_PER_EXAMPLE)
+    runner = quiet_settings(trials)(given(cases=examples)(test))
     runner = hypothesis_seed(seed_)(runner)
     outcome: _Outcome | None = None
     try:
         runner()
+    except _Enough:
+        pass
     except _CaseFailedError as exc:
         outcome = exc.outcome
     except Unsatisfiable:  # every case drawn was declined: nothing checked
