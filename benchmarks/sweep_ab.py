@@ -61,14 +61,18 @@ def cases_per_second(install: Path, kind: str, trials: int) -> float:
 
 
 def measure(
-    installs: dict[str, Path], rounds: int, trials: int = 1000, progress: bool = True
+    installs: dict[str, Path],
+    rounds: int,
+    trials: int = 1000,
+    progress: bool = True,
+    kinds: Sequence[str] = KINDS,
 ) -> dict[str, Any]:
-    """``rounds`` alternating measurements of each install, each kind."""
+    """``rounds`` alternating measurements of each install, for each of ``kinds``."""
     result: dict[str, Any] = {"machine": platform_info(), "rounds": rounds, "trials": trials}
-    rates: dict[str, dict[str, list[float]]] = {s: {k: [] for k in KINDS} for s in SIDES}
-    bar = tqdm(total=2 * rounds * len(KINDS), desc="sweeps", disable=not progress, file=sys.stderr)
+    rates: dict[str, dict[str, list[float]]] = {s: {k: [] for k in kinds} for s in SIDES}
+    bar = tqdm(total=2 * rounds * len(kinds), desc="sweeps", disable=not progress, file=sys.stderr)
     for r in range(rounds):
-        for kind in KINDS:
+        for kind in kinds:
             for side in SIDES if r % 2 == 0 else SIDES[::-1]:
                 rates[side][kind].append(cases_per_second(installs[side], kind, trials))
                 bar.update()
