@@ -9,6 +9,8 @@ implementation (``crossgrad.reference:backprop``, float64):
   ``warm`` after that run filled it;
 - ``cases_per_second``: ``testing.sweep(trials=1000, seed=1)`` timed in this process after a
   warm-up sweep, so it counts drawing, checking and Hypothesis' own work, not imports;
+  ``cases_per_second_all_cores``: the same over a warm pool of one process per core
+  (``sweep(executor=...)``, what ``--workers auto`` runs), the pool's start left out;
 - ``command_1000_trials_seconds``: ``crossgrad check --trials 1000 --seed 0``, a new process
   with the warm cache, wall time: beside the warm 100-trial run, what 900 more cases cost the
   command a user runs (JAX in its own process, see ``adapters._process``);
@@ -78,7 +80,8 @@ def first_verdict(options: Sequence[str], cache: Path, install: Path | None = No
 
 
 def cases_per_second(trials: int, **sweep: Any) -> float:
-    """Cases per second of a warm ``testing.sweep`` of ``trials`` cases, in this process."""
+    """Cases per second of a warm ``testing.sweep`` of ``trials`` cases, in this process (or
+    over the ``executor=`` given, already warm once the first sweep has run on it)."""
     from .. import testing
 
     testing.sweep(trials=100, seed=0, **sweep)  # loads every bucket the run will need
@@ -88,6 +91,17 @@ def cases_per_second(trials: int, **sweep: Any) -> float:
     if not result.ok:
         raise RuntimeError(f"the sweep found a disagreement:\n{result}")
     return result.cases / seconds
+
+
+def cases_per_second_all_cores(trials: int, **sweep: Any) -> float:
+    """``cases_per_second`` over a pool of one process per core (``spawn``, as ``crossgrad
+    check --workers auto`` starts them), the pool's start and imports left out."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(os.cpu_count() or 1, mp_context=spawn) as pool:
+        return cases_per_second(trials, executor=pool, **sweep)
 
 
 def drawn_cases(n: int) -> list[Case]:
@@ -245,12 +259,16 @@ def measure(
             f"command_{trials}_trials_seconds": command,
             f"workers_auto_{trials}_trials_seconds": workers,
         }
-    result["torch,jax"]["cases_per_second"] = cases_per_second(trials, backends=["torch", "jax"])
-    steps.update()
     from ..reference import backprop
 
-    result["impl"]["cases_per_second"] = cases_per_second(trials, impl=backprop)
-    steps.update()
+    sweeps: dict[str, dict[str, Any]] = {
+        "torch,jax": {"backends": ["torch", "jax"]},
+        "impl": {"impl": backprop},
+    }
+    for name, sweep in sweeps.items():
+        result[name]["cases_per_second"] = cases_per_second(trials, **sweep)
+        result[name]["cases_per_second_all_cores"] = cases_per_second_all_cores(trials, **sweep)
+        steps.update()
     result["import_seconds"] = import_seconds()
     result["draw_milliseconds"] = draw_cost()
     steps.update()
@@ -332,17 +350,21 @@ def _load() -> list[float]:
 def table(result: dict[str, Any]) -> str:
     """The figures as a plain-text table."""
     trials = result["trials"]
+    all_cores = all("cases_per_second_all_cores" in result[n] for n in ("torch,jax", "impl"))
     lines = [
         f"{'':<10} {'off 100':>9} {'cold 100':>9} {'warm 100':>9} {f'warm {trials}':>10} "
-        f"{f'cases/s ({trials})':>16} {f'--workers auto, {trials}':>22}"
+        f"{f'cases/s ({trials})':>16}"
+        + (f" {'all cores':>10}" if all_cores else "")
+        + f" {f'--workers auto, {trials}':>22}"
     ]
     for name in ("torch,jax", "impl"):
         r = result[name]
         first = r["first_verdict_seconds"]
         lines.append(
             f"{name:<10} {first['off']:>8.1f}s {first['cold']:>8.1f}s {first['warm']:>8.1f}s "
-            f"{r[f'command_{trials}_trials_seconds']:>9.1f}s {r['cases_per_second']:>16.0f} "
-            f"{r[f'workers_auto_{trials}_trials_seconds']:>21.1f}s"
+            f"{r[f'command_{trials}_trials_seconds']:>9.1f}s {r['cases_per_second']:>16.0f}"
+            + (f" {r['cases_per_second_all_cores']:>10.0f}" if all_cores else "")
+            + f" {r[f'workers_auto_{trials}_trials_seconds']:>21.1f}s"
         )
     if "import_seconds" in result:
         lines.append(f"importing torch and jax in a new process: {result['import_seconds']:.1f}s")
@@ -413,11 +435,20 @@ def plot(result: dict[str, Any], path: Path) -> None:
         title="crossgrad check --seed 0 --trials N",
     )
     times.legend(fontsize="small")
-    values = [result[run]["cases_per_second"] for run in runs]
-    bars = rates.bar(range(len(runs)), values, 0.6, color=["C0", "C1"])
-    rates.bar_label(bars, fmt="%.0f", fontsize="small")
+    ways = [("cases_per_second", "one process")]
+    if all("cases_per_second_all_cores" in result[run] for run in runs):
+        ways.append(("cases_per_second_all_cores", "one process per core"))
+    width = 0.8 / len(ways)
+    for i, (key, label) in enumerate(ways):
+        values = [result[run][key] for run in runs]
+        offset = (i - (len(ways) - 1) / 2) * width
+        bars = rates.bar(
+            [r + offset for r in range(len(runs))], values, width, label=label, color=f"C{i + 4}"
+        )
+        rates.bar_label(bars, fmt="%.0f", fontsize="small")
     for r, run in enumerate(runs):
-        rates.hlines(GOALS[run], r - 0.3, r + 0.3, color="grey", linestyle="--", linewidth=0.8)
+        rates.hlines(GOALS[run], r - 0.4, r + 0.4, color="grey", linestyle="--", linewidth=0.8)
+    rates.legend(fontsize="small", loc="upper left")
     rates.set(
         xticks=range(len(runs)),
         xticklabels=["torch,jax", "impl"],

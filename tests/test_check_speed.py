@@ -5,6 +5,7 @@ No timed assertion: timings on a shared machine say nothing about correctness.
 
 from __future__ import annotations
 
+import concurrent.futures
 import importlib
 import json
 import statistics
@@ -108,6 +109,7 @@ def test_the_committed_results_have_every_figure():
         assert first["cold"] > 0
         assert first["warm"] > 0
         assert result[name]["cases_per_second"] > 0
+        assert result[name]["cases_per_second_all_cores"] > 0
         assert result[name]["command_1000_trials_seconds"] > first["warm"]
     anchors = result["anchors_networks_per_second"]
     for name in ("crossgrad crosscheck", "torch gradcheck fast_mode", "torch gradcheck full",
@@ -117,6 +119,7 @@ def test_the_committed_results_have_every_figure():
     assert 0 < draw["one_integer"] < draw["case_in_a_sweep"] < draw["case"]
     table = check_speed.table(result)
     assert f"{result['impl']['cases_per_second']:.0f}" in table
+    assert f"{result['impl']['cases_per_second_all_cores']:.0f}" in table
     assert f"{draw['case']:.2f} ms per example" in table
     assert "torch gradcheck full" in table
     # (Not below the warm first verdict any more: the command imports JAX in a process of
@@ -206,3 +209,21 @@ def test_a_side_by_side_sweep_runs_each_install_in_turn(tmp_path: Path) -> None:
     (broken / "crossgrad" / "__init__.py").write_text("raise ImportError('not this one')\n")
     with pytest.raises(RuntimeError, match="not this one"):
         sweep_ab.cases_per_second(broken, "impl", 20)
+
+
+def test_the_all_cores_rate_sweeps_over_a_pool_of_processes(monkeypatch) -> None:
+    from crossgrad import reference, testing
+
+    executors = []
+    sweep = testing.sweep
+
+    def recording(*args, **kwargs):
+        executors.append(kwargs.get("executor"))
+        return sweep(*args, **kwargs)
+
+    monkeypatch.setattr(testing, "sweep", recording)
+    rate = check_speed.cases_per_second_all_cores(20, impl=reference.backprop, depth=1)
+    assert rate > 0
+    assert len(executors) == 2  # the warm-up, then the timed sweep, on the same pool
+    assert executors[0] is executors[1]
+    assert isinstance(executors[0], concurrent.futures.ProcessPoolExecutor)
