@@ -236,7 +236,8 @@ def sweep(
         A user's ``fn(net, params, x, y)`` (see the module docstring), or a backend object
         with ``.backprop`` (and ``.name``), to check instead.
     trials
-        The number of cases to draw (Hypothesis' ``max_examples``).
+        The number of cases to check (declined cases aside); Hypothesis draws them up to
+        ``CASES_PER_EXAMPLE`` per example (``testing._sweep``).
     seed
         Makes the run reproducible; ``None`` draws one, reported as ``SweepResult.seed``.
     activations, hidden_activations, output_activation, losses, reductions, dtype, depth, \

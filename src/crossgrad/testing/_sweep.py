@@ -476,11 +476,11 @@ def _named(got: Gradients) -> dict[str, np.ndarray[Any, Any]]:
 
 CASES_PER_EXAMPLE = 10
 """The most cases one Hypothesis example of a sweep holds: each example is a list of 1 to 10
-cases.  Hypothesis spends about 0.3 ms on every example (its engine, its record of what it has
-drawn), besides the draws themselves; a list shares that among its cases.  Drawing a case cost
-0.72 ms this way, and 1.05 ms one case per example (Intel Xeon, 2 cores, Hypothesis 6.170; see
-``draw_cost`` in ``crossgrad.benchmarks.check_speed``).  Shrinking deletes the other cases of
-a failing list first, so a failure still comes down to one smallest case."""
+cases.  Hypothesis spends a fixed time on every example (its engine, its record of what it
+has drawn), besides the draws themselves; a list shares it among its cases (the check-speed
+benchmark's ``draw_milliseconds``: ``case`` against ``case_in_a_sweep``).  Shrinking deletes
+the other cases of a failing list first, so a failure still comes down to one smallest
+case."""
 
 
 class _Enough(BaseException):
@@ -489,9 +489,9 @@ class _Enough(BaseException):
     ``KeyboardInterrupt``: the run ends there, with nothing to shrink."""
 
 
-Check = Callable[[Case], "_Outcome"]
+Check = Callable[[Case], _Outcome]
 """The check of one case against the reference."""
-CheckMany = Callable[[Sequence[Case]], "list[_Outcome]"]
+CheckMany = Callable[[Sequence[Case]], list[_Outcome]]
 """The check of several cases at once, each outcome as ``Check`` gives it, in order."""
 
 
