@@ -32,10 +32,13 @@ class Capabilities:
     """What a backend can do beyond ``backprop_checked``, one case at a time.
 
     ``many``: it has ``backprop_many_checked(cases)`` (see ``ManyAtOnce``), faster over a
-    list of cases than one call per case; ``crosscheck_many`` calls it once per chunk.
+    list of cases than one call per case; ``crosscheck_many`` calls it once per chunk, unless
+    the backend is asynchronous too.
     ``asynchronous``: it has ``start_checked(net, params, batch)`` (see ``Asynchronous``),
     which starts the computation and returns the function that waits for its result;
-    ``crosscheck`` starts such a backend before it computes the reference's side.
+    ``crosscheck`` starts such a backend before it computes the reference's side, and
+    ``crosscheck_many`` starts it on every case of a chunk first, so that it computes while
+    the reference's side and the other backends run.
     ``compiles``: it compiles code for the sizes of a case, and has ``prepare(sizes, batch,
     dtypes)`` (see ``Compiling``), which starts that in the background; a sweep calls it for
     its first case before it draws.
