@@ -203,3 +203,73 @@ def test_half_sse_code_checked_as_mse_is_a_product_of_two_factors() -> None:
     assert "the product of two factors" in str(failure.hints[0])
     assert failure.self_consistent is True
     assert not {"factor_inverse_batch", "factor_constant"} & set(codes)
+
+
+def _clipped_log_loss(kind: str, clip: float | None = None) -> Any:
+    """The reference's gradients with a log loss computed as libraries do: the probabilities
+    clipped to [ε, 1 − ε] (``clip`` ε, ``None``: machine epsilon), or the logarithms floored
+    at −100 (``clip`` 0)."""
+
+    def fn(net: Network, params: Any, x: Any, y: Any) -> Any:
+        out = reference.backprop(net, params, x, y)
+        z = np.atleast_2d(out.preactivations[-1]).astype(np.float64)
+        if kind == "binary_cross_entropy":
+            with np.errstate(divide="ignore", over="ignore"):
+                p = 1 / (1 + np.exp(-z))
+                if clip == 0:
+                    log_p = np.maximum(np.log(p), -100.0)
+                    log_q = np.maximum(np.log(1 - p), -100.0)
+                else:
+                    eps = np.finfo(np.float64).eps if clip is None else clip
+                    p = np.clip(p, eps, 1 - eps)
+                    log_p, log_q = np.log(p), np.log(1 - p)
+            per_sample = -(y * log_p + (1 - y) * log_q).mean(axis=1)
+        else:
+            shifted = z - z.max(axis=1, keepdims=True)
+            p = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+            eps = np.finfo(np.float64).eps if clip is None else clip
+            per_sample = -(y * np.log(np.clip(p, eps, 1 - eps))).sum(axis=1)
+        loss = per_sample.mean() if net.reduction == "mean" else per_sample.sum()
+        return float(loss), out.grads.weights, out.grads.biases
+
+    return fn
+
+
+LOG_LOSS = {"weights": "out_in", "far_out": True, "hidden_activations": ["tanh", "relu"]}
+
+
+@pytest.mark.parametrize(
+    ("kind", "output", "clip", "words"),
+    [
+        ("binary_cross_entropy", "sigmoid", None, "ε = 2.22e-16 (the dtype's machine epsilon)"),
+        ("binary_cross_entropy", "sigmoid", 0, "floors the logarithms at -100"),
+        # A softmax over one output is 1: clipped at 1 − ε, a loss of 0 becomes ε, which
+        # the hint names rather than float32 rounding.
+        ("softmax_cross_entropy", "identity", 1e-7, "ε = 1e-07"),
+    ],
+)
+def test_a_log_loss_with_clipped_probabilities_is_named(
+    kind: str, output: str, clip: float | None, words: str
+) -> None:
+    fn = _clipped_log_loss(kind, clip)
+    failure = _failure(fn, losses=kind, output_activation=output, **LOG_LOSS)
+    assert failure.wrong == ("loss",)
+    assert "clipped_log" in _codes(failure)
+    assert "float32_precision" not in _codes(failure)
+    assert words in str(failure)
+
+
+def test_clipping_at_machine_epsilon_bites_only_far_out() -> None:
+    fn = _clipped_log_loss("binary_cross_entropy")
+    bce = {**MLP, "losses": "binary_cross_entropy", "output_activation": "sigmoid", **LOG_LOSS}
+    assert testing.check_implementation(fn, **{**bce, "far_out": False}).ok
+    assert "clipped_log" in _codes(_failure(fn, **bce))
+
+
+def test_a_clip_the_hint_does_not_try_is_not_named() -> None:
+    # Clipped at 1e-10, which is none of CLIPS: the loss still fails far out, and the hint
+    # stays silent rather than name an ε the code does not use.
+    fn = _clipped_log_loss("binary_cross_entropy", 1e-10)
+    failure = _failure(fn, losses="binary_cross_entropy", output_activation="sigmoid", **LOG_LOSS)
+    assert failure.wrong == ("loss",)
+    assert "clipped_log" not in _codes(failure)

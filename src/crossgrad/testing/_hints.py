@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import special
 
 from ..adapters.tolerance import default_rtol, error_scale
 from ..reference import ACTIVATIONS, LOSSES, BackpropResult, Params, backprop, forward
@@ -49,6 +50,7 @@ CODES = {
     "factor_inverse_n_outputs": "a factor of 1/n_outputs (a mean where the loss sums)",
     "factor_constant": "another constant factor, the same on every case tried",
     "loss_ratio": "the loss differs by a ratio that is none of the usual factors",
+    "clipped_log": "the loss clips the probabilities (or their logarithms) it takes the log of",
     "sign": "the sign is flipped",
     "transposed": "a weight gradient is transposed (or in the other weight layout)",
     "first_sample_only": "only the first sample of the batch contributes",
@@ -213,7 +215,13 @@ def _loss_text(code: str, case: Case) -> str:
 
 def loss_hints(cases: _Cases) -> list[Hint]:
     """Hints for a wrong loss: the ratio yours / reference's, and which factor it is."""
-    tried = [t for t in cases.all() if t.got.loss is not None and t.ref.loss != 0]
+    # First the exact explanation: clipping within ε of 0 or 1 can look like float32 rounding
+    # (and it may be all that makes a loss of 0 nonzero, where no ratio is defined).
+    every = [t for t in cases.all() if t.got.loss is not None]
+    clipped = _clipped_log_hints(every, _where(every))
+    if clipped:
+        return clipped
+    tried = [t for t in every if t.ref.loss != 0]
     if not tried:
         return []
     ratios = [(t, float(t.got.loss) / t.ref.loss) for t in tried if t.got.loss is not None]
@@ -277,6 +285,78 @@ def loss_hints(cases: _Cases) -> list[Hint]:
             f"factor; compare your loss with the reference's ({formula})"
         )
     return [Hint("loss_ratio", text)]
+
+
+CLIPS: tuple[float | None, ...] = (None, 1e-7, 1e-12, 1e-15)
+"""The clips ``ε`` of the probabilities, ``[ε, 1 − ε]``, that ``clipped_log`` tries; ``None``
+is the machine epsilon of the case's dtype (scikit-learn's log losses clip there)."""
+LOG_FLOOR = -100.0
+"""The floor of the logarithms ``clipped_log`` tries too (``torch.nn.BCELoss`` clamps its
+logarithms at −100)."""
+
+
+def _clipped_loss(t: _Tried, clip: float | None) -> float | None:
+    """The loss of ``t``'s case from the reference's output, with the probabilities clipped to
+    ``[ε, 1 − ε]`` (``clip`` ε; ``None``: the dtype's machine epsilon) before the logarithm,
+    or with the logarithms floored at ``LOG_FLOOR`` (``clip`` ``0.0``); ``None`` for a loss
+    that takes no logarithm."""
+    net, case = t.case.net, t.case
+    z = np.atleast_2d(np.asarray(t.ref.preactivations[-1], np.float64))
+    y = np.atleast_2d(np.asarray(case.y, np.float64))
+    if net.loss == "binary_cross_entropy":
+        logs = [special.log_expit(z), special.log_expit(-z)]  # log p, log(1 − p)
+        weights = [y, 1 - y]
+    elif net.loss == "softmax_cross_entropy":
+        logs, weights = [special.log_softmax(z, axis=1)], [y]
+    else:
+        return None
+    if clip == 0.0:
+        logs = [np.maximum(log, LOG_FLOOR) for log in logs]
+    else:
+        eps = float(np.finfo(case.dtype).eps) if clip is None else clip
+        p = np.clip(np.exp(logs[0]), eps, 1 - eps)
+        logs = [np.log(p), np.log1p(-p)] if len(logs) == 2 else [np.log(p)]
+    terms = -sum(w * log for w, log in zip(weights, logs, strict=True))
+    per_sample = terms.mean(axis=1) if net.loss == "binary_cross_entropy" else terms.sum(axis=1)
+    return float(per_sample.mean() if net.reduction == "mean" else per_sample.sum())
+
+
+def _clipped_log_hints(tried: list[_Tried], where: str) -> list[Hint]:
+    """``clipped_log`` if the user's loss is the reference's with clipped probabilities (or
+    floored logarithms) on every case tried, clipping changing it on at least one."""
+    for clip in (*CLIPS, 0.0):
+        losses = [_clipped_loss(t, clip) for t in tried]
+        if any(loss is None for loss in losses):
+            return []
+        if all(
+            _close(float(t.ref.loss), loss, t.case.dtype)
+            for t, loss in zip(tried, losses, strict=True)
+            if loss is not None
+        ):
+            continue  # clipping changes nothing on these cases: it explains nothing
+        if all(
+            t.got.loss is not None
+            and loss is not None
+            and _close(float(t.got.loss), loss, t.case.dtype)
+            for t, loss in zip(tried, losses, strict=True)
+        ):
+            if clip == 0.0:
+                what = f"floors the logarithms at {LOG_FLOOR:g}"
+            else:
+                eps = float(np.finfo(tried[0].case.dtype).eps) if clip is None else clip
+                what = (
+                    f"clips the probabilities to [ε, 1 − ε] before the logarithm, ε = {eps:.3g}"
+                    + (" (the dtype's machine epsilon)" if clip is None else "")
+                )
+            return [
+                Hint(
+                    "clipped_log",
+                    f"your loss {what}: where a probability comes within ε of 0 or 1 it is not "
+                    "the exact loss (far out it stops growing while the exact loss grows; yours "
+                    f"is the reference's loss computed so{where})",
+                )
+            ]
+    return []
 
 
 def _where(tried: list[_Tried]) -> str:
