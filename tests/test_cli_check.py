@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -31,6 +32,21 @@ def backprop(net, params, x, y):
     out = reference.backprop(net, params, x, y)
     n = x.shape[0]
     return out.loss, [n * dW for dW in out.grads.weights], [n * db for db in out.grads.biases]
+"""
+
+
+CLIPPED_BCE = """
+import numpy as np
+from scipy.special import expit
+from crossgrad import reference
+
+def backprop(net, params, x, y):
+    # Exact gradients; the loss of probabilities clipped to [1e-7, 1 - 1e-7], as many
+    # libraries compute it.
+    out = reference.backprop(net, params, x, y)
+    p = np.clip(expit(out.preactivations[-1]), 1e-7, 1 - 1e-7)
+    loss = -(y * np.log(p) + (1 - y) * np.log(1 - p)).mean(axis=1).mean()
+    return loss, out.grads.weights, out.grads.biases
 """
 
 
@@ -272,3 +288,18 @@ def test_the_option_names_are_those_of_testing_and_strategies() -> None:
         testing.WEIGHT_LAYOUTS,
         testing.SAMPLE_LAYOUTS,
     )
+
+
+def test_far_out_cases_are_asked_for_with_far_out(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Off for --impl by default: the clipping never bites, every case agrees.
+    name = write_module(in_tmp, CLIPPED_BCE)
+    bce = ["--impl", f"{name}:backprop", "--loss", "binary_cross_entropy", "--reduction", "mean"]
+    assert main(_check(*bce, "--trials", "100")) == 0
+    capsys.readouterr()
+    assert main(_check(*bce, "--trials", "100", "--far-out", "--json")) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["failure"]["wrong"] == ["loss"]
+    assert "clipped_log" in [hint["code"] for hint in report["failure"]["hints"]]
+    assert main(_check(*bce, "--trials", "100", "--no-far-out")) == 0

@@ -110,6 +110,13 @@ def add_parser(subparsers: Any) -> None:
         "pre-activation near 0), or only cases with at least one",
     )
     parser.add_argument(
+        "--far-out",
+        action=argparse.BooleanOptionalAction,
+        help="cases with pre-activations out to |z| ~ 1e6, where saturating activations and "
+        "clipped or unstable losses show (default: on for the backends except numeric, off "
+        "for --impl)",
+    )
+    parser.add_argument(
         "--dtype",
         choices=DTYPES,
         help="default: both for the backends, float64 for --impl",
@@ -239,6 +246,7 @@ def run(args: argparse.Namespace) -> int:
                 reductions=_flatten(args.reduction),
                 dtype=dtype,
                 kinks=args.kinks,
+                far_out=args.far_out,
                 weights=args.weights,
                 samples=args.samples,
                 progress=progress,
