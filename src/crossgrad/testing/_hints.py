@@ -342,18 +342,20 @@ def _clipped_log_hints(tried: list[_Tried], where: str) -> list[Hint]:
         ):
             if clip == 0.0:
                 what = f"floors the logarithms at {LOG_FLOOR:g}"
+                near = f"within e^{LOG_FLOOR:g} of 0 or 1"
             else:
                 eps = float(np.finfo(tried[0].case.dtype).eps) if clip is None else clip
                 what = (
                     f"clips the probabilities to [ε, 1 − ε] before the logarithm, ε = {eps:.3g}"
                     + (" (the dtype's machine epsilon)" if clip is None else "")
                 )
+                near = "within ε of 0 or 1"
             return [
                 Hint(
                     "clipped_log",
-                    f"your loss {what}: where a probability comes within ε of 0 or 1 it is not "
-                    "the exact loss (far out it stops growing while the exact loss grows; yours "
-                    f"is the reference's loss computed so{where})",
+                    f"your loss {what}: where a probability comes {near} it is not the exact "
+                    "loss (far out it stops growing while the exact loss grows; yours is the "
+                    f"reference's loss computed so{where})",
                 )
             ]
     return []
