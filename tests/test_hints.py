@@ -242,7 +242,12 @@ LOG_LOSS = {"weights": "out_in", "far_out": True, "hidden_activations": ["tanh",
     ("kind", "output", "clip", "words"),
     [
         ("binary_cross_entropy", "sigmoid", None, "ε = 2.22e-16 (the dtype's machine epsilon)"),
-        ("binary_cross_entropy", "sigmoid", 0, "floors the logarithms at -100"),
+        (
+            "binary_cross_entropy",
+            "sigmoid",
+            0,
+            "floors the logarithms at -100: where a probability comes within e^-100 of 0 or 1",
+        ),
         # A softmax over one output is 1: clipped at 1 − ε, a loss of 0 becomes ε, which
         # the hint names rather than float32 rounding.
         ("softmax_cross_entropy", "identity", 1e-7, "ε = 1e-07"),
