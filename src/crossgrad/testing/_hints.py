@@ -293,54 +293,53 @@ is the machine epsilon of the case's dtype (scikit-learn's log losses clip there
 LOG_FLOOR = -100.0
 """The floor of the logarithms ``clipped_log`` tries too (``torch.nn.BCELoss`` clamps its
 logarithms at −100)."""
+FLOORED = 0.0
+"""The variant with no clip (``ε = 0``) and the logarithms floored at ``LOG_FLOOR``."""
+LOG_LOSSES = ("binary_cross_entropy", "softmax_cross_entropy")
+"""The losses that take a logarithm of probabilities: the ones ``clipped_log`` applies to."""
 
 
-def _clipped_loss(t: _Tried, clip: float | None) -> float | None:
-    """The loss of ``t``'s case from the reference's output, with the probabilities clipped to
-    ``[ε, 1 − ε]`` (``clip`` ε; ``None``: the dtype's machine epsilon) before the logarithm,
-    or with the logarithms floored at ``LOG_FLOOR`` (``clip`` ``0.0``); ``None`` for a loss
-    that takes no logarithm."""
+def _clipped_loss(t: _Tried, clip: float | None) -> float:
+    """The loss of ``t``'s case (one of ``LOG_LOSSES``) from the reference's output, with the
+    probabilities clipped to ``[ε, 1 − ε]`` (``clip`` ε; ``None``: the dtype's machine epsilon)
+    before the logarithm, or with the logarithms floored at ``LOG_FLOOR`` (``FLOORED``)."""
     net, case = t.case.net, t.case
     z = np.atleast_2d(np.asarray(t.ref.preactivations[-1], np.float64))
     y = np.atleast_2d(np.asarray(case.y, np.float64))
-    if net.loss == "binary_cross_entropy":
+    binary = net.loss == "binary_cross_entropy"
+    if binary:
         logs = [special.log_expit(z), special.log_expit(-z)]  # log p, log(1 − p)
         weights = [y, 1 - y]
-    elif net.loss == "softmax_cross_entropy":
-        logs, weights = [special.log_softmax(z, axis=1)], [y]
     else:
-        return None
-    if clip == 0.0:
+        logs, weights = [special.log_softmax(z, axis=1)], [y]
+    if clip == FLOORED:
         logs = [np.maximum(log, LOG_FLOOR) for log in logs]
     else:
         eps = float(np.finfo(case.dtype).eps) if clip is None else clip
         p = np.clip(np.exp(logs[0]), eps, 1 - eps)
-        logs = [np.log(p), np.log1p(-p)] if len(logs) == 2 else [np.log(p)]
+        logs = [np.log(p), np.log1p(-p)] if binary else [np.log(p)]
     terms = -sum(w * log for w, log in zip(weights, logs, strict=True))
-    per_sample = terms.mean(axis=1) if net.loss == "binary_cross_entropy" else terms.sum(axis=1)
+    per_sample = terms.mean(axis=1) if binary else terms.sum(axis=1)
     return float(per_sample.mean() if net.reduction == "mean" else per_sample.sum())
 
 
 def _clipped_log_hints(tried: list[_Tried], where: str) -> list[Hint]:
     """``clipped_log`` if the user's loss is the reference's with clipped probabilities (or
     floored logarithms) on every case tried, clipping changing it on at least one."""
-    for clip in (*CLIPS, 0.0):
+    if not tried or tried[0].case.net.loss not in LOG_LOSSES:
+        return []
+    for clip in (*CLIPS, FLOORED):
         losses = [_clipped_loss(t, clip) for t in tried]
-        if any(loss is None for loss in losses):
-            return []
         if all(
             _close(float(t.ref.loss), loss, t.case.dtype)
             for t, loss in zip(tried, losses, strict=True)
-            if loss is not None
         ):
             continue  # clipping changes nothing on these cases: it explains nothing
         if all(
-            t.got.loss is not None
-            and loss is not None
-            and _close(float(t.got.loss), loss, t.case.dtype)
+            t.got.loss is not None and _close(float(t.got.loss), loss, t.case.dtype)
             for t, loss in zip(tried, losses, strict=True)
         ):
-            if clip == 0.0:
+            if clip == FLOORED:
                 what = f"floors the logarithms at {LOG_FLOOR:g}"
                 near = f"within e^{LOG_FLOOR:g} of 0 or 1"
             else:
