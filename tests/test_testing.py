@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 
 from crossgrad import reference, testing
 from crossgrad.reference import Network, Params
+from crossgrad.testing import _sweep
 
 ACTIVATIONS = ["identity", "sigmoid", "tanh", "relu"]
 LOSSES = ["half_sse", "mse"]
@@ -376,6 +378,21 @@ def _worst(result: testing.SweepResult) -> dict[tuple[str, str], tuple[Any, ...]
     }
 
 
+def _assert_the_same_sweeps(
+    one: Sequence[testing.SweepResult], other: Sequence[testing.SweepResult]
+) -> None:
+    """Two ways of running the same two sweeps (60 trials): one agreeing, one failing on W1."""
+    assert one[0].ok
+    assert one[0].cases == other[0].cases == 60
+    assert _worst(one[0]) == _worst(other[0])
+    failures = [one[1].failure, other[1].failure]
+    assert failures[0] is not None
+    assert failures[1] is not None
+    assert failures[0].case.describe() == failures[1].case.describe()
+    assert failures[0].wrong == failures[1].wrong == ("W1",)
+    assert _worst(one[1]) == _worst(other[1])
+
+
 def test_a_sweep_checks_the_cases_of_an_example_together_with_the_same_results(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -398,12 +415,40 @@ def test_a_sweep_checks_the_cases_of_an_example_together_with_the_same_results(
     original = testing._backend_checker
     monkeypatch.setattr(testing, "_backend_checker", lambda *args: (original(*args)[0], None))
     one_by_one = sweeps()
-    assert together[0].ok
-    assert together[0].cases == one_by_one[0].cases == 60
-    assert _worst(together[0]) == _worst(one_by_one[0])
-    failures = [together[1].failure, one_by_one[1].failure]
-    assert failures[0] is not None
-    assert failures[1] is not None
-    assert failures[0].case.describe() == failures[1].case.describe()
-    assert failures[0].wrong == failures[1].wrong == ("W1",)
-    assert _worst(together[1]) == _worst(one_by_one[1])
+    _assert_the_same_sweeps(together, one_by_one)
+
+
+def test_a_users_calls_run_ahead_under_a_time_limit_with_the_same_results(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Under a time limit, the calls of an example's cases start together in one worker
+    # thread (``_time_limit.start_calls``); without one, each is called in this thread.  The
+    # same seed must give the very same sweep, agreeing and failing.
+    threads: list[str] = []
+
+    def right(net: Network, params: Params, x: Array, y: Array) -> Any:
+        threads.append(threading.current_thread().name)
+        return reference.backprop(net, params, x, y)
+
+    def twice(net: Network, params: Params, x: Array, y: Array) -> Any:
+        got = right(net, params, x, y)  # W1's gradient doubled, where it is not 0
+        weights = [2 * got.grads.weights[0], *got.grads.weights[1:]]
+        return dataclasses.replace(got, grads=Params(weights, got.grads.biases))
+
+    batches: list[int] = []
+    start_calls = _sweep.start_calls
+
+    def counted(fn: Any, argses: Any, timeout: float) -> Any:
+        batches.append(len(argses))
+        return start_calls(fn, argses, timeout)
+
+    monkeypatch.setattr(_sweep, "start_calls", counted)
+    results = {
+        timeout: [
+            testing.sweep(impl=fn, trials=60, seed=5, timeout=timeout) for fn in (right, twice)
+        ]
+        for timeout in (None, 60.0)
+    }
+    assert max(batches) > 1  # the calls of an example were started ahead, together
+    _assert_the_same_sweeps(results[60.0], results[None])
+    assert set(threads) == {threading.current_thread().name, "crossgrad-user-code"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import threading
+import time
 import traceback
 
 import numpy as np
@@ -83,3 +84,77 @@ def test_concurrent_callers_each_get_their_own_worker() -> None:
     for t in threads:
         t.join()
     assert len(set(seen)) == n
+
+
+def test_calls_started_together_run_in_order_in_one_reused_worker() -> None:
+    ran: list[tuple[int, threading.Thread]] = []
+
+    def record(k: int) -> int:
+        ran.append((k, threading.current_thread()))
+        return 10 * k
+
+    with _time_limit.start_calls(record, [(1,), (2,), (3,)], 10.0) as calls:
+        assert [calls.result(k) for k in range(3)] == [10, 20, 30]
+    assert [k for k, _ in ran] == [1, 2, 3]
+    workers = {thread for _, thread in ran}
+    assert len(workers) == 1
+    assert threading.current_thread() not in workers
+    # Every result collected: the worker is given back and takes the next call.
+    assert _time_limit.call_with_time_limit(threading.current_thread, (), 10.0) in workers
+
+
+def test_each_call_of_a_batch_is_timed_from_its_own_start() -> None:
+    # The third call waits 0.8 s for the two before it, then runs 0.4 s: within its limit of
+    # 1 s, though it is asked for first and comes 1.2 s after the batch started.
+    def sleeps(k: int) -> int:
+        time.sleep(0.4)
+        return k
+
+    with _time_limit.start_calls(sleeps, [(0,), (1,), (2,)], 1.0) as calls:
+        assert calls.result(2) == 2
+        assert calls.result(0) == 0
+
+
+def _blocked_batch(
+    timeout: float,
+) -> tuple[_time_limit.Calls, threading.Event, list[int], threading.Thread]:
+    """A batch of three calls whose first blocks until the event is set: the calls made so
+    far, and the worker's thread."""
+    release, started = threading.Event(), threading.Event()
+    made: list[int] = []
+    worker: list[threading.Thread] = []
+
+    def call(k: int) -> int:
+        made.append(k)
+        if k == 0:
+            worker.append(threading.current_thread())
+            started.set()
+            release.wait()
+        return k
+
+    calls = _time_limit.start_calls(call, [(0,), (1,), (2,)], timeout)
+    started.wait()
+    return calls, release, made, worker[0]
+
+
+def test_closing_a_batch_cancels_the_calls_not_yet_started() -> None:
+    calls, release, made, worker = _blocked_batch(10.0)
+    calls.close()  # (a case failed before the others were needed)
+    release.set()
+    worker.join(timeout=10)  # left running at close, the worker exits after its queued calls
+    assert not worker.is_alive()
+    assert made == [0]
+
+
+def test_a_time_out_in_a_batch_abandons_its_worker_and_the_calls_after() -> None:
+    calls, release, made, worker = _blocked_batch(0.05)
+    with pytest.raises(_time_limit.TimeLimitExceededError, match=r"within 0\.05 s"):
+        calls.result(0)
+    calls.close()
+    try:  # the abandoned worker is still in its call: the next call runs in another thread
+        assert _time_limit.call_with_time_limit(threading.current_thread, (), 10.0) is not worker
+    finally:
+        release.set()
+    worker.join(timeout=10)
+    assert not worker.is_alive()
+    assert made == [0]

@@ -300,10 +300,11 @@ def sweep(
         if impl is not None:
             fn, name = as_function(impl, "impl")
             policy = policy or "include"
-            check = impl_checker(
+            impl_check = impl_checker(
                 fn, rtol, 0.0 if atol is None else atol, name, layout, policy, timeout_
             )
-            check_many = None
+            check: Check = impl_check
+            check_many, ahead = None, impl_check.ahead
             numeric = False
         else:
             if not layout.default:
@@ -329,6 +330,7 @@ def sweep(
             numeric = "numeric" in names
             policy = policy or ("avoid" if numeric else "include")
             check, check_many = _backend_checker(backends, rtol, atol, policy, timeout_)
+            ahead = None
         if (
             numeric
             and activations is None
@@ -362,7 +364,13 @@ def sweep(
             seed_ = secrets.randbelow(2**32) if seed is None else seed
             return _parallel.sweep(executor, chunk, trials=trials, seed=seed_, progress=progress)
         return run(
-            strategy, check, check_many=check_many, trials=trials, seed=seed, progress=progress
+            strategy,
+            check,
+            check_many=check_many,
+            ahead=ahead,
+            trials=trials,
+            seed=seed,
+            progress=progress,
         )
     finally:
         for process in spawned.values():

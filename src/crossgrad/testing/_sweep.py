@@ -7,13 +7,14 @@ first disagreement, lets Hypothesis shrink the case to the smallest one that sti
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from hypothesis import HealthCheck, Phase, Verbosity, given, reject, settings
@@ -36,7 +37,7 @@ from ._compare import (
     gradient_items,
 )
 from ._hints import Hint, diagnose
-from ._time_limit import TimeLimitExceededError, call_with_time_limit
+from ._time_limit import Calls, TimeLimitExceededError, call_with_time_limit, start_calls
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 Progress = Callable[[int, int], None]
@@ -382,13 +383,34 @@ def impl_checker(
     layout: Layout | None = None,
     kinks: str = "include",
     timeout: float | None = None,
-) -> Callable[[Case], _Outcome]:
+) -> ImplCheck:
     """The check of a user's ``fn`` against the reference on one case; a call that takes
     longer than ``timeout`` seconds (``None``: no limit) is abandoned and fails the case.
 
-    Raises ``Declined`` when ``fn`` raises ``Unsupported``.
+    Raises ``Declined`` when ``fn`` raises ``Unsupported``.  Under a time limit, ``ahead``
+    starts the calls of several cases at once (``_time_limit.start_calls``).
     """
     layout_ = Layout() if layout is None else layout
+    started: dict[int, tuple[Case, Calls, int]] = {}  # id(case): the call ``ahead`` started
+
+    @contextlib.contextmanager
+    def ahead(cases: Sequence[Case]) -> Iterator[None]:
+        if timeout is None or len(cases) < 2:
+            yield
+            return
+        with start_calls(call, [(fn, case, layout_) for case in cases], timeout) as calls:
+            started.update({id(case): (case, calls, k) for k, case in enumerate(cases)})
+            try:
+                yield
+            finally:
+                started.clear()
+
+    def user_call(case: Case) -> Gradients:
+        entry = started.pop(id(case), None)
+        if entry is not None and entry[0] is case:
+            return cast(Gradients, entry[1].result(entry[2]))
+        return call_with_time_limit(call, (fn, case, layout_), timeout)
+
     candidate = name if layout_.default else f"{name} ({layout_.describe()})"
 
     def quiet_call(other: Case) -> Gradients | None:
@@ -399,10 +421,9 @@ def impl_checker(
 
     def check(case: Case) -> _Outcome:
         net = case.net
-        reference = backprop(net, case.params, case.x, case.y)
         exceeded = None
-        try:
-            got = call_with_time_limit(call, (fn, case, layout_), timeout)
+        try:  # the user's result first: with calls ahead, the others run while this one waits
+            got = user_call(case)
         except Unsupported as exc:
             raise Declined(str(exc) or "Unsupported raised without a reason") from None
         except ProtocolError as exc:
@@ -417,6 +438,7 @@ def impl_checker(
         if error is not None:
             message = error
             return _Outcome({}, lambda: Failure(candidate, case, (), message, (), ""), exceeded)
+        reference = backprop(net, case.params, case.x, case.y)
         rtol_ = default_rtol(net, case.dtype) if rtol is None else rtol
         # One pass gives the error scales of the loss and of every gradient, on the forward
         # values the reference has just computed (the case is a batch: they are 2-d).
@@ -462,7 +484,7 @@ def impl_checker(
 
         return _Outcome({name: comparisons}, failure)
 
-    return check
+    return ImplCheck(check, ahead)
 
 
 def _named(got: Gradients) -> dict[str, np.ndarray[Any, Any]]:
@@ -493,6 +515,22 @@ Check = Callable[[Case], _Outcome]
 """The check of one case against the reference."""
 CheckMany = Callable[[Sequence[Case]], list[_Outcome]]
 """The check of several cases at once, each outcome as ``Check`` gives it, in order."""
+Ahead = Callable[[Sequence[Case]], contextlib.AbstractContextManager[None]]
+"""A context manager in which the checks of those cases, in that order, are faster."""
+
+
+@dataclass(frozen=True)
+class ImplCheck:
+    """``impl_checker``'s check: called on a case, it checks it; ``ahead(cases)`` is a
+    context manager in which the user's calls for ``cases`` run ahead, in order, in one
+    worker thread (under a time limit; otherwise it does nothing), for checks of those
+    cases in that order inside it."""
+
+    check: Check
+    ahead: Ahead
+
+    def __call__(self, case: Case) -> _Outcome:
+        return self.check(case)
 
 
 def run(
@@ -500,6 +538,7 @@ def run(
     check: Check,
     *,
     check_many: CheckMany | None = None,
+    ahead: Ahead | None = None,
     trials: int,
     seed: int | None,
     progress: Progress | None = None,
@@ -507,8 +546,9 @@ def run(
     """Run ``check`` on up to ``trials`` cases drawn from ``strategy``; shrink any failure.
 
     Hypothesis draws lists of up to ``CASES_PER_EXAMPLE`` cases, checked in order until
-    ``trials`` have been checked or one fails; shrinking a failing list leaves the one case
-    that fails, as small as Hypothesis can make it.  A case ``check`` declines
+    ``trials`` have been checked or one fails (``check_many`` checks a list at once; inside
+    ``ahead(cases)``, ``check`` takes them in order faster); shrinking a failing list leaves
+    the one case that fails, as small as Hypothesis can make it.  A case ``check`` declines
     (``Declined``) is skipped and counted by reason (an example whose every case is declined
     is rejected: Hypothesis draws another); the counts cover the cases drawn before the first
     failure.  Only the cases that agree are recorded in the statistics.  When a candidate
@@ -564,16 +604,22 @@ def run(
         return True
 
     def test(cases: list[Case]) -> None:
+        if state["last"] is None:
+            cases = cases[: trials - int(state["checked"])]  # no more than the trials
         each = check
         if check_many is not None and len(cases) > 1:
-            if state["last"] is None:
-                cases = cases[: trials - int(state["checked"])]  # no more than the trials
             outcomes = iter(check_many(cases))
 
             def each(case: Case) -> _Outcome:  # the outcomes of check_many, in order
                 return next(outcomes)
 
-        checked = [test_one(case, each) for case in cases]  # every case, in order
+        calls_ahead = (
+            ahead(cases)
+            if ahead is not None and state["stop_at"] is None  # (no calls after a time-out)
+            else contextlib.nullcontext()
+        )
+        with calls_ahead:
+            checked = [test_one(case, each) for case in cases]  # every case, in order
         if not any(checked):
             reject()  # nothing checked in this example: Hypothesis draws another
 
