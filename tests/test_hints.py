@@ -6,6 +6,7 @@ part of a hint; the texts are checked only where they carry a number the user ne
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -278,3 +279,123 @@ def test_a_clip_the_hint_does_not_try_is_not_named() -> None:
     failure = _failure(fn, losses="binary_cross_entropy", output_activation="sigmoid", **LOG_LOSS)
     assert failure.wrong == ("loss",)
     assert "clipped_log" not in _codes(failure)
+
+
+def _torch_mlp(hidden: Callable[[Any], Any]) -> Callable[..., Any]:
+    """A torch MLP as users write it: ``hidden`` between the layers, an identity output,
+    ½‖ŷ − y‖² averaged over the batch; autograd gives the gradients."""
+    torch = pytest.importorskip("torch")
+
+    def backprop(net: Network, params: Any, x: Any, y: Any) -> Any:
+        weights = [torch.tensor(W, requires_grad=True) for W in params.weights]
+        biases = [torch.tensor(b, requires_grad=True) for b in params.biases]
+        a = torch.tensor(x)
+        for l, (W, b) in enumerate(zip(weights, biases, strict=True)):
+            a = a @ W.T + b
+            a = a if l == len(weights) - 1 else hidden(a)
+        loss = 0.5 * ((a - torch.tensor(y)) ** 2).sum(dim=1).mean()
+        loss.backward()
+        return loss.item(), [W.grad.numpy() for W in weights], [b.grad.numpy() for b in biases]
+
+    return backprop
+
+
+VARIANT_RUN = {
+    "weights": "out_in",
+    "output_activation": "identity",
+    "losses": "half_sse",
+    "reductions": "mean",
+    "depth": (2, 3),
+    "max_examples": 100,
+    "seed": 0,
+    "kinks": "avoid",
+}
+
+
+@pytest.mark.parametrize(
+    ("activation", "hidden", "code", "words"),
+    [
+        ("gelu", lambda F, z: F.gelu(z, approximate="tanh"), "gelu_tanh_approximation",
+         "your gelu is the tanh approximation"),
+        ("leaky_relu", lambda F, z: F.leaky_relu(z, 0.2), "leaky_relu_slope",
+         "your leaky_relu has slope 0.2 below 0 (tf.nn.leaky_relu's default)"),
+        ("softplus", lambda F, z: F.softplus(z), "softplus_threshold",
+         "your softplus returns z itself where z > 20 (torch's softplus, threshold=20)"),
+    ],
+)  # fmt: skip
+def test_another_librarys_activation_is_named_alone(
+    activation: str, hidden: Callable[[Any, Any], Any], code: str, words: str
+) -> None:
+    # Agreeing to float32 precision, such code was called float32 rounding before.
+    functional = pytest.importorskip("torch.nn.functional")
+    far = {"far_out": True} if activation == "softplus" else {}  # (z > 20 needs far-out cases)
+    fn = _torch_mlp(lambda z: hidden(functional, z))
+    failure = _failure(fn, **{**VARIANT_RUN, "hidden_activations": activation, **far})
+    assert _codes(failure) == [code]
+    assert str(failure.hints[0]).startswith(words)
+    assert "yours is the reference computed with it; on every case tried" in failure.hints[0]
+
+
+def test_the_same_mlp_with_the_references_definitions_agrees() -> None:
+    # torch's own gelu and leaky_relu are the reference's; its softplus without the threshold
+    # overflows (log1p(exp(z))): a stable exact one is logaddexp(z, 0).
+    torch = pytest.importorskip("torch")
+    functional = torch.nn.functional
+    for activation, hidden in (
+        ("gelu", functional.gelu),
+        ("leaky_relu", functional.leaky_relu),
+        ("softplus", lambda z: torch.logaddexp(z, torch.zeros_like(z))),
+    ):
+        run = {**VARIANT_RUN, "hidden_activations": activation, "far_out": True}
+        assert testing.check_implementation(_torch_mlp(hidden), **run).ok
+
+
+def _jax_mlp(net: Network, params: Any, x: Any, y: Any) -> Any:
+    """A JAX MLP (relu hidden layers, identity output, ½‖ŷ − y‖² averaged over the batch)."""
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+
+    def loss(weights: Any, biases: Any) -> Any:
+        a = jnp.asarray(x)
+        for l, (W, b) in enumerate(zip(weights, biases, strict=True)):
+            a = a @ W.T + b
+            a = a if l == len(weights) - 1 else jax.nn.relu(a)
+        return jnp.mean(0.5 * jnp.sum((a - y) ** 2, axis=1))
+
+    arrays = [[jnp.asarray(a) for a in group] for group in (params.weights, params.biases)]
+    value, (weights, biases) = jax.value_and_grad(loss, argnums=(0, 1))(*arrays)
+    return value, weights, biases
+
+
+def test_jax_arrays_in_float32_name_jaxs_64_bit_mode() -> None:
+    jax = pytest.importorskip("jax")
+    # Small shapes: eager JAX compiles each operation anew for every new shape.
+    small = {"width": (1, 2), "depth": (1, 2), "batch": (1, 2)}
+    run = {**MLP, **small, "weights": "out_in", "max_examples": 20, "seed": 0}
+    was = jax.config.read("jax_enable_x64")
+    jax.config.update("jax_enable_x64", False)  # as JAX ships
+    try:
+        failure = _failure(_jax_mlp, **run)
+    finally:
+        jax.config.update("jax_enable_x64", was)
+    assert len(failure.hints) == 1
+    assert failure.hints[0].code in {"wrong_dtype", "float32_precision"}
+    assert "your arrays are JAX's, and JAX makes float32 arrays" in failure.hints[0]
+    assert 'jax.config.update("jax_enable_x64", True)' in failure.hints[0]
+    jax.config.update("jax_enable_x64", True)
+    try:  # the same code, with JAX's 64-bit mode on for the process
+        assert testing.check_implementation(_jax_mlp, **run).ok
+    finally:
+        jax.config.update("jax_enable_x64", was)
+
+
+def test_float32_from_float64_params_is_not_called_a_promotion() -> None:
+    def demoted(net: Network, params: Any, x: Any, y: Any) -> Any:
+        out = reference.backprop(net, params, x, y)
+        return out.loss, [g.astype(np.float32) for g in out.grads.weights], out.grads.biases
+
+    failure = _failure(demoted, weights="out_in")
+    assert _codes(failure) == ["wrong_dtype"]
+    assert "in float32 instead of the params' float64: something converts them" in str(
+        failure.hints[0]
+    )

@@ -114,13 +114,16 @@ def compare(
 class Gradients:
     """What a user's function returned, as arrays: one ``W`` and one ``b`` gradient per layer.
 
-    ``problems`` names the arrays returned in a shape that does not fit the user's layout.
+    ``problems`` names the arrays returned in a shape that does not fit the user's layout;
+    ``library`` the package of the arrays returned when they were not NumPy's (``"jax"``,
+    ``"torch"``: what a hint may name), else ``None``.
     """
 
     loss: float | None
     weights: tuple[Array, ...]
     biases: tuple[Array, ...]
     problems: tuple[tuple[str, str], ...] = ()
+    library: str | None = None
 
 
 def _arrays(what: str, value: object, n_layers: int) -> tuple[Array, ...]:
@@ -189,7 +192,16 @@ def normalise(result: object, n_layers: int) -> Gradients:
         loss_,
         _arrays("the weight gradients", weights, n_layers),
         _arrays("the bias gradients", biases, n_layers),
+        library=_library(weights),
     )
+
+
+def _library(arrays: Sequence[object]) -> str | None:
+    """The top-level package of the first array's type (``jaxlib`` counts as ``jax``), or
+    ``None`` for NumPy arrays and plain Python values."""
+    package = type(arrays[0]).__module__.partition(".")[0] if len(arrays) else "numpy"
+    package = "jax" if package == "jaxlib" else package
+    return None if package in ("numpy", "builtins") else package
 
 
 def as_function(impl: Any, argument: str = "fn") -> tuple[Backprop, str]:
@@ -311,7 +323,7 @@ class Layout:
                 biases.append(b)
                 expected = " or ".join(str(s) for s in sorted(shapes, key=len))
                 problems.append((f"b{l + 1}", f"shape {b.shape}, expected {expected}"))
-        return Gradients(got.loss, tuple(weights), tuple(biases), tuple(problems))
+        return Gradients(got.loss, tuple(weights), tuple(biases), tuple(problems), got.library)
 
     def _weight_problem(self, l: int, shape: tuple[int, ...], want: tuple[int, ...]) -> str:
         name = "(in, out)" if self.weights == "in_out" else "(out, in)"

@@ -15,6 +15,8 @@ Every hint has a stable ``code`` (see ``CODES``), for tools that read the JSON r
 
 from __future__ import annotations
 
+import math
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -27,6 +29,7 @@ from ..reference.activations import LEAKY_RELU_SLOPE
 from ..strategies import KINKED, Case
 from ._compare import Array, Gradients, Layout, compare
 from ._probes import (
+    ActivationVariant,
     Call,
     Derivative,
     _Cases,
@@ -36,6 +39,7 @@ from ._probes import (
     _sum,
     _Tried,
     _true_derivative,
+    _variant_backprop,
     _variant_grads,
     self_consistent,
 )
@@ -62,6 +66,9 @@ CODES = {
     "float32_precision": "right only to float32 precision",
     "wrong_layer": "later layers are right, one layer is wrong",
     "wrong_dtype": "the values are right, in another dtype than the params'",
+    "gelu_tanh_approximation": "the gelu is the tanh approximation, not z·Φ(z)",
+    "leaky_relu_slope": "the leaky_relu has another slope below 0 than 0.01",
+    "softplus_threshold": "the softplus returns z itself above a threshold (torch's, 20)",
 }
 """Every hint code, with what it means."""
 
@@ -213,6 +220,119 @@ def _loss_text(code: str, case: Case) -> str:
     }[code]
 
 
+_GELU_C = math.sqrt(2 / math.pi)
+_GELU_K = 0.044715
+
+
+def _gelu_tanh(z: Array) -> Array:
+    return 0.5 * z * (1 + np.tanh(_GELU_C * (z + _GELU_K * z**3)))
+
+
+def _gelu_tanh_derivative(z: Array) -> Array:
+    t = np.tanh(_GELU_C * (z + _GELU_K * z**3))
+    return 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * _GELU_C * (1 + 3 * _GELU_K * z**2)
+
+
+def _leaky(slope: float) -> ActivationVariant:
+    return ActivationVariant(
+        "leaky_relu",
+        lambda z: np.where(z > 0, z, slope * z),
+        lambda z: np.where(z > 0, 1.0, slope).astype(z.dtype),
+    )
+
+
+SOFTPLUS_THRESHOLD = 20.0
+"""torch's ``softplus`` (``threshold=20``) returns ``z`` itself where ``z > 20``."""
+
+ACTIVATION_VARIANTS: tuple[tuple[str, str, ActivationVariant], ...] = (
+    (
+        "gelu_tanh_approximation",
+        "your gelu is the tanh approximation 0.5·z·(1 + tanh(√(2/π)·(z + 0.044715·z³))) "
+        "(jax.nn.gelu's default, approximate=True, and torch's with approximate='tanh'), "
+        "where the reference's is exact, z·Φ(z) (torch's default, jax.nn.gelu(z, "
+        "approximate=False))",
+        ActivationVariant("gelu", _gelu_tanh, _gelu_tanh_derivative),
+    ),
+    *(
+        (
+            "leaky_relu_slope",
+            f"your leaky_relu has slope {slope:g} below 0 ({library}), where the reference's "
+            f"has {LEAKY_RELU_SLOPE:g} (torch's and jax.nn.leaky_relu's default)",
+            _leaky(slope),
+        )
+        for slope, library in (
+            (0.2, "tf.nn.leaky_relu's default"),
+            (0.3, "Keras' LeakyReLU default"),
+            (0.1, "a common choice"),
+        )
+    ),
+    (
+        "softplus_threshold",
+        f"your softplus returns z itself where z > {SOFTPLUS_THRESHOLD:g} (torch's softplus, "
+        f"threshold={SOFTPLUS_THRESHOLD:g}), where the exact softplus is z + log(1 + e^-z), "
+        f"{math.log1p(math.exp(-SOFTPLUS_THRESHOLD)):.2g} more at z = {SOFTPLUS_THRESHOLD:g}; "
+        "a larger threshold gives the exact one in float64",
+        ActivationVariant(
+            "softplus",
+            lambda z: np.where(z > SOFTPLUS_THRESHOLD, z, np.logaddexp(0.0, z)),
+            lambda z: np.where(z > SOFTPLUS_THRESHOLD, 1.0, special.expit(z)).astype(z.dtype),
+        ),
+    ),
+)
+"""Other definitions of the reference's activations that libraries use: ``(code, text,
+variant)``, tried in this order."""
+
+
+def activation_variant_hints(cases: _Cases) -> list[Hint]:
+    """A hint naming another definition of an activation (``ACTIVATION_VARIANTS``) when the
+    user's loss and gradients are the reference's computed with it, on every case tried,
+    and it changes them on at least one."""
+    first = cases.first.case
+    variants = [v for v in ACTIVATION_VARIANTS if v[2].activation in first.net.activations]
+    if not variants:
+        return []
+    tried = cases.all()
+    for code, text, variant in variants:
+        with np.errstate(all="ignore"):  # (far-out z: the variant overflows where it is flat)
+            made = [_variant_backprop(t.case, variant) for t in tried]
+        pairs = list(zip(tried, made, strict=True))
+        if all(_agrees(t, t.ref.loss, t.ref.grads, loss, grads) for t, (loss, grads) in pairs):
+            continue  # on these cases the variant changes nothing: it explains nothing
+        if all(_agrees(t, t.got.loss, t.got, loss, grads) for t, (loss, grads) in pairs):
+            return [Hint(code, f"{text}: yours is the reference computed with it{_where(tried)}")]
+    return []
+
+
+def _agrees(
+    t: _Tried, loss: float | None, got: Gradients | Params, target_loss: float, target: Params
+) -> bool:
+    """Whether ``loss`` (if any) and ``got`` are ``target_loss`` and ``target`` on ``t``'s
+    case, to the tolerance model (the loss to 1000 ulp)."""
+    case = t.case
+    grads = got if isinstance(got, Gradients) else Gradients(None, got.weights, got.biases)
+    return (loss is None or _close(float(loss), target_loss, case.dtype)) and _matches(
+        grads,
+        target,
+        error_scale(case.net, case.params, case.x, case.y),
+        default_rtol(case.net, case.dtype),
+    )
+
+
+JAX_FLOAT32 = (
+    "your arrays are JAX's, and JAX makes float32 arrays (silently, from float64 input too) "
+    "unless its 64-bit mode is on, which it is not in this process: "
+    'jax.config.update("jax_enable_x64", True) before any JAX array is made, or '
+    "JAX_ENABLE_X64=1 in the environment"
+)
+"""The cause named when the user's arrays are JAX's and JAX's 64-bit mode is off."""
+
+
+def _jax_without_x64(got: Gradients) -> bool:
+    """Whether ``got`` came as JAX arrays while JAX's 64-bit mode is off in this process."""
+    jax = sys.modules.get("jax")
+    return got.library == "jax" and jax is not None and not jax.config.read("jax_enable_x64")
+
+
 def loss_hints(cases: _Cases) -> list[Hint]:
     """Hints for a wrong loss: the ratio yours / reference's, and which factor it is."""
     # First the exact explanation: clipping within ε of 0 or 1 can look like float32 rounding
@@ -233,7 +353,12 @@ def loss_hints(cases: _Cases) -> list[Hint]:
             Hint(
                 "float32_precision",
                 f"your loss is right only to float32 precision (yours / reference = "
-                f"{first_ratio!r}{where}): something computes it in float32",
+                f"{first_ratio!r}{where}): "
+                + (
+                    JAX_FLOAT32
+                    if _jax_without_x64(cases.first.got)
+                    else "something computes it in float32"
+                ),
             )
         ]
     fits = []
@@ -540,15 +665,23 @@ def gradient_hints(cases: _Cases, kinks: str) -> list[Hint]:
     rtol = default_rtol(case.net, case.dtype)
     scale = error_scale(case.net, case.params, case.x, case.y)
     if _matches(got, ref, scale, rtol):  # the values are right: the dtype is not
-        dtypes = sorted({str(g.dtype) for g in (*got.weights, *got.biases)} - {str(case.dtype)})
-        return [
-            Hint(
-                "wrong_dtype",
-                f"the values are right, in {', '.join(dtypes)} instead of the params' "
-                f"{case.dtype}: something promotes (a float64 constant or np.where(..., 1.0, "
-                "0.0) with float32 arrays); return gradients in the params' dtype",
+        returned = {g.dtype for g in (*got.weights, *got.biases)} - {np.dtype(case.dtype)}
+        dtypes = ", ".join(sorted(str(d) for d in returned))
+        lead = f"the values are right, in {dtypes} instead of the params' {case.dtype}"
+        if all(d.itemsize > np.dtype(case.dtype).itemsize for d in returned):
+            cause = (
+                "something promotes (a float64 constant or np.where(..., 1.0, 0.0) with float32 "
+                "arrays); return gradients in the params' dtype"
             )
-        ]
+        elif _jax_without_x64(got):
+            cause = JAX_FLOAT32
+        else:
+            cause = (
+                "something converts them (an array made with dtype=np.float32, "
+                ".astype(np.float32), a float32 array they are computed from); return gradients "
+                "in the params' dtype"
+            )
+        return [Hint("wrong_dtype", f"{lead}: {cause}")]
     matched: list[tuple[str, str, Target]] = []
     for code, text, target in _gradient_hypotheses(case):
         made = target(case, ref)
@@ -595,7 +728,9 @@ def gradient_hints(cases: _Cases, kinks: str) -> list[Hint]:
         return [
             Hint(
                 "float32_precision",
-                "right only to float32 precision: something computes in float32 (a float32 "
+                f"right only to float32 precision: {JAX_FLOAT32}"
+                if _jax_without_x64(got)
+                else "right only to float32 precision: something computes in float32 (a float32 "
                 "array or constant, torch's default dtype, np.float32(...)); results must be "
                 "computed in the params' dtype",
             )
@@ -730,9 +865,13 @@ def diagnose(
             )
         )
     cases = _Cases(case, got, ref, call)
-    if loss_wrong:
+    # Another library's definition of an activation explains the loss and the gradients at
+    # once, exactly: nothing else is then tried (float32 rounding would fit it loosely).
+    variant = activation_variant_hints(cases) if loss_wrong or grads_wrong else []
+    out.extend(variant)
+    if loss_wrong and not variant:
         out.extend(loss_hints(cases))
-    if grads_wrong:
+    if grads_wrong and not variant:
         out.extend(gradient_hints(cases, kinks))
     return Diagnosis(tuple(dict.fromkeys(out)), consistent)
 

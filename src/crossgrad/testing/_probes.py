@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..reference import ACTIVATIONS, LOSSES, BackpropResult, Network, Params, backprop, forward
+from ..reference.backpropagation import batch_loss
 from ..strategies import KINKED, Case, _grid, _layer_scale, _targets
 from ._compare import Array, Gradients, compare
 
@@ -34,10 +35,13 @@ def _true_derivative(net: Network) -> Derivative:
     return lambda l, z, a: ACTIVATIONS[net.activations[l]].derivative(z, a)
 
 
-def _variant_grads(case: Case, derivative: Derivative) -> Params:
-    """The reference's backprop with ``derivative`` in place of the activations' derivatives."""
+def _variant_grads(
+    case: Case, derivative: Derivative, values: tuple[list[Array], list[Array]] | None = None
+) -> Params:
+    """The reference's backprop with ``derivative`` in place of the activations' derivatives,
+    on the forward pass's ``values`` ``(zs, activations)`` (the reference's, if not given)."""
     net, params, x, y = case.net, case.params, case.x, case.y
-    zs, acts = forward(net, params, x)
+    zs, acts = forward(net, params, x) if values is None else values
     loss = LOSSES[net.loss]
     scale = 1 / case.batch if net.reduction == "mean" else 1
     last = net.n_layers - 1
@@ -52,6 +56,35 @@ def _variant_grads(case: Case, derivative: Derivative) -> Params:
         if l > 0:
             delta = (delta @ params.weights[l]) * derivative(l - 1, zs[l - 1], acts[l])
     return Params(tuple(dW[::-1]), tuple(db[::-1]))
+
+
+@dataclass(frozen=True)
+class ActivationVariant:
+    """Another definition of one of the reference's activations, as some library has it:
+    ``forward(z)`` and ``derivative(z)`` stand in for the activation named ``activation``."""
+
+    activation: str
+    forward: Callable[[Array], Array]
+    derivative: Callable[[Array], Array]
+
+
+def _variant_backprop(case: Case, variant: ActivationVariant) -> tuple[float, Params]:
+    """The reference's loss and gradients on ``case`` with ``variant`` for its activation."""
+    net, params, x = case.net, case.params, case.x
+    zs: list[Array] = []
+    activations = [x]
+    for (W, b), name in zip(params, net.activations, strict=True):
+        z = activations[-1] @ W.T + b
+        zs.append(z)
+        f = variant.forward if name == variant.activation else ACTIVATIONS[name].forward
+        activations.append(f(z))
+    true = _true_derivative(net)
+
+    def derivative(l: int, z: Array, a: Array) -> Array:
+        return variant.derivative(z) if net.activations[l] == variant.activation else true(l, z, a)
+
+    loss = batch_loss(net, zs, activations, case.y)
+    return loss, _variant_grads(case, derivative, (zs, activations))
 
 
 def _scaled(params: Params, factor: float) -> Params:
