@@ -179,8 +179,9 @@ def test_the_side_by_side_runs_come_with_their_plot(tmp_path: Path) -> None:
     assert committed.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_the_committed_side_by_side_sweeps_are_whole(tmp_path: Path) -> None:
-    committed = RESULTS.parent / "sweep_ab.json"
+@pytest.mark.parametrize("name", ["sweep_ab.json", "impl_ahead_ab.json"])
+def test_the_committed_side_by_side_sweeps_are_whole(tmp_path: Path, name: str) -> None:
+    committed = RESULTS.parent / name
     result = json.loads(committed.read_text())
     for side in sweep_ab.SIDES:
         r = result[side]

@@ -389,6 +389,28 @@ def test_jax_arrays_in_float32_name_jaxs_64_bit_mode() -> None:
         jax.config.update("jax_enable_x64", was)
 
 
+def test_jaxs_64_bit_mode_in_a_with_block_does_not_reach_the_worker_thread() -> None:
+    # jax.enable_x64(True) is per thread: the user's function, run under the time limit in a
+    # worker thread, still makes float32 arrays, and the hint says why; without the time
+    # limit it runs in the caller's thread, and agrees.
+    jax = pytest.importorskip("jax")
+    small = {"width": (1, 2), "depth": (1, 2), "batch": (1, 2)}
+    run = {**MLP, **small, "weights": "out_in", "max_examples": 20, "seed": 0}
+    was = jax.config.read("jax_enable_x64")
+    jax.config.update("jax_enable_x64", False)
+    try:
+        with jax.enable_x64(True):
+            failure = _failure(_jax_mlp, **run)
+            assert testing.check_implementation(_jax_mlp, **run, timeout=None).ok
+    finally:
+        jax.config.update("jax_enable_x64", was)
+    assert len(failure.hints) == 1
+    assert "it is on in the thread that called crossgrad, not in the worker thread" in str(
+        failure.hints[0]
+    )
+    assert "timeout=None calls your function in your own thread" in failure.hints[0]
+
+
 def test_float32_from_float64_params_is_not_called_a_promotion() -> None:
     def demoted(net: Network, params: Any, x: Any, y: Any) -> Any:
         out = reference.backprop(net, params, x, y)

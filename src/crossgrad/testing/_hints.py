@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -320,17 +321,44 @@ def _agrees(
 
 JAX_FLOAT32 = (
     "your arrays are JAX's, and JAX makes float32 arrays (silently, from float64 input too) "
-    "unless its 64-bit mode is on, which it is not in this process: "
-    'jax.config.update("jax_enable_x64", True) before any JAX array is made, or '
-    "JAX_ENABLE_X64=1 in the environment"
+    "unless its 64-bit mode is on"
 )
-"""The cause named when the user's arrays are JAX's and JAX's 64-bit mode is off."""
+"""The start of the cause named when the user's arrays are JAX's and the mode is off."""
+
+JAX_TURN_ON = 'jax.config.update("jax_enable_x64", True) before any JAX array is made'
 
 
-def _jax_without_x64(got: Gradients) -> bool:
-    """Whether ``got`` came as JAX arrays while JAX's 64-bit mode is off in this process."""
+def _jax_float32(got: Gradients, in_worker: bool) -> str | None:
+    """Why ``got``, JAX arrays, came in float32: JAX's 64-bit mode is off where the user's
+    function ran (a worker thread of crossgrad's, with ``in_worker``), said as a hint's
+    cause; ``None`` when the arrays are not JAX's or the mode is on there."""
     jax = sys.modules.get("jax")
-    return got.library == "jax" and jax is not None and not jax.config.read("jax_enable_x64")
+    if got.library != "jax" or jax is None:
+        return None
+    here = bool(jax.config.read("jax_enable_x64"))
+    there = _in_a_new_thread(lambda: bool(jax.config.read("jax_enable_x64"))) if in_worker else here
+    if there:
+        return None
+    if here:  # on in this thread only: the scoped switch is per thread
+        return (
+            f"{JAX_FLOAT32}; it is on in the thread that called crossgrad, not in the worker "
+            "thread your function runs in under the time limit (jax.enable_x64(True) in a "
+            f"with-block is per thread): {JAX_TURN_ON} turns it on for the process, or "
+            "timeout=None calls your function in your own thread"
+        )
+    return (
+        f"{JAX_FLOAT32}, which it is not in this process: {JAX_TURN_ON}, or JAX_ENABLE_X64=1 in "
+        "the environment"
+    )
+
+
+def _in_a_new_thread(fn: Callable[[], bool]) -> bool:
+    """``fn()`` called in a new thread, as a worker thread calls the user's function."""
+    seen: list[bool] = []
+    thread = threading.Thread(target=lambda: seen.append(fn()))
+    thread.start()
+    thread.join()
+    return seen[0]
 
 
 def loss_hints(cases: _Cases) -> list[Hint]:
@@ -355,9 +383,8 @@ def loss_hints(cases: _Cases) -> list[Hint]:
                 f"your loss is right only to float32 precision (yours / reference = "
                 f"{first_ratio!r}{where}): "
                 + (
-                    JAX_FLOAT32
-                    if _jax_without_x64(cases.first.got)
-                    else "something computes it in float32"
+                    _jax_float32(cases.first.got, cases.in_worker)
+                    or "something computes it in float32"
                 ),
             )
         ]
@@ -673,8 +700,8 @@ def gradient_hints(cases: _Cases, kinks: str) -> list[Hint]:
                 "something promotes (a float64 constant or np.where(..., 1.0, 0.0) with float32 "
                 "arrays); return gradients in the params' dtype"
             )
-        elif _jax_without_x64(got):
-            cause = JAX_FLOAT32
+        elif jax := _jax_float32(got, cases.in_worker):
+            cause = jax
         else:
             cause = (
                 "something converts them (an array made with dtype=np.float32, "
@@ -725,16 +752,11 @@ def gradient_hints(cases: _Cases, kinks: str) -> list[Hint]:
         and _matches(got, ref, scale, loose)
         and not _matches(got, ref, scale, middle)
     ):
-        return [
-            Hint(
-                "float32_precision",
-                f"right only to float32 precision: {JAX_FLOAT32}"
-                if _jax_without_x64(got)
-                else "right only to float32 precision: something computes in float32 (a float32 "
-                "array or constant, torch's default dtype, np.float32(...)); results must be "
-                "computed in the params' dtype",
-            )
-        ]
+        cause = _jax_float32(got, cases.in_worker) or (
+            "something computes in float32 (a float32 array or constant, torch's default "
+            "dtype, np.float32(...)); results must be computed in the params' dtype"
+        )
+        return [Hint("float32_precision", f"right only to float32 precision: {cause}")]
     factor = _fit_factor(got, ref)
     if factor is not None and factor != 0 and abs(factor - 1) > loose:
         tried = cases.all()
@@ -834,13 +856,15 @@ def diagnose(
     call: Call | None = None,
     kinks: str = "include",
     layout: Layout | None = None,
+    in_worker: bool = False,
 ) -> Diagnosis:
     """Hints for why ``got`` differs from ``ref`` on ``case``.
 
     ``call`` runs the user's function on other cases (the follow-ups and, for the
     self-consistency check, the case with one parameter moved); without it, only the failing
-    case is used.  Gradient hints are given only when ``grads_wrong``, loss hints only when
-    ``loss_wrong``.
+    case is used.  ``in_worker``: the user's function ran in a worker thread (under a time
+    limit), where per-thread settings of the caller's do not reach.  Gradient hints are
+    given only when ``grads_wrong``, loss hints only when ``loss_wrong``.
     """
     layout_ = Layout() if layout is None else layout
     shape = transposed_hints(case, got, ref.grads, layout_) if grads_wrong else []
@@ -864,7 +888,7 @@ def diagnose(
                 "disagrees with itself, whatever crossgrad's reference says",
             )
         )
-    cases = _Cases(case, got, ref, call)
+    cases = _Cases(case, got, ref, call, in_worker)
     # Another library's definition of an activation explains the loss and the gradients at
     # once, exactly: nothing else is then tried (float32 rounding would fit it loosely).
     variant = activation_variant_hints(cases) if loss_wrong or grads_wrong else []

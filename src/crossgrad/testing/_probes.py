@@ -195,9 +195,17 @@ class _Cases:
     """The failing case and, built when first needed, the follow-up cases: two more samples,
     two more outputs, and other parameters and samples."""
 
-    def __init__(self, case: Case, got: Gradients, ref: BackpropResult, call: Call | None):
+    def __init__(
+        self,
+        case: Case,
+        got: Gradients,
+        ref: BackpropResult,
+        call: Call | None,
+        in_worker: bool = False,
+    ):
         self.first = _Tried(case, got, ref)
         self._call = call
+        self.in_worker = in_worker  # the user's function runs in a worker thread
         self._more: list[_Tried] | None = None
 
     def all(self) -> list[_Tried]:

@@ -471,6 +471,7 @@ def impl_checker(
                 call=quiet_call,
                 kinks=kinks,
                 layout=layout_,
+                in_worker=timeout is not None,
             )
             return Failure(
                 candidate,
