@@ -27,10 +27,11 @@ read:
   (``SMALL_PRODUCT``) use ``np.dot``, whose call overhead is lower.
 - **A fast path for valid input.**  Arrays that already have the params' dtype and the
   network's shapes are checked with a few reductions (``x``, ``y`` and the params finite,
-  one ``np.vdot`` each, or one for all the params ``train_step`` made; ``y`` in the loss's
-  domain); anything else goes through ``reference.check_inputs``, which raises the
-  reference's errors.  The check runs on every call: a later NaN in the same array is
-  caught.
+  one ``np.vdot`` each, or one for all the params ``backprop`` gets from ``train_step``;
+  ``y`` in the loss's domain); anything else goes through ``reference.check_inputs``,
+  which raises the reference's errors.  The check runs on every call: a later NaN in the
+  same array is caught.  ``train_step`` on params it made finds a NaN or infinity in them
+  in the new params it checks anyway (``p − lr·g`` keeps it), one pass fewer over them.
 - **Few Python objects per call.**  On a network of a few units a step is some twenty
   NumPy calls of about a microsecond each, and the Python around them counts as much: the
   params ``train_step`` made last are recognised by a weak reference without a callback
@@ -182,7 +183,9 @@ def workspace(net: Network, batch: int, dtype: np.dtype[Any]) -> Workspace:
 Prepared = tuple[Array, Array, bool, Workspace, Array | None]
 
 
-def _prepare(net: Network, params: Params, x: ArrayLike, y: ArrayLike) -> Prepared:
+def _prepare(
+    net: Network, params: Params, x: ArrayLike, y: ArrayLike, step: bool = False
+) -> Prepared:
     """``check_inputs(net, params, x, y)`` with a fast path for input that is plainly valid:
     ``(x, y, single, workspace, flat)``, with ``x``, ``y`` as ``(batch, width)`` arrays,
     ``single`` when one sample came as vectors, and ``flat`` the buffer of params that
@@ -191,7 +194,8 @@ def _prepare(net: Network, params: Params, x: ArrayLike, y: ArrayLike) -> Prepar
     The fast path accepts only what ``check_inputs`` accepts: arrays already in the params'
     dtype and the network's shapes, finite (``x``, ``y`` and the params, on every call), and
     in the loss's domain.  Whatever it is unsure of, it leaves to ``check_inputs``, which
-    raises the reference's errors.
+    raises the reference's errors.  For a ``step`` (``train_step``) on params it made, their
+    finiteness is checked in the new params instead (see ``train_step``).
     """
     if (
         type(x) is np.ndarray
@@ -209,7 +213,7 @@ def _prepare(net: Network, params: Params, x: ArrayLike, y: ArrayLike) -> Prepar
             y.shape == (x.shape[0], sizes[-1])
             and x.shape[1] == sizes[0]
             and (flat is not None or _shapes(params) == ws.param_shapes)
-            and _finite(x, y, params, flat)
+            and _finite(x, y, params, flat, skip=step and flat is not None)
             and not kernels.target_problem(net.loss, y, ws.scratch[-1])
         ):
             return x, y, False, ws, flat
@@ -218,10 +222,10 @@ def _prepare(net: Network, params: Params, x: ArrayLike, y: ArrayLike) -> Prepar
     return batch.x, batch.y, batch.single, ws, _buffer_of(params, net.sizes)
 
 
-def _finite(x: Array, y: Array, params: Params, flat: Array | None) -> bool:
-    """Whether ``x``, ``y`` and ``params`` (``flat``, when given, holds them) are surely
-    finite (``_surely_finite``); when not, the full check decides."""
-    held = (flat,) if flat is not None else (*params.weights, *params.biases)
+def _finite(x: Array, y: Array, params: Params, flat: Array | None, skip: bool = False) -> bool:
+    """Whether ``x``, ``y`` and ``params`` (``flat``, when given, holds them; not checked
+    with ``skip``) are surely finite (``_surely_finite``); when not, the full check decides."""
+    held = () if skip else (flat,) if flat is not None else (*params.weights, *params.biases)
     return _surely_finite(0.0, x, y, *held)
 
 
@@ -355,13 +359,17 @@ def train_step(
     """Like ``reference.train_step``: ``(loss before the step, new params)``.
 
     The new params (``W − lr·∂L/∂W``, ``b − lr·∂L/∂b``) are a new buffer, safe to keep;
-    ``params`` is not modified.  ``lr`` is folded into δ_L, so ``lr·∂L/∂W`` is rounded
-    differently from the reference's (within the tolerance model).  Feeding the new params
-    back in, as a training loop does, makes the update one array operation for the network.
+    ``params`` is not modified.  Params this function made are not checked for NaN and
+    infinity on the way in, but in the new params: ``p − lr·g`` is not finite wherever ``p``
+    is not, so such params hand the call to the reference, which raises its error, as for
+    any other input it rejects; this saves one pass over every parameter.  ``lr`` is folded
+    into δ_L, so ``lr·∂L/∂W`` is rounded differently from the reference's (within the
+    tolerance model).  Feeding the new params back in, as a training loop does, makes the
+    update one array operation for the network.
     """
     # check_lr's answer for a finite positive float, without its isinstance checks.
     lr_ = lr if type(lr) is float and 0.0 < lr < math.inf else check_lr(lr)
-    x_, y_, _, ws, source = _prepare(net, params, x, y)
+    x_, y_, _, ws, source = _prepare(net, params, x, y, step=True)
     with _quiet():  # an overflow is found in the results, as the reference finds it
         grads = ws.weight_grads, ws.bias_grads
         loss = _gradients(ws, params, x_, y_, ws.zs, ws.activations, *grads, lr_)

@@ -14,6 +14,7 @@ import math
 import re
 import sys
 import threading
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -289,17 +290,26 @@ def test_input_is_checked_on_every_call_not_only_the_first() -> None:
         numpy_backend.train_step(net, new, x, y, 0.1)
 
 
-def test_params_are_checked_on_every_call_even_those_train_step_made() -> None:
-    # train_step's params are views into one buffer, checked as one; a user may still write
-    # into them (crossgrad never does), and the next call must say so, as the reference.
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("where", [("biases", 1, 1), ("weights", 0, (2, 3))])
+def test_params_are_checked_on_every_call_even_those_train_step_made(
+    bad: float, where: tuple[str, int, Any]
+) -> None:
+    # train_step's params are views into one buffer; a user may still write into them
+    # (crossgrad never does), and the next call must say so, as the reference.  backprop
+    # checks them on the way in; train_step finds them in the new params, W − lr·g.
     net = Network((4, 3, 2))
     x, y = np.ones((2, 4)), np.zeros((2, 2))
     _, new = numpy_backend.train_step(net, reference.init_params(net), x, y, 0.1)
     _, new = numpy_backend.train_step(net, new, x, y, 0.1)
-    new.biases[1][1] = np.nan
+    kind, layer, index = where
+    getattr(new, kind)[layer][index] = bad
+    message = rf"params.{kind}\[{layer}\] must be finite, got 1"
     for function, extra in ((numpy_backend.train_step, (0.1,)), (numpy_backend.backprop, ())):
-        with pytest.raises(ValueError, match=r"params.biases\[1\] must be finite, got 1"):
-            function(net, new, x, y, *extra)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # and no NumPy warning on the way
+            with pytest.raises(ValueError, match=message):
+                function(net, new, x, y, *extra)
 
 
 def test_input_the_fast_path_does_not_take_gives_the_references_results() -> None:
