@@ -7,7 +7,8 @@ at batch 32 in float32), beside the whole step and beside ``jax.jit``'s step:
 
 - ``step``: the ``numpy`` row of ``crossgrad bench``, ``train_step`` with the params it made
   last fed back in;
-- ``checks``: the input checks of that call (``numpy_backend._prepare``, its fast path);
+- ``checks``: the input checks of that call (``numpy_backend._prepare``, its fast path, as
+  ``train_step`` calls it);
 - ``compute``: the forward pass, the loss and the backward pass into the workspace
   (``numpy_backend._gradients``);
 - ``params``: ``reference.Params(weights, biases)``, the public constructor every step's
@@ -79,7 +80,7 @@ def _parts(case_id: str) -> dict[str, timing.Timed]:
     z, t = ws.zs[-1].copy(), np.empty_like(ws.zs[-1])
     parts: dict[str, timing.Timed] = {
         "step": step,
-        "checks": timing.Product(lambda: numpy_backend._prepare(net, made, x, y)),
+        "checks": timing.Product(lambda: numpy_backend._prepare(net, made, x, y, step=True)),
         "compute": timing.Product(
             lambda: numpy_backend._gradients(
                 ws, made, x, y, ws.zs, ws.activations, ws.weight_grads, ws.bias_grads, lr
