@@ -159,11 +159,13 @@ def test_declined_cases_are_counted_and_all_declined_exits_2(
     assert code == 0
     assert report["cases_declined"] > 0
     assert report["declined"] == {"one layer only": report["cases_declined"]}
-    code, report = _run(capsys, "--impl", f"{glue}:declines_all", *MLP)
+    smallest = ["--depth", "1", "--width", "1", "--batch", "1"]  # (cheaper to draw, all declined)
+    code, report = _run(capsys, "--impl", f"{glue}:declines_all", *MLP, *smallest)
     assert code == 2
     assert report["cases_checked"] == 0
     assert "declined every case" in report["error"]
-    assert main(["check", "--trials", "5", "--no-progress", "--impl", f"{glue}:declines_all"]) == 2
+    command = ["check", "--trials", "5", "--no-progress", "--impl", f"{glue}:declines_all"]
+    assert main([*command, *smallest]) == 2
     assert "declined every case" in capsys.readouterr().err
 
 

@@ -104,13 +104,13 @@ def test_calls_started_together_run_in_order_in_one_reused_worker() -> None:
 
 
 def test_each_call_of_a_batch_is_timed_from_its_own_start() -> None:
-    # The third call waits 0.8 s for the two before it, then runs 0.4 s: within its limit of
-    # 1 s, though it is asked for first and comes 1.2 s after the batch started.
+    # The third call waits 0.5 s for the two before it, then runs 0.25 s: within its limit
+    # of 0.6 s, though it is asked for first and comes 0.75 s after the batch started.
     def sleeps(k: int) -> int:
-        time.sleep(0.4)
+        time.sleep(0.25)
         return k
 
-    with _time_limit.start_calls(sleeps, [(0,), (1,), (2,)], 1.0) as calls:
+    with _time_limit.start_calls(sleeps, [(0,), (1,), (2,)], 0.6) as calls:
         assert calls.result(2) == 2
         assert calls.result(0) == 0
 
@@ -155,6 +155,29 @@ def test_a_time_out_in_a_batch_abandons_its_worker_and_the_calls_after() -> None
         assert _time_limit.call_with_time_limit(threading.current_thread, (), 10.0) is not worker
     finally:
         release.set()
+    worker.join(timeout=10)
+    assert not worker.is_alive()
+    assert made == [0]
+
+
+def test_a_later_result_of_a_batch_whose_earlier_call_hangs_is_a_time_out() -> None:
+    # Call 2 cannot start while call 0 runs: asking for it first waits for call 0, with
+    # call 0's time limit, instead of forever.
+    calls, release, made, worker = _blocked_batch(0.05)
+    caught: list[Exception] = []
+
+    def ask() -> None:
+        try:
+            calls.result(2)
+        except _time_limit.TimeLimitExceededError as exc:
+            caught.append(exc)
+
+    asking = threading.Thread(target=ask, daemon=True)  # (a wait forever fails, not hangs)
+    asking.start()
+    asking.join(timeout=10)
+    assert len(caught) == 1
+    calls.close()
+    release.set()
     worker.join(timeout=10)
     assert not worker.is_alive()
     assert made == [0]

@@ -62,19 +62,21 @@ _Done = tuple[bool, Any]
 
 
 class Call:
-    """One call handed to a worker (``start_calls``); ``result()`` waits for its outcome.
+    """One call handed to a worker (``start_calls``); ``wait(timeout)`` waits for its outcome.
 
     ``started`` is when the worker began it (``time.monotonic()``), ``None`` before; a call
     cancelled before it starts is skipped (``lock`` makes the two one step each).
+    ``outcome`` is what the caller received from ``done``, once it has.
     """
 
-    __slots__ = ("args", "cancelled", "collected", "done", "fn", "lock", "started")
+    __slots__ = ("args", "cancelled", "done", "fn", "lock", "outcome", "started")
 
     def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], lock: threading.Lock):
         self.fn, self.args, self.lock = fn, args, lock
         self.done: queue.SimpleQueue[_Done] = queue.SimpleQueue()
         self.started: float | None = None
-        self.cancelled = self.collected = False
+        self.outcome: _Done | None = None
+        self.cancelled = False
 
     def start(self) -> bool:
         """Mark the call started, unless it was cancelled first: whether to run it."""
@@ -88,20 +90,21 @@ class Call:
         outcome neither collected nor arrived)."""
         with self.lock:
             self.cancelled = True
-            return self.started is not None and not self.collected and self.done.empty()
+            return self.started is not None and self.outcome is None and self.done.empty()
 
     def wait(self, timeout: float) -> _Done | None:
         """The outcome, or ``None`` once the call has run ``timeout`` seconds from its start
         (the time before it starts, while the worker finishes earlier calls, does not count)."""
-        while True:
+        while self.outcome is None:
             started = self.started
             left = timeout if started is None else started + timeout - time.monotonic()
             try:
-                return self.done.get(timeout=max(left, 0.0))
+                self.outcome = self.done.get(timeout=max(left, 0.0))
             except queue.Empty:
                 started = self.started
                 if started is not None and time.monotonic() - started >= timeout:
                     return None
+        return self.outcome
 
 
 class _Worker:
@@ -152,10 +155,11 @@ def _outcome(outcome: _Done) -> Any:
 class Calls:
     """Calls running one after another in one worker thread (``start_calls``).
 
-    ``result(k)`` waits for call ``k`` as ``call_with_time_limit`` does; ``close()`` (also on
-    leaving a ``with`` block) cancels the calls not yet started and gives the worker back
-    for reuse, unless a call timed out or is left running: then the worker is abandoned to
-    it, and exits once it returns.
+    ``result(k)`` waits for the calls up to ``k``, in order (a call starts only once those
+    before it have returned), each as ``call_with_time_limit`` waits for its one; ``close()``
+    (also on leaving a ``with`` block) cancels the calls not yet started and gives the
+    worker back for reuse, unless a call timed out or is left running: then the worker is
+    abandoned to it, and exits once it returns.
     """
 
     def __init__(self, fn: Callable[..., Any], argses: Sequence[tuple[Any, ...]], timeout: float):
@@ -172,17 +176,19 @@ class Calls:
 
     def result(self, k: int) -> Any:
         """The value call ``k`` returned (or its exception, raised here), or
-        ``TimeLimitExceededError`` once it has run ``timeout`` seconds."""
+        ``TimeLimitExceededError`` once it, or a call before it, has run ``timeout`` seconds
+        (the calls after one that did not return never start)."""
         outcome: _Done | None = None
-        call = self.calls[k]
-        try:
-            outcome = call.wait(self.timeout)
-        finally:
-            if outcome is None:  # timed out, or interrupted: the call may still be running
-                self._abandoned = True
-        if outcome is None:
-            raise TimeLimitExceededError(self.timeout)
-        call.collected = True
+        for call in self.calls[: k + 1]:
+            outcome = None
+            try:
+                outcome = call.wait(self.timeout)
+            finally:
+                if outcome is None:  # timed out, or interrupted: the call may still be running
+                    self._abandoned = True
+            if outcome is None:
+                raise TimeLimitExceededError(self.timeout)
+        assert outcome is not None  # (k is an index of self.calls)
         return _outcome(outcome)
 
     def close(self) -> None:
