@@ -411,13 +411,15 @@ def test_jaxs_64_bit_mode_in_a_with_block_does_not_reach_the_worker_thread() -> 
     assert "timeout=None calls your function in your own thread" in failure.hints[0]
 
 
-def test_float32_from_float64_params_is_not_called_a_promotion() -> None:
+@pytest.mark.parametrize(("dtype", "narrow"), [("float64", "float32"), ("float32", "float16")])
+def test_a_narrower_dtype_is_not_called_a_promotion(dtype: str, narrow: str) -> None:
     def demoted(net: Network, params: Any, x: Any, y: Any) -> Any:
         out = reference.backprop(net, params, x, y)
-        return out.loss, [g.astype(np.float32) for g in out.grads.weights], out.grads.biases
+        return out.loss, [g.astype(narrow) for g in out.grads.weights], out.grads.biases
 
-    failure = _failure(demoted, weights="out_in")
+    failure = _failure(demoted, weights="out_in", dtype=dtype)
     assert _codes(failure) == ["wrong_dtype"]
-    assert "in float32 instead of the params' float64: something converts them" in str(
-        failure.hints[0]
+    assert str(failure.hints[0]).startswith(
+        f"the values are right, in {narrow} instead of the params' {dtype}: something converts "
+        f"them (an array made with dtype=np.{narrow},"
     )

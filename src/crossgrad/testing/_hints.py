@@ -703,10 +703,11 @@ def gradient_hints(cases: _Cases, kinks: str) -> list[Hint]:
         elif jax := _jax_float32(got, cases.in_worker):
             cause = jax
         else:
+            narrow = min(returned, key=lambda d: d.itemsize).name
             cause = (
-                "something converts them (an array made with dtype=np.float32, "
-                ".astype(np.float32), a float32 array they are computed from); return gradients "
-                "in the params' dtype"
+                f"something converts them (an array made with dtype=np.{narrow}, "
+                f".astype(np.{narrow}), a {narrow} array they are computed from); return "
+                "gradients in the params' dtype"
             )
         return [Hint("wrong_dtype", f"{lead}: {cause}")]
     matched: list[tuple[str, str, Target]] = []
