@@ -104,15 +104,24 @@ def test_calls_started_together_run_in_order_in_one_reused_worker() -> None:
 
 
 def test_each_call_of_a_batch_is_timed_from_its_own_start() -> None:
-    # The third call waits 0.5 s for the two before it, then runs 0.25 s: within its limit
-    # of 0.6 s, though it is asked for first and comes 0.75 s after the batch started.
-    def sleeps(k: int) -> int:
-        time.sleep(0.25)
-        return k
+    # The fourth call waits 0.6 s for the three before it, then runs 0.2 s: well within its
+    # limit of 0.7 s, though it is asked for first and ends 0.8 s after the batch started.
+    def sleeps(seconds: float) -> float:
+        time.sleep(seconds)
+        return seconds
 
-    with _time_limit.start_calls(sleeps, [(0,), (1,), (2,)], 0.6) as calls:
-        assert calls.result(2) == 2
-        assert calls.result(0) == 0
+    with _time_limit.start_calls(sleeps, [(0.2,)] * 4, 0.7) as calls:
+        assert calls.result(3) == 0.2
+        assert calls.result(0) == 0.2
+    # Not from when its result is asked for: the second call runs 1 s, and it is asked for
+    # 0.5 s after it started, with a limit of 0.7 s: a time-out 0.2 s later.
+    with _time_limit.start_calls(sleeps, [(0.1,), (1.0,)], 0.7) as calls:
+        assert calls.result(0) == 0.1
+        time.sleep(0.5)
+        asked = time.monotonic()
+        with pytest.raises(_time_limit.TimeLimitExceededError):
+            calls.result(1)
+        assert time.monotonic() - asked < 0.6
 
 
 def _blocked_batch(
