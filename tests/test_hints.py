@@ -14,7 +14,7 @@ import pytest
 import realistic
 
 from crossgrad import reference, testing
-from crossgrad.reference import Network
+from crossgrad.reference import Network, Params
 
 # relu hidden layers and an identity output: the architecture most real code has.
 MLP = {
@@ -423,3 +423,44 @@ def test_a_narrower_dtype_is_not_called_a_promotion(dtype: str, narrow: str) -> 
         f"the values are right, in {narrow} instead of the params' {dtype}: something converts "
         f"them (an array made with dtype=np.{narrow},"
     )
+
+
+def _forward_differences(net: Network, params: Any, x: Any, y: Any) -> Any:
+    """Gradients by forward differences of the loss (step 1e-7), all in float64."""
+    base = reference.backprop(net, params, x, y).loss
+    arrays = [a.copy() for a in (*params.weights, *params.biases)]
+    grads = [np.zeros_like(a) for a in arrays]
+    n = net.n_layers
+    for a, g in zip(arrays, grads, strict=True):
+        for i in np.ndindex(a.shape):
+            kept, a[i] = a[i], a[i] + 1e-7
+            moved = reference.backprop(net, Params(arrays[:n], arrays[n:]), x, y).loss
+            g[i] = (moved - base) / 1e-7
+            a[i] = kept
+    return base, grads[:n], grads[n:]
+
+
+def test_float32_is_claimed_only_where_the_values_are_float32_numbers() -> None:
+    # Forward differences are right to about float32 precision too, in float64: the hint
+    # must not tell that code it computes in float32.
+    run = {**MLP, "weights": "out_in", "hidden_activations": "tanh", "seed": 0}
+    approximated = _failure(_forward_differences, **run)
+    assert _codes(approximated) == ["float32_precision"]
+    assert "or the gradients are approximated (finite differences" in approximated.hints[0]
+    assert "every value you return is a float32 number" not in approximated.hints[0]
+
+    def in_float32(net: Network, params: Any, x: Any, y: Any) -> Any:
+        out = reference.backprop(net, *(
+            Params([W.astype(np.float32) for W in params.weights],
+                   [b.astype(np.float32) for b in params.biases]),
+            x.astype(np.float32), y.astype(np.float32)))  # fmt: skip
+        as64 = [g.astype(np.float64) for g in (*out.grads.weights, *out.grads.biases)]
+        return out.loss, as64[: net.n_layers], as64[net.n_layers :]
+
+    computed = _failure(in_float32, **run)
+    assert set(_codes(computed)) == {"float32_precision"}
+    texts = [str(h) for h in computed.hints]  # the loss's hint, then the gradients'
+    assert any(
+        t.endswith("it is a float32 number: something computes it in float32") for t in texts
+    )
+    assert any("every value you return is a float32 number: something computes" in t for t in texts)

@@ -352,6 +352,11 @@ def _jax_float32(got: Gradients, in_worker: bool) -> str | None:
     )
 
 
+def _in_float32(values: Array) -> bool:
+    """Whether every entry of ``values`` is a float32 number (float32 arrays always are)."""
+    return bool(np.array_equal(values, values.astype(np.float32), equal_nan=True))
+
+
 def _in_a_new_thread(fn: Callable[[], bool]) -> bool:
     """``fn()`` called in a new thread, as a worker thread calls the user's function."""
     seen: list[bool] = []
@@ -384,7 +389,11 @@ def loss_hints(cases: _Cases) -> list[Hint]:
                 f"{first_ratio!r}{where}): "
                 + (
                     _jax_float32(cases.first.got, cases.in_worker)
-                    or "something computes it in float32"
+                    or (
+                        "it is a float32 number: something computes it in float32"
+                        if all(_in_float32(np.asarray(t.got.loss)) for t, _ in ratios)
+                        else "something computes it in float32, or approximates it"
+                    )
                 ),
             )
         ]
@@ -753,11 +762,22 @@ def gradient_hints(cases: _Cases, kinks: str) -> list[Hint]:
         and _matches(got, ref, scale, loose)
         and not _matches(got, ref, scale, middle)
     ):
-        cause = _jax_float32(got, cases.in_worker) or (
-            "something computes in float32 (a float32 array or constant, torch's default "
-            "dtype, np.float32(...)); results must be computed in the params' dtype"
-        )
-        return [Hint("float32_precision", f"right only to float32 precision: {cause}")]
+        where32 = "(a float32 array or constant, torch's default dtype, np.float32(...))"
+        if jax := _jax_float32(got, cases.in_worker):
+            text = f"right only to float32 precision: {jax}"
+        elif all(_in_float32(g) for g in (*got.weights, *got.biases)):
+            text = (
+                "right only to float32 precision, and every value you return is a float32 "
+                f"number: something computes in float32 {where32}; results must be computed in "
+                "the params' dtype"
+            )
+        else:  # float64 values: float32 somewhere inside, or an approximation
+            text = (
+                "right only to float32 precision, far beyond float64 rounding: either something "
+                f"computes in float32 {where32}, or the gradients are approximated (finite "
+                "differences, an approximated function)"
+            )
+        return [Hint("float32_precision", text)]
     factor = _fit_factor(got, ref)
     if factor is not None and factor != 0 and abs(factor - 1) > loose:
         tried = cases.all()
