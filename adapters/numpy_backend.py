@@ -213,7 +213,7 @@ def _prepare(
             y.shape == (x.shape[0], sizes[-1])
             and x.shape[1] == sizes[0]
             and (flat is not None or _shapes(params) == ws.param_shapes)
-            and _finite(x, y, params, flat, skip=step and flat is not None)
+            and _finite(x, y, params, flat, step)
             and not kernels.target_problem(net.loss, y, ws.scratch[-1])
         ):
             return x, y, False, ws, flat
@@ -222,10 +222,14 @@ def _prepare(
     return batch.x, batch.y, batch.single, ws, _buffer_of(params, net.sizes)
 
 
-def _finite(x: Array, y: Array, params: Params, flat: Array | None, skip: bool = False) -> bool:
-    """Whether ``x``, ``y`` and ``params`` (``flat``, when given, holds them; not checked
-    with ``skip``) are surely finite (``_surely_finite``); when not, the full check decides."""
-    held = () if skip else (flat,) if flat is not None else (*params.weights, *params.biases)
+def _finite(x: Array, y: Array, params: Params, flat: Array | None, step: bool) -> bool:
+    """Whether ``x``, ``y`` and ``params`` (``flat``, when given, holds them) are surely
+    finite (``_surely_finite``); when not, the full check decides.  The params ``flat``
+    holds are not looked at for a ``step``: ``train_step`` finds them in its new params."""
+    if flat is None:
+        held: tuple[Array, ...] = (*params.weights, *params.biases)
+    else:
+        held = () if step else (flat,)
     return _surely_finite(0.0, x, y, *held)
 
 

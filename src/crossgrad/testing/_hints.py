@@ -293,29 +293,33 @@ def activation_variant_hints(cases: _Cases) -> list[Hint]:
     if not variants:
         return []
     tried = cases.all()
+    scales = [error_scale(t.case.net, t.case.params, t.case.x, t.case.y) for t in tried]
     for code, text, variant in variants:
         with np.errstate(all="ignore"):  # (far-out z: the variant overflows where it is flat)
             made = [_variant_backprop(t.case, variant) for t in tried]
-        pairs = list(zip(tried, made, strict=True))
-        if all(_agrees(t, t.ref.loss, t.ref.grads, loss, grads) for t, (loss, grads) in pairs):
+        pairs = list(zip(tried, scales, made, strict=True))
+        if all(_agrees(t, s, t.ref.loss, t.ref.grads, *m) for t, s, m in pairs):
             continue  # on these cases the variant changes nothing: it explains nothing
-        if all(_agrees(t, t.got.loss, t.got, loss, grads) for t, (loss, grads) in pairs):
+        if all(_agrees(t, s, t.got.loss, t.got, *m) for t, s, m in pairs):
             return [Hint(code, f"{text}: yours is the reference computed with it{_where(tried)}")]
     return []
 
 
 def _agrees(
-    t: _Tried, loss: float | None, got: Gradients | Params, target_loss: float, target: Params
+    t: _Tried,
+    scale: Params,
+    loss: float | None,
+    got: Gradients | Params,
+    target_loss: float,
+    target: Params,
 ) -> bool:
     """Whether ``loss`` (if any) and ``got`` are ``target_loss`` and ``target`` on ``t``'s
-    case, to the tolerance model (the loss to 1000 ulp)."""
+    case, to the tolerance model with the gradients' error ``scale`` (the loss to 1000
+    ulp)."""
     case = t.case
     grads = got if isinstance(got, Gradients) else Gradients(None, got.weights, got.biases)
     return (loss is None or _close(float(loss), target_loss, case.dtype)) and _matches(
-        grads,
-        target,
-        error_scale(case.net, case.params, case.x, case.y),
-        default_rtol(case.net, case.dtype),
+        grads, target, scale, default_rtol(case.net, case.dtype)
     )
 
 

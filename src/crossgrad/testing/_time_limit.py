@@ -16,12 +16,11 @@ once that call returns, if ever.  Every call runs in a fresh, empty ``contextvar
 as in a new thread, so that one call's ``np.errstate`` (or any context variable) does not
 leak into the next.
 
-Handing a call to a thread and its result back costs two thread wake-ups, about 0.1 ms each
-on a 2-core VM, as much as checking a small case.  So a sweep starts the calls of all the
-cases of a Hypothesis example at once (``start_calls``): one worker runs them one after
-another while the caller computes the reference's side, and each call's time limit counts
-from its own start.  Calls not yet started when the caller is done (a case failed) are not
-made.
+Handing a call to a thread and its result back costs two thread wake-ups.  So a sweep
+starts the calls of all the cases of a Hypothesis example at once (``start_calls``): one
+worker makes them one after another, with no wake-up between them, while the caller waits
+for the first and then checks each case in turn; each call's time limit counts from its
+own start.  Calls not yet started when the caller is done (a case failed) are not made.
 """
 
 from __future__ import annotations
