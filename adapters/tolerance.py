@@ -40,6 +40,7 @@ million times tighter than the error of an implementation that silently computes
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -74,26 +75,26 @@ class LossScale:
     """The loss's part of the error scale, for output ``out`` and targets ``y`` ``(batch, width)``.
 
     ``gradient(out, y)`` bounds the size of the terms of ``∂ℓ/∂out`` (``(batch, width)``);
-    ``curvature(out, y)`` bounds ``|∂²ℓ/∂out²|`` (broadcastable to ``(batch, width)``), how
-    far a rounding error in ``out`` moves the gradient.
+    ``curvature(out, y)`` bounds ``|∂²ℓ/∂out²|`` (a number, or an array broadcastable to
+    ``(batch, width)``), how far a rounding error in ``out`` moves the gradient.
     """
 
     gradient: Callable[[Array, Array], Array]
-    curvature: Callable[[Array, Array], Array]
+    curvature: Callable[[Array, Array], Array | float]
 
 
 LOSS_SCALES: dict[str, LossScale] = {
     "half_sse": LossScale(
         lambda yhat, y: np.abs(yhat) + np.abs(y),  # the terms of ŷ − y
-        lambda yhat, y: np.ones((1, 1)),  # ∂(ŷ − y)/∂ŷ = 1
+        lambda yhat, y: 1.0,  # ∂(ŷ − y)/∂ŷ = 1
     ),
     "mse": LossScale(
         lambda yhat, y: (2 / yhat.shape[1]) * (np.abs(yhat) + np.abs(y)),
-        lambda yhat, y: np.full((1, 1), 2 / yhat.shape[1]),
+        lambda yhat, y: 2 / yhat.shape[1],
     ),
     "binary_cross_entropy": LossScale(  # on logits: (σ(z) − y) / width
         lambda z, y: (ACTIVATIONS["sigmoid"].forward(z) + y) / z.shape[1],
-        lambda z, y: np.full((1, 1), 0.25 / z.shape[1]),  # σ' ≤ 1/4
+        lambda z, y: 0.25 / z.shape[1],  # σ' ≤ 1/4
     ),
     "softmax_cross_entropy": LossScale(  # (Σy)·softmax − y
         lambda logits, y: y.sum(axis=1, keepdims=True) * _softmax(logits) + y,
@@ -138,6 +139,75 @@ class ForwardScales:
 # Scales of huge inputs may overflow float64 (their bounds are loose); an infinite scale allows
 # any finite error there, and no warning escapes.
 @np.errstate(over="ignore", invalid="ignore")
+def error_scale_arrays(
+    net: Network,
+    params: Params,
+    x: NDArray[np.floating],
+    y: NDArray[np.floating],
+    forward_values: tuple[Sequence[NDArray[np.floating]], Sequence[NDArray[np.floating]]]
+    | None = None,
+) -> tuple[ForwardScales, list[Array], list[Array]]:
+    """``error_scales`` with the gradient scales as two lists, ``S(W_l)`` and ``S(b_l)``.
+
+    For callers that only read the gradient scales, such as a sweep's check: ``Params``
+    checks every array it is given, nearly a tenth of the call on a sweep's small networks.
+    """
+    x, y = x.astype(np.float64, copy=False), y.astype(np.float64, copy=False)
+    if params.dtype == np.float64:
+        weights, biases = params.weights, params.biases
+        if forward_values is None:
+            forward_values = forward(net, params, x)
+    else:  # scales in float64, on a forward pass of their own in float64
+        weights = tuple(W.astype(np.float64) for W in params.weights)
+        biases = tuple(b.astype(np.float64) for b in params.biases)
+        forward_values = forward(net, Params(weights, biases), x)
+    zs, activations = forward_values
+    abs_weights = [np.abs(W) for W in weights]
+
+    # t_l: size of the terms summed into z_l; ss[l]: s_l, the error scale of a_l (s_0 = |x|);
+    # bounds[l]: D_l.
+    ts, ss, bounds = [], [np.abs(x)], []
+    for W_abs, b, name, z, a in zip(
+        abs_weights, biases, net.activations, zs, activations[1:], strict=True
+    ):
+        t = ss[-1] @ W_abs.T + np.abs(b)
+        derivative = np.maximum(np.abs(ACTIVATIONS[name].derivative(z, a)), 1)  # max(|f'|, 1)
+        ss.append(derivative * t + np.abs(a))
+        # D_l: max(|f'(z)|, 1) for the derivative itself, plus sup|f''|·t for how far a
+        # rounding error in z (of size eps·t) moves f'(z).
+        curvature = CURVATURE[name]
+        bounds.append(derivative + curvature * t if curvature else derivative)
+        ts.append(t)
+
+    loss, loss_scale = LOSSES[net.loss], LOSS_SCALES[net.loss]
+    out, out_scale = (zs[-1], ts[-1]) if loss.on_logits else (activations[-1], ss[-1])
+    gradient_scale = loss_scale.gradient(out, y)
+    per_sample = (gradient_scale * out_scale).sum(axis=1) + np.abs(loss.value(out, y))
+    # sum / n: the mean, computed exactly as ndarray.mean computes it, without its overhead.
+    total = per_sample.sum()
+    forward_total = total / per_sample.size if net.reduction == "mean" else total
+
+    # Backward, on absolute values: the loss gradient's terms, plus its movement under the
+    # rounding error of the output.
+    m = gradient_scale + loss_scale.curvature(out, y) * out_scale.max(axis=1, keepdims=True)
+    if net.reduction == "mean":
+        m = m / x.shape[0]
+    if not loss.on_logits:
+        m = m * bounds[-1]
+    S_W: list[Array] = []
+    S_b: list[Array] = []
+    for l in reversed(range(net.n_layers)):
+        # ss[l] scales this layer's input: s_{l-1} (≥ |a_{l-1}|) in the 1-based numbering above.
+        S_W.append(m.T @ ss[l])
+        S_b.append(m.sum(axis=0))
+        if l > 0:
+            m = (m @ abs_weights[l]) * bounds[l - 1]
+    S_W.reverse()
+    S_b.reverse()
+    forward_scales = ForwardScales(tuple(ts), tuple(ss[1:]), float(forward_total))
+    return forward_scales, S_W, S_b
+
+
 def error_scales(
     net: Network,
     params: Params,
@@ -154,54 +224,10 @@ def error_scales(
     ``forward_values``, the ``([z_1..z_L], [a_0..a_L])`` of ``reference.forward`` on these
     inputs, saves running the forward pass again when the params are float64.
     """
-    weights = [W.astype(np.float64, copy=False) for W in params.weights]
-    biases = [b.astype(np.float64, copy=False) for b in params.biases]
-    x, y = x.astype(np.float64, copy=False), y.astype(np.float64, copy=False)
-    if forward_values is None or params.dtype != np.float64:
-        forward_values = forward(net, Params(weights, biases), x)
-    zs, activations = forward_values
-    abs_weights = [np.abs(W) for W in weights]
-
-    # t_l: size of the terms summed into z_l; s_l: error scale of a_l; bounds[l]: D_l.
-    s = np.abs(x)
-    ts, ss, bounds = [], [], []
-    for W_abs, b, name, z, a in zip(
-        abs_weights, biases, net.activations, zs, activations[1:], strict=True
-    ):
-        t = s @ W_abs.T + np.abs(b)
-        derivative = np.maximum(np.abs(ACTIVATIONS[name].derivative(z, a)), 1)  # max(|f'|, 1)
-        s = derivative * t + np.abs(a)
-        # D_l: max(|f'(z)|, 1) for the derivative itself, plus sup|f''|·t for how far a
-        # rounding error in z (of size eps·t) moves f'(z).
-        curvature = CURVATURE[name]
-        bounds.append(derivative + curvature * t if curvature else derivative)
-        ts.append(t)
-        ss.append(s)
-
-    loss, loss_scale = LOSSES[net.loss], LOSS_SCALES[net.loss]
-    out, out_scale = (zs[-1], ts[-1]) if loss.on_logits else (activations[-1], ss[-1])
-    gradient_scale = loss_scale.gradient(out, y)
-    per_sample = (gradient_scale * out_scale).sum(axis=1) + np.abs(loss.value(out, y))
-    forward_total = per_sample.mean() if net.reduction == "mean" else per_sample.sum()
-
-    # Backward, on absolute values: the loss gradient's terms, plus its movement under the
-    # rounding error of the output.
-    m = gradient_scale + loss_scale.curvature(out, y) * out_scale.max(axis=1, keepdims=True)
-    if net.reduction == "mean":
-        m = m / x.shape[0]
-    if not loss.on_logits:
-        m = m * bounds[-1]
-    n = net.n_layers
-    S_W: list[NDArray[np.floating]] = [np.empty(0)] * n
-    S_b: list[NDArray[np.floating]] = [np.empty(0)] * n
-    for l in reversed(range(n)):
-        a_scale = ss[l - 1] if l > 0 else np.abs(x)  # the error scale of a_{l-1}, ≥ |a_{l-1}|
-        S_W[l] = m.T @ a_scale
-        S_b[l] = m.sum(axis=0)
-        if l > 0:
-            m = (m @ abs_weights[l]) * bounds[l - 1]
-    forward_scales = ForwardScales(tuple(ts), tuple(ss), float(forward_total))
-    return forward_scales, Params(S_W, S_b)
+    forward_scales, weight_scales, bias_scales = error_scale_arrays(
+        net, params, x, y, forward_values
+    )
+    return forward_scales, Params(weight_scales, bias_scales)
 
 
 def error_scale(net: Network, params: Params, x: ArrayLike, y: ArrayLike) -> Params:
@@ -269,13 +295,14 @@ class Expected:
         self.names = [name for name, _, _ in items]
         self.references = [np.asarray(r) for _, r, _ in items]
         self.scales = [
-            np.reshape(s, r.shape) for r, (_, _, s) in zip(self.references, items, strict=True)
+            np.asarray(s).reshape(r.shape)
+            for r, (_, _, s) in zip(self.references, items, strict=True)
         ]
         sizes = [r.size for r in self.references]
         # Empty arrays have nothing to compare and would break reduceat: left out of the pass.
         self._in_pass = [k for k, n in enumerate(sizes) if n]
         self._sizes = [sizes[k] for k in self._in_pass]
-        self._starts = np.cumsum([0, *self._sizes[:-1]])
+        self._starts = np.array([0, *itertools.accumulate(self._sizes[:-1])])
         self._r = self._concatenate(self.references)
         self._s = self._concatenate(self.scales)
         # |r|, with ∞ where r = 0: the true relative error |g − r| / |r| is then 0 there.
@@ -330,12 +357,12 @@ class Expected:
             # tie rule): every array holds at least one, so each start finds one in its own.
             # A NaN ratio (an infinite error over an infinite allowance) is the largest, as
             # for argmax, and equals no other.
-            largest = np.repeat(worst_ratio, self._sizes)
+            largest = worst_ratio.repeat(self._sizes)
             reached = ratio == largest
             if not finite:
                 reached |= np.isnan(ratio) & np.isnan(largest)
-            hits = np.flatnonzero(reached)
-            worst = hits[np.searchsorted(hits, starts)] - starts
+            hits = reached.nonzero()[0]
+            worst = hits[hits.searchsorted(starts)] - starts
             non_finite = (
                 [False] * len(starts) if finite
                 else np.logical_or.reduceat(~np.isfinite(err), starts).tolist()

@@ -124,6 +124,37 @@ def test_each_call_of_a_batch_is_timed_from_its_own_start() -> None:
         assert time.monotonic() - asked < 0.6
 
 
+def test_waiting_for_a_whole_batch_leaves_every_result_at_hand() -> None:
+    made: list[int] = []
+
+    def sleeps(k: int) -> int:
+        time.sleep(0.05)
+        made.append(k)
+        return k
+
+    with _time_limit.start_calls(sleeps, [(0,), (1,), (2,)], 10.0) as calls:
+        calls.wait_all()
+        assert made == [0, 1, 2]  # all three returned before wait_all did
+        assert [calls.result(k) for k in range(3)] == [0, 1, 2]
+
+
+def test_waiting_for_a_whole_batch_stops_at_a_call_out_of_time() -> None:
+    calls, release, made, worker = _blocked_batch(0.05)
+    try:  # call 0 hangs: wait_all returns once call 0 is out of time (in a thread: a test
+        # of a broken wait_all fails instead of hanging)
+        waiting = threading.Thread(target=calls.wait_all, daemon=True)
+        waiting.start()
+        waiting.join(timeout=5)
+        assert not waiting.is_alive()
+        with pytest.raises(_time_limit.TimeLimitExceededError):
+            calls.result(0)
+        calls.close()
+    finally:
+        release.set()
+    worker.join(timeout=10)
+    assert made == [0]
+
+
 def _blocked_batch(
     timeout: float,
 ) -> tuple[_time_limit.Calls, threading.Event, list[int], threading.Thread]:

@@ -23,11 +23,12 @@ the arrays from ``numpy.random.default_rng(seed)`` with values on the grid
 (``1 + seed % MAX_RESOLUTION``), the batch's values and the ``far_out`` scaling; a layer's
 seed picks its values and, with ``kinks="include"``, how many of its units sit on a kink
 (``seed % 3``).  Everything about one layer (width, activation, seed) is one element of a
-list, so shrinking removes whole layers; then it simplifies each layer's activation and
-narrows it, shortens the batch, simplifies the loss, and moves seeds to 0: seed 0 is the
-coarsest grid (values in ``{-1, -½, 0, ½, 1}`` times the scale), no kinks and no far-out
-layer, which reads well in a failure report.  Draws are few, because each costs: a layer's
-width and activation are one choice, and so are the loss, reduction and dtype of a case.
+list, so shrinking removes whole layers; then it moves each layer's seed towards 0 and
+simplifies its activation and narrows it, shortens the batch, simplifies the loss, and moves
+the case's seed to 0: seed 0 is the coarsest grid (values in ``{-1, -½, 0, ½, 1}`` times the
+scale), no kinks and no far-out layer, which reads well in a failure report.  Draws are few,
+because each costs: a layer (width, activation and seed) is one choice, and so are the
+batch size, loss, reduction and dtype of a case.
 Grid values are exact in float32 and float64 alike, products and short sums of them are
 exact too, so a float32 case holds exactly the numbers of its float64 twin.
 
@@ -312,22 +313,45 @@ Shape = tuple[int, str]
 
 @dataclass(frozen=True)
 class _LayerDraws:
-    """The strategies that draw the layers, built once per ``cases()``/``networks()`` call."""
+    """The choices that draw the layers, built once per ``cases()``/``networks()`` call:
+    one integer per layer (``_layer_choice``), hidden layers as a list, the output layer on
+    its own, and the ``(width, activation)`` shapes each position allows."""
 
-    hidden: st.SearchStrategy[list[tuple[Shape, int]]]
-    output: st.SearchStrategy[tuple[Shape, int]]
+    hidden: st.SearchStrategy[list[int]]
+    output: st.SearchStrategy[int]
+    hidden_shapes: list[Shape]
+    output_shapes: list[Shape]
 
 
-def _shapes(width: tuple[int, int], activations: list[str]) -> st.SearchStrategy[Shape]:
-    """``(width, activation)`` as one choice, activation by activation, then width by width.
-
-    One draw instead of two (every value Hypothesis draws has a fixed cost).  Shrinking the
-    index goes to the first activation that still fails and, within it, to the narrowest
-    width: the activations are contiguous blocks of indices, so the shrinker's steps towards
-    0 stay inside a block until its first, narrowest entry.
-    """
+def _shapes(width: tuple[int, int], activations: list[str]) -> list[Shape]:
+    """Every ``(width, activation)``, activation by activation, then width by width: the
+    activations are contiguous blocks, each starting with its narrowest width."""
     lo, hi = width
-    return st.sampled_from([(w, act) for act in activations for w in range(lo, hi + 1)])
+    return [(w, act) for act in activations for w in range(lo, hi + 1)]
+
+
+LAYER_SEEDS = 2**32
+"""Each layer's seed is one of ``0 .. LAYER_SEEDS - 1``."""
+
+
+def _layer_choice(shapes: list[Shape]) -> st.SearchStrategy[int]:
+    """A layer as one integer ``v = seed · n + k``: its seed and the ``k``-th of the ``n``
+    ``shapes``.
+
+    One choice instead of a pair of them (a shape, then a seed): every value Hypothesis draws
+    has a fixed cost, and a case has up to five layers.
+    Shrinking ``v`` moves the seed to the smallest that still fails and then, within it, the
+    shape to the first activation that still fails and its narrowest width.  Hypothesis draws
+    ``k`` close to uniformly (``v mod n``), and small seeds more often than large ones.
+    """
+    return st.integers(0, len(shapes) * LAYER_SEEDS - 1)
+
+
+def _layer(v: int, shapes: list[Shape]) -> tuple[int, str, int]:
+    """``(width, activation, seed)`` of the layer choice ``v`` (``_layer_choice``)."""
+    seed, k = divmod(v, len(shapes))
+    width, activation = shapes[k]
+    return width, activation, seed
 
 
 def _layer_draws(
@@ -338,18 +362,19 @@ def _layer_draws(
     # shallow one.  The output layer is drawn on its own, from its own activations.  The
     # strategies are built here once: building them inside every draw cost more than the
     # draw itself.
-    hidden = st.lists(
-        st.tuples(_shapes(width, positions.hidden), _SEEDS),
+    hidden, output = _shapes(width, positions.hidden), _shapes(width, positions.output)
+    hidden_layers = st.lists(
+        _layer_choice(hidden),
         min_size=min(max(depth[0] - 1, min_hidden), depth[1] - 1),
         max_size=depth[1] - 1,
     )
-    return _LayerDraws(hidden, st.tuples(_shapes(width, positions.output), _SEEDS))
+    return _LayerDraws(hidden_layers, _layer_choice(output), hidden, output)
 
 
 def _layers(draw: st.DrawFn, layers: _LayerDraws) -> list[tuple[int, str, int]]:
     """``(width, activation, seed)`` per layer: the hidden layers, then the output layer."""
-    drawn = [*draw(layers.hidden), draw(layers.output)]
-    return [(w, act, seed) for (w, act), seed in drawn]
+    hidden = [_layer(v, layers.hidden_shapes) for v in draw(layers.hidden)]
+    return [*hidden, _layer(draw(layers.output), layers.output_shapes)]
 
 
 @st.composite
@@ -490,12 +515,15 @@ def _away_from_kinks(z: Array, terms: Array, keep: NDArray[np.bool_]) -> Array:
     exponent = np.floor(np.log2(np.where(top > 0, top, 1.0)))
     margin = 2.0 ** (exponent + np.log2(KINK_MARGIN) + 1)
     shift = np.zeros(z.shape[1])
-    for j in np.flatnonzero((np.abs(z) < margin / 2).any(axis=0) & ~keep):
-        m = margin[j]
-        for k in sorted(range(-z.shape[0] - 2, z.shape[0] + 3), key=lambda k: (abs(k), k)):
-            if (np.abs(z[:, j] + k * m) >= m / 2).all():
-                shift[j] = k * m
-                break
+    units = np.flatnonzero((np.abs(z) < margin / 2).any(axis=0) & ~keep)
+    if units.size:
+        # Every k to try, smallest |k| first (0, -1, 1, -2, 2, ...), against every unit at
+        # once: clear[i, j] when k_i·m moves all samples of unit j far enough from 0.
+        ks = np.array([0.0, *(sign * i for i in range(1, z.shape[0] + 3) for sign in (-1, 1))])
+        m = margin[units]
+        moved = z[:, units] + (ks[:, None] * m)[:, None, :]  # (k, batch, unit)
+        clear = (np.abs(moved) >= m / 2).all(axis=1)
+        shift[units] = ks[clear.argmax(axis=0)] * m  # the first k that clears, for each unit
     return shift
 
 
@@ -622,31 +650,31 @@ class _CaseDraws:
 
     n_in: st.SearchStrategy[int]
     layers: _LayerDraws
-    kinds: st.SearchStrategy[tuple[str, str, np.dtype[Any]]]
-    batch: st.SearchStrategy[int]
+    kinds: st.SearchStrategy[tuple[int, str, str, np.dtype[Any]]]
     positions: _Positions
     kinks: Kinks
     far_out: bool
 
 
 def _kinds(
-    losses: list[str], reductions: list[str], dtypes: list[np.dtype[Any]]
-) -> st.SearchStrategy[tuple[str, str, np.dtype[Any]]]:
-    """``(loss, reduction, dtype)`` as one choice among every combination, in that order.
+    batch: tuple[int, int], losses: list[str], reductions: list[str], dtypes: list[np.dtype[Any]]
+) -> st.SearchStrategy[tuple[int, str, str, np.dtype[Any]]]:
+    """``(batch, loss, reduction, dtype)`` as one choice among every combination, in that
+    order.
 
-    One draw instead of three: every value Hypothesis draws has a fixed cost, and shrinking
-    the combination's index goes to the same place as shrinking the three one by one, the
-    first loss, then the first reduction and the first dtype that still fail.
+    One draw instead of four: every value Hypothesis draws has a fixed cost, and shrinking
+    the combination's index goes to the same place as shrinking the four one by one, the
+    smallest batch, then the first loss, reduction and dtype that still fail.
     """
-    return st.sampled_from(list(itertools.product(losses, reductions, dtypes)))
+    sizes = range(batch[0], batch[1] + 1)
+    return st.sampled_from(list(itertools.product(sizes, losses, reductions, dtypes)))
 
 
 @st.composite
 def _cases(draw: st.DrawFn, d: _CaseDraws) -> Case:
     n_in = draw(d.n_in)
     layers = _layers(draw, d.layers)
-    loss, reduction, dtype = draw(d.kinds)
-    n = draw(d.batch)
+    n, loss, reduction, dtype = draw(d.kinds)
     seed = draw(_SEEDS)
     kink_layer = None
     if d.kinks == "only":
@@ -723,8 +751,12 @@ def cases(
         _CaseDraws(
             st.integers(*width_),
             _layer_draws(width_, depth_, positions, min_hidden),
-            _kinds(positions.losses, _names("reductions", reductions, REDUCTIONS), dtypes),
-            st.integers(*_range("batch", batch, 1)),
+            _kinds(
+                _range("batch", batch, 1),
+                positions.losses,
+                _names("reductions", reductions, REDUCTIONS),
+                dtypes,
+            ),
             positions,
             policy,
             bool(far_out),

@@ -388,16 +388,22 @@ def compare_all(items: Sequence[CompareItem], rtol: float, atol: float = 0.0) ->
 
 
 def gradient_items(
-    net: Network, scale: Params, candidate: Gradients, reference: Params
+    net: Network,
+    weight_scales: Sequence[Array],
+    bias_scales: Sequence[Array],
+    candidate: Gradients,
+    reference: Params,
 ) -> list[CompareItem]:
     """The ``compare_all`` items of ``W1, b1, W2, ...``: ``candidate`` against ``reference``,
-    with ``scale``, the gradients' error scale, and the layout problems ``candidate`` names."""
+    with the gradients' error scales (``tolerance.error_scale_arrays``, or the ``weights``
+    and ``biases`` of ``tolerance.error_scale``), and the layout problems ``candidate``
+    names."""
     problems = dict(candidate.problems)
     items: list[CompareItem] = []
     for l in range(net.n_layers):
         for kind, cand, ref, s in (
-            ("W", candidate.weights, reference.weights, scale.weights),
-            ("b", candidate.biases, reference.biases, scale.biases),
+            ("W", candidate.weights, reference.weights, weight_scales),
+            ("b", candidate.biases, reference.biases, bias_scales),
         ):
             name = f"{kind}{l + 1}"
             items.append((name, cand[l], ref[l], s[l], problems.get(name)))
@@ -419,4 +425,5 @@ def compare_gradients(
     ``default_rtol(net, params.dtype)``.
     """
     rtol_ = default_rtol(net, params.dtype) if rtol is None else rtol
-    return compare_all(gradient_items(net, scale, candidate, reference), rtol_, atol)
+    items = gradient_items(net, scale.weights, scale.biases, candidate, reference)
+    return compare_all(items, rtol_, atol)

@@ -22,7 +22,7 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.errors import FlakyFailure, Unsatisfiable
 
-from ..adapters.tolerance import default_rtol, error_scales
+from ..adapters.tolerance import default_rtol, error_scale_arrays
 from ..reference import backprop
 from ..strategies import Case
 from ._compare import (
@@ -399,6 +399,7 @@ def impl_checker(
             yield
             return
         with start_calls(call, [(fn, case, layout_) for case in cases], timeout) as calls:
+            calls.wait_all()  # the checks run after the calls, not beside them
             started.update({id(case): (case, calls, k) for k, case in enumerate(cases)})
             try:
                 yield
@@ -422,7 +423,7 @@ def impl_checker(
     def check(case: Case) -> _Outcome:
         net = case.net
         exceeded = None
-        try:  # the user's result first: with calls ahead, the others run while this one waits
+        try:
             got = user_call(case)
         except Unsupported as exc:
             raise Declined(str(exc) or "Unsupported raised without a reason") from None
@@ -443,8 +444,10 @@ def impl_checker(
         # One pass gives the error scales of the loss and of every gradient, on the forward
         # values the reference has just computed (the case is a batch: they are 2-d).
         forward_values = (list(reference.preactivations), list(reference.activations))
-        forward_scale, grad_scale = error_scales(net, case.params, case.x, case.y, forward_values)
-        items = gradient_items(net, grad_scale, got, reference.grads)
+        forward_scale, weight_scales, bias_scales = error_scale_arrays(
+            net, case.params, case.x, case.y, forward_values
+        )
+        items = gradient_items(net, weight_scales, bias_scales, got, reference.grads)
         if got.loss is not None:
             loss_item = (
                 "loss",

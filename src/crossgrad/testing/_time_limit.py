@@ -19,8 +19,11 @@ leak into the next.
 Handing a call to a thread and its result back costs two thread wake-ups.  So a sweep
 starts the calls of all the cases of a Hypothesis example at once (``start_calls``): one
 worker makes them one after another, with no wake-up between them, while the caller waits
-for the first and then checks each case in turn; each call's time limit counts from its
-own start.  Calls not yet started when the caller is done (a case failed) are not made.
+for all of them (``Calls.wait_all``) and then checks each case in turn; each call's time
+limit counts from its own start.  The caller does not check a case while the worker runs
+the next call: the two threads then took turns at the GIL, and sweeps of a correct NumPy
+function, and of torch's backend as a user's function, ran slower than with the caller
+waiting.  Calls not yet started when the caller is done (a case failed) are not made.
 """
 
 from __future__ import annotations
@@ -189,6 +192,14 @@ class Calls:
                 raise TimeLimitExceededError(self.timeout)
         assert outcome is not None  # (k is an index of self.calls)
         return _outcome(outcome)
+
+    def wait_all(self) -> None:
+        """Wait until every call has returned, or until one has run ``timeout`` seconds (the
+        calls after it never start): ``result(k)`` of the calls before that one is then at
+        hand, and the worker no longer runs beside the caller."""
+        for call in self.calls:
+            if call.wait(self.timeout) is None:
+                return
 
     def close(self) -> None:
         """Cancel the calls not started yet; give the worker back if nothing is left running."""
