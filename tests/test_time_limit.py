@@ -138,6 +138,21 @@ def test_waiting_for_a_whole_batch_leaves_every_result_at_hand() -> None:
         assert [calls.result(k) for k in range(3)] == [0, 1, 2]
 
 
+def test_waiting_for_a_whole_batch_gives_each_call_its_own_limit() -> None:
+    # Three calls of 0.2 s with a limit of 0.3 s each: 0.6 s in all, and none out of time.
+    made: list[int] = []
+
+    def sleeps(k: int) -> int:
+        time.sleep(0.2)
+        made.append(k)
+        return k
+
+    with _time_limit.start_calls(sleeps, [(0,), (1,), (2,)], 0.3) as calls:
+        calls.wait_all()
+        assert made == [0, 1, 2]  # it waited past 0.3 s, for the last call
+        assert [calls.result(k) for k in range(3)] == [0, 1, 2]
+
+
 def test_waiting_for_a_whole_batch_stops_at_a_call_out_of_time() -> None:
     calls, release, made, worker = _blocked_batch(0.05)
     try:  # call 0 hangs: wait_all returns once call 0 is out of time (in a thread: a test

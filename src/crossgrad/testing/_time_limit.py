@@ -28,6 +28,7 @@ waiting.  Calls not yet started when the caller is done (a case failed) are not 
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import queue
 import threading
@@ -112,34 +113,37 @@ class Call:
 class _Worker:
     """A daemon thread that runs calls handed to it, one at a time, until told to stop.
 
-    ``submit(call)`` queues a ``Call``, whose outcome ``(True, result)`` or ``(False,
-    exception)`` arrives on ``call.done``; ``retire()`` makes the thread exit after the calls
-    queued so far (a cancelled one is skipped).
+    ``submit(calls)`` queues ``Call``s, to run one after another; each one's outcome
+    ``(True, result)`` or ``(False, exception)`` arrives on its ``done``; ``retire()`` makes
+    the thread exit after the calls queued so far (a cancelled one is skipped).
     """
 
     def __init__(self) -> None:
-        self._tasks: queue.SimpleQueue[Call | None] = queue.SimpleQueue()
+        self._tasks: queue.SimpleQueue[Sequence[Call] | None] = queue.SimpleQueue()
         thread = threading.Thread(target=self._serve, name="crossgrad-user-code", daemon=True)
         thread.start()
 
-    def submit(self, call: Call) -> None:
-        """Run ``call`` in this worker, after the calls already queued."""
-        self._tasks.put(call)
+    def submit(self, calls: Sequence[Call]) -> None:
+        """Run ``calls`` in this worker, in order, after the calls already queued (handed
+        over at once: the thread wakes once for all of them)."""
+        self._tasks.put(calls)
 
     def retire(self) -> None:
         """Let the thread exit once its queued calls (if any) are over."""
         self._tasks.put(None)
 
     def _serve(self) -> None:
-        while (call := self._tasks.get()) is not None:
-            if call.start():
-                try:
-                    outcome: _Done = (True, contextvars.Context().run(call.fn, *call.args))
-                except BaseException as exc:  # handed to the caller, raised in its thread
-                    outcome = (False, exc)
-                call.done.put(outcome)
-                del outcome
-            del call  # hold nothing of a call while idle
+        while (calls := self._tasks.get()) is not None:
+            for call in calls:
+                if call.start():
+                    try:
+                        outcome: _Done = (True, contextvars.Context().run(call.fn, *call.args))
+                    except BaseException as exc:  # handed to the caller, raised in its thread
+                        outcome = (False, exc)
+                    call.done.put(outcome)
+                    del outcome
+                del call
+            del calls  # hold nothing of a call while idle
 
 
 _idle: list[_Worker] = []
@@ -171,8 +175,7 @@ class Calls:
         with _idle_lock:
             idle = _idle.pop() if _idle else None
         worker = idle if idle is not None else _Worker()
-        for call in self.calls:
-            worker.submit(call)
+        worker.submit(self.calls)
         self._worker: _Worker | None = worker  # None once closed
         self._abandoned = False
 
@@ -196,10 +199,21 @@ class Calls:
     def wait_all(self) -> None:
         """Wait until every call has returned, or until one has run ``timeout`` seconds (the
         calls after it never start): ``result(k)`` of the calls before that one is then at
-        hand, and the worker no longer runs beside the caller."""
-        for call in self.calls:
-            if call.wait(self.timeout) is None:
-                return
+        hand, and the worker no longer runs beside the caller.
+
+        One wait, for the last call's outcome, however many calls: a wait that returns wakes
+        this thread, which then takes the GIL from the worker.  It lasts until the time limit
+        of the call running at the time (the first whose outcome has not arrived).
+        """
+        last = self.calls[-1]
+        while last.outcome is None and last.done.empty():
+            running = next(c for c in self.calls if c.outcome is None and c.done.empty())
+            started = running.started
+            left = self.timeout if started is None else started + self.timeout - time.monotonic()
+            if left <= 0:
+                return  # out of time: result() of that call raises TimeLimitExceededError
+            with contextlib.suppress(queue.Empty):  # (at that call's limit: look again)
+                last.outcome = last.done.get(timeout=left)
 
     def close(self) -> None:
         """Cancel the calls not started yet; give the worker back if nothing is left running."""
