@@ -179,7 +179,7 @@ def test_the_side_by_side_runs_come_with_their_plot(tmp_path: Path) -> None:
     assert committed.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.parametrize("name", ["sweep_ab.json", "impl_ahead_ab.json"])
+@pytest.mark.parametrize("name", ["sweep_ab.json", "impl_ahead_ab.json", "draws_ab.json"])
 def test_the_committed_side_by_side_sweeps_are_whole(tmp_path: Path, name: str) -> None:
     committed = RESULTS.parent / name
     result = json.loads(committed.read_text())
