@@ -6,12 +6,15 @@ part of a hint; the texts are checked only where they carry a number the user ne
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import realistic
+from scipy import special
 
 from crossgrad import reference, testing
 from crossgrad.reference import Network, Params
@@ -279,6 +282,92 @@ def test_a_clip_the_hint_does_not_try_is_not_named() -> None:
     failure = _failure(fn, losses="binary_cross_entropy", output_activation="sigmoid", **LOG_LOSS)
     assert failure.wrong == ("loss",)
     assert "clipped_log" not in _codes(failure)
+
+
+def _bce_on_probabilities(floor: float) -> Callable[..., Any]:
+    """A NumPy MLP (``W`` as ``(out, in)``, tanh hidden layers, a sigmoid output) whose binary
+    cross-entropy takes the probabilities and divides ``∂ℓ/∂p = (p − y) / max(p(1 − p),
+    floor)``, then multiplies by ``σ'(z) = p(1 − p)``, as a framework's separate sigmoid and
+    BCE backward do.  Its loss is exact (on the logits)."""
+
+    def backprop(net: Network, params: Any, x: Any, y: Any) -> Any:
+        activations, zs = [x], []
+        for l, (W, b) in enumerate(zip(params.weights, params.biases, strict=True)):
+            z = activations[-1] @ W.T + b
+            zs.append(z)
+            activations.append(np.tanh(z) if l < len(params.weights) - 1 else special.expit(z))
+        p, z = activations[-1], zs[-1]
+        batch, outputs = y.shape
+        per_sample = (np.logaddexp(0, z) - y * z).mean(axis=1)  # −y log p − (1 − y) log(1 − p)
+        pq = p * (1 - p)
+        delta = (p - y) / np.maximum(pq, floor) * pq / (outputs * batch)
+        weight_grads, bias_grads = [], []
+        for l in reversed(range(len(params.weights))):
+            weight_grads.insert(0, delta.T @ activations[l])
+            bias_grads.insert(0, delta.sum(axis=0))
+            if l > 0:
+                delta = (delta @ params.weights[l]) * (1 - activations[l] ** 2)
+        return float(per_sample.mean()), weight_grads, bias_grads
+
+    return backprop
+
+
+def _bce_case(dtype: str, z_far: float) -> tuple[Network, Params, Any, Any]:
+    """One sigmoid unit under the binary cross-entropy, two samples: ``z = −8`` (p ≈ 3e-4) and
+    ``z = z_far`` for ``W = 16, b = −16``."""
+    net = Network((1, 1), activation="sigmoid", loss="binary_cross_entropy", reduction="mean")
+    params = Params([np.array([[16.0]], dtype)], [np.array([-16.0], dtype)])
+    x = np.array([[0.5], [(z_far + 16) / 16]], dtype)
+    y = np.array([[0.0], [0.5]], dtype)
+    return net, params, x, y
+
+
+def _bce_failure(fn: Any, dtype: str = "float64", z_far: float = -32.0) -> testing.Failure:
+    with pytest.raises(testing.GradientMismatchError) as caught:
+        testing.assert_gradients_match(fn, *_bce_case(dtype, z_far))
+    return caught.value.failure
+
+
+def test_a_bce_backward_with_torchs_floor_is_named() -> None:
+    # At z = −32, p(1 − p) ≈ 1.3e-14: floored at torch's 1e-12 (the float, 9.99999996e-13 in
+    # float64 too), that sample's part of the gradients is 79 times too small.
+    fn = _bce_on_probabilities(float(np.float32(1e-12)))
+    testing.assert_gradients_match(fn, *_bce_case("float64", -8.0))  # no floor reached: exact
+    failure = _bce_failure(fn)
+    assert failure.wrong == ("W1", "b1")
+    assert _codes(failure) == ["not_own_derivative", "bce_backward_epsilon"]
+    assert "max(p(1 − p), 1e-12)" in str(failure)
+
+
+def test_a_bce_backward_with_another_floor_is_not_named() -> None:
+    # A floor of 1e-10: the gradients are wrong there too, and the hint stays silent rather
+    # than name torch's floor, which the code does not use.
+    failure = _bce_failure(_bce_on_probabilities(1e-10))
+    assert "bce_backward_epsilon" not in _codes(failure)
+
+
+def test_a_floor_that_a_case_cannot_tell_is_not_named() -> None:
+    # At z = −1040, p is exactly 0 and p(1 − p) = 0: every floor gives a gradient of 0 there,
+    # so the case cannot tell torch's floor from another, and the hint stays silent.
+    failure = _bce_failure(_bce_on_probabilities(float(np.float32(1e-12))), z_far=-1040.0)
+    assert failure.wrong == ("W1", "b1")
+    assert "bce_backward_epsilon" not in _codes(failure)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_torchs_bce_loss_on_probabilities_is_named(dtype: str) -> None:
+    pytest.importorskip("torch")
+    path = Path(__file__).resolve().parent.parent / "docs" / "examples" / "torch_bce.py"
+    spec = importlib.util.spec_from_file_location("torch_bce_example", path)
+    assert spec is not None
+    assert spec.loader is not None
+    torch_bce = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(torch_bce)  # the example module the docs show, as it is
+
+    # The docs' network has a tanh layer; on one sigmoid unit it is the same code.
+    failure = _bce_failure(torch_bce.bce, dtype)
+    assert "bce_backward_epsilon" in _codes(failure)
+    testing.assert_gradients_match(torch_bce.bce_with_logits, *_bce_case(dtype, -32.0))
 
 
 def _torch_mlp(hidden: Callable[[Any], Any]) -> Callable[..., Any]:

@@ -56,6 +56,8 @@ CODES = {
     "factor_constant": "another constant factor, the same on every case tried",
     "loss_ratio": "the loss differs by a ratio that is none of the usual factors",
     "clipped_log": "the loss clips the probabilities (or their logarithms) it takes the log of",
+    "bce_backward_epsilon": "the binary cross-entropy's derivative divides by max(p(1 − p), "
+    "1e-12), as torch's binary_cross_entropy backward does",
     "sign": "the sign is flipped",
     "transposed": "a weight gradient is transposed (or in the other weight layout)",
     "first_sample_only": "only the first sample of the batch contributes",
@@ -571,10 +573,48 @@ def _kink_convention(case: Case) -> list[tuple[str, str, Derivative]]:
     return out
 
 
+BCE_EPSILON = float(np.float32(1e-12))
+"""The floor of ``p(1 − p)`` in torch's backward of ``binary_cross_entropy`` (ATen's
+``EPSILON``, a C++ ``float``: 1e-12 rounded to float32, 9.99999996e-13, also in float64):
+``∂ℓ/∂p = (p − y) / max(p(1 − p), EPSILON)``."""
+BCE_EPSILON_TEXT = (
+    "your gradients divide by max(p(1 − p), 1e-12) where the binary cross-entropy's derivative "
+    "divides by p(1 − p): where a probability p comes within about 1e-12 of 0 or 1, its part of "
+    "the gradients is too small by the factor p(1 − p) / 1e-12, and the gradients are not the "
+    "derivative of the loss (torch's "
+    "backward of binary_cross_entropy, as nn.BCELoss calls it on torch.sigmoid's output, does "
+    "this; binary_cross_entropy_with_logits on the logits does not)"
+)
+
+
+def _bce_epsilon(c: Case, ref: Params) -> tuple[Params, Params] | None:
+    """The gradients of a binary cross-entropy whose ``∂ℓ/∂p`` divides by
+    ``max(p(1 − p), BCE_EPSILON)``, with ``p(1 − p)`` computed as torch computes it from
+    ``p = σ(z)`` in the case's dtype; ``None`` where the floor changes nothing."""
+    zs, acts = forward(c.net, c.params, c.x)
+    p = acts[-1]
+    pq = p * (1 - p)
+    factor = pq / np.maximum(pq, BCE_EPSILON)
+    if bool((factor == 1).all()):
+        return None
+    grads = _variant_grads(c, _true_derivative(c.net), (zs, acts), output_factor=factor)
+    return grads, error_scale(c.net, c.params, c.x, c.y)
+
+
+def _floor_shows(case: Case) -> bool:
+    """Whether ``case`` tells ``BCE_EPSILON`` from another floor: some probability with
+    ``0 < p(1 − p) < BCE_EPSILON`` (where ``p`` is exactly 0 or 1 any floor gives 0)."""
+    _, acts = forward(case.net, case.params, case.x)
+    pq = acts[-1] * (1 - acts[-1])
+    return bool(((pq > 0) & (pq < BCE_EPSILON)).any())
+
+
 def _gradient_hypotheses(case: Case) -> Iterator[tuple[str, str, Target]]:
     """``(code, text, target)`` for every gradient bug that applies to ``case``."""
     net = case.net
     reduction = net.reduction
+    if net.loss == "binary_cross_entropy" and _floor_shows(case):
+        yield "bce_backward_epsilon", BCE_EPSILON_TEXT, _bce_epsilon
 
     for k, (code, _, text) in enumerate(_factors(case.batch, net.sizes[-1], reduction)):
 

@@ -36,10 +36,14 @@ def _true_derivative(net: Network) -> Derivative:
 
 
 def _variant_grads(
-    case: Case, derivative: Derivative, values: tuple[list[Array], list[Array]] | None = None
+    case: Case,
+    derivative: Derivative,
+    values: tuple[list[Array], list[Array]] | None = None,
+    output_factor: Array | None = None,
 ) -> Params:
     """The reference's backprop with ``derivative`` in place of the activations' derivatives,
-    on the forward pass's ``values`` ``(zs, activations)`` (the reference's, if not given)."""
+    on the forward pass's ``values`` ``(zs, activations)`` (the reference's, if not given),
+    and the output layer's ``δ`` times ``output_factor`` ``(batch, out)``, if given."""
     net, params, x, y = case.net, case.params, case.x, case.y
     zs, acts = forward(net, params, x) if values is None else values
     loss = LOSSES[net.loss]
@@ -49,6 +53,8 @@ def _variant_grads(
         delta = scale * loss.gradient(zs[-1], y)
     else:
         delta = scale * loss.gradient(acts[-1], y) * derivative(last, zs[-1], acts[-1])
+    if output_factor is not None:
+        delta = delta * output_factor
     dW, db = [], []
     for l in reversed(range(net.n_layers)):
         dW.append(delta.T @ acts[l])
