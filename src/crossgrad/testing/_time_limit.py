@@ -21,9 +21,8 @@ starts the calls of all the cases of a Hypothesis example at once (``start_calls
 worker makes them one after another, with no wake-up between them, while the caller waits
 for all of them (``Calls.wait_all``) and then checks each case in turn; each call's time
 limit counts from its own start.  The caller does not check a case while the worker runs
-the next call: the two threads then took turns at the GIL, and sweeps of a correct NumPy
-function, and of torch's backend as a user's function, ran slower than with the caller
-waiting.  Calls not yet started when the caller is done (a case failed) are not made.
+the next call: the two threads would take turns at the GIL, each slowing the other.  Calls
+not yet started when the caller is done (a case failed) are not made.
 """
 
 from __future__ import annotations
