@@ -346,11 +346,13 @@ def test_a_bce_backward_with_another_floor_is_not_named() -> None:
     assert "bce_backward_epsilon" not in _codes(failure)
 
 
-def test_a_floor_that_a_case_cannot_tell_is_not_named() -> None:
-    # At z = −1040, p is exactly 0 and p(1 − p) = 0: every floor gives a gradient of 0 there,
-    # so the case cannot tell torch's floor from another, and the hint stays silent.
-    failure = _bce_failure(_bce_on_probabilities(float(np.float32(1e-12))), z_far=-1040.0)
+def test_gradients_left_out_where_a_probability_rounded_are_named() -> None:
+    # At z = −1040, p is exactly 0: a floor of 1e-300 gives that sample's part a gradient of
+    # 0, and nowhere else differs from the exact one (no p(1 − p) between 0 and 1e-300 in
+    # the cases tried), so the hint names the saturation, not torch's floor.
+    failure = _bce_failure(_bce_on_probabilities(1e-300), z_far=-1040.0)
     assert failure.wrong == ("W1", "b1")
+    assert "saturated_probability" in _codes(failure)
     assert "bce_backward_epsilon" not in _codes(failure)
 
 
@@ -368,6 +370,11 @@ def test_torchs_bce_loss_on_probabilities_is_named(dtype: str) -> None:
     failure = _bce_failure(torch_bce.bce, dtype)
     assert "bce_backward_epsilon" in _codes(failure)
     testing.assert_gradients_match(torch_bce.bce_with_logits, *_bce_case(dtype, -32.0))
+    # At z = 40, σ(z) rounds to 1: the gradient of that sample is 0 (and the loss clamps its
+    # logarithm), where the logits version keeps both.
+    failure = _bce_failure(torch_bce.bce, dtype, z_far=40.0)
+    assert "saturated_probability" in _codes(failure)
+    testing.assert_gradients_match(torch_bce.bce_with_logits, *_bce_case(dtype, 40.0))
 
 
 def _torch_mlp(hidden: Callable[[Any], Any]) -> Callable[..., Any]:

@@ -58,6 +58,8 @@ CODES = {
     "clipped_log": "the loss clips the probabilities (or their logarithms) it takes the log of",
     "bce_backward_epsilon": "the binary cross-entropy's derivative divides by max(p(1 − p), "
     "1e-12), as torch's binary_cross_entropy backward does",
+    "saturated_probability": "the gradients leave out the outputs whose probability σ(z) has "
+    "rounded to exactly 0 or 1 (a loss on probabilities, not on the logits)",
     "sign": "the sign is flipped",
     "transposed": "a weight gradient is transposed (or in the other weight layout)",
     "first_sample_only": "only the first sample of the batch contributes",
@@ -601,9 +603,38 @@ def _bce_epsilon(c: Case, ref: Params) -> tuple[Params, Params] | None:
     return grads, error_scale(c.net, c.params, c.x, c.y)
 
 
+SATURATED_TEXT = (
+    "your gradients leave out every output whose probability p = σ(z) has rounded to exactly "
+    "0 or 1, where the loss's gradient is not 0: a binary cross-entropy computed from the "
+    "probabilities differentiates through σ'(z) = p(1 − p), which is then 0; computed on the "
+    "logits (torch's binary_cross_entropy_with_logits, nn.BCEWithLogitsLoss) it keeps them"
+)
+
+
+def _saturated(c: Case, ref: Params) -> tuple[Params, Params] | None:
+    """The gradients with the output layer's ``δ`` left out wherever ``p = σ(z)`` is exactly
+    0 or 1 in the case's dtype; ``None`` where no probability is."""
+    zs, acts = forward(c.net, c.params, c.x)
+    p = acts[-1]
+    kept = (p * (1 - p) != 0).astype(p.dtype)
+    if bool(kept.all()):
+        return None
+    grads = _variant_grads(c, _true_derivative(c.net), (zs, acts), output_factor=kept)
+    return grads, error_scale(c.net, c.params, c.x, c.y)
+
+
+def _saturation_shows(case: Case) -> bool:
+    """Whether ``case`` has a probability of exactly 0 or 1 whose gradient is not 0 (``p ≠ y``)."""
+    _, acts = forward(case.net, case.params, case.x)
+    p = acts[-1]
+    return bool(((p * (1 - p) == 0) & (p != case.y)).any())
+
+
 def _floor_shows(case: Case) -> bool:
     """Whether ``case`` tells ``BCE_EPSILON`` from another floor: some probability with
     ``0 < p(1 − p) < BCE_EPSILON`` (where ``p`` is exactly 0 or 1 any floor gives 0)."""
+    if case.net.loss != "binary_cross_entropy":
+        return False
     _, acts = forward(case.net, case.params, case.x)
     pq = acts[-1] * (1 - acts[-1])
     return bool(((pq > 0) & (pq < BCE_EPSILON)).any())
@@ -613,8 +644,11 @@ def _gradient_hypotheses(case: Case) -> Iterator[tuple[str, str, Target]]:
     """``(code, text, target)`` for every gradient bug that applies to ``case``."""
     net = case.net
     reduction = net.reduction
-    if net.loss == "binary_cross_entropy" and _floor_shows(case):
+    if net.loss == "binary_cross_entropy" and (_floor_shows(case) or _saturation_shows(case)):
+        # (named only if some case tried tells the floor: see gradient_hints)
         yield "bce_backward_epsilon", BCE_EPSILON_TEXT, _bce_epsilon
+    if net.loss == "binary_cross_entropy" and _saturation_shows(case):
+        yield "saturated_probability", SATURATED_TEXT, _saturated
 
     for k, (code, _, text) in enumerate(_factors(case.batch, net.sizes[-1], reduction)):
 
@@ -775,6 +809,8 @@ def gradient_hints(cases: _Cases, kinks: str) -> list[Hint]:
     if matched:
         others = cases.all()[1:]
         kept = [m for m in matched if all(_consistent_target(t, m[2]) for t in others)]
+        if not any(_floor_shows(t.case) for t in cases.all()):  # its floor's value is unseen
+            kept = [m for m in kept if m[0] != "bce_backward_epsilon"]
         if any("+" not in code for code, _, _ in kept):  # one factor explains it: no product
             kept = [m for m in kept if "+" not in m[0]]
     else:
