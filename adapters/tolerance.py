@@ -136,6 +136,10 @@ class ForwardScales:
     loss: float
 
 
+ForwardValues = tuple[Sequence[NDArray[np.floating]], Sequence[NDArray[np.floating]]]
+"""``([z_1..z_L], [a_0..a_L])``, the forward pass of ``reference.forward``."""
+
+
 # Scales of huge inputs may overflow float64 (their bounds are loose); an infinite scale allows
 # any finite error there, and no warning escapes.
 @np.errstate(over="ignore", invalid="ignore")
@@ -144,8 +148,7 @@ def error_scale_arrays(
     params: Params,
     x: NDArray[np.floating],
     y: NDArray[np.floating],
-    forward_values: tuple[Sequence[NDArray[np.floating]], Sequence[NDArray[np.floating]]]
-    | None = None,
+    forward_values: ForwardValues | None = None,
 ) -> tuple[ForwardScales, list[Array], list[Array]]:
     """``error_scales`` with the gradient scales as two lists, ``S(W_l)`` and ``S(b_l)``.
 
@@ -213,8 +216,7 @@ def error_scales(
     params: Params,
     x: NDArray[np.floating],
     y: NDArray[np.floating],
-    forward_values: tuple[Sequence[NDArray[np.floating]], Sequence[NDArray[np.floating]]]
-    | None = None,
+    forward_values: ForwardValues | None = None,
 ) -> tuple[ForwardScales, Params]:
     """The error scales of the forward values and of every gradient entry, in one pass.
 
