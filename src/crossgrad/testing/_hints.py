@@ -589,18 +589,30 @@ BCE_EPSILON_TEXT = (
 )
 
 
-def _bce_epsilon(c: Case, ref: Params) -> tuple[Params, Params] | None:
-    """The gradients of a binary cross-entropy whose ``∂ℓ/∂p`` divides by
-    ``max(p(1 − p), BCE_EPSILON)``, with ``p(1 − p)`` computed as torch computes it from
-    ``p = σ(z)`` in the case's dtype; ``None`` where the floor changes nothing."""
-    zs, acts = forward(c.net, c.params, c.x)
-    p = acts[-1]
-    pq = p * (1 - p)
-    factor = pq / np.maximum(pq, BCE_EPSILON)
-    if bool((factor == 1).all()):
-        return None
-    grads = _variant_grads(c, _true_derivative(c.net), (zs, acts), output_factor=factor)
-    return grads, error_scale(c.net, c.params, c.x, c.y)
+def _probabilities(case: Case) -> tuple[list[Array], list[Array], Array]:
+    """The forward values of ``case`` and ``p(1 − p)`` of its output ``p = σ(z)``, computed in
+    the case's dtype as a framework computes it from ``p`` (0 where ``p`` rounded to 0 or 1)."""
+    zs, acts = forward(case.net, case.params, case.x)
+    return zs, acts, acts[-1] * (1 - acts[-1])
+
+
+def _output_scaled(factor: Callable[[Array], Array]) -> Target:
+    """The gradients whose output-layer ``δ`` is multiplied by ``factor(p(1 − p))``, entry by
+    entry; ``None`` where the factor is 1 everywhere."""
+
+    def target(c: Case, ref: Params) -> tuple[Params, Params] | None:
+        zs, acts, pq = _probabilities(c)
+        f = factor(pq)
+        if bool((f == 1).all()):
+            return None
+        grads = _variant_grads(c, _true_derivative(c.net), (zs, acts), output_factor=f)
+        return grads, error_scale(c.net, c.params, c.x, c.y)
+
+    return target
+
+
+_bce_epsilon = _output_scaled(lambda pq: pq / np.maximum(pq, BCE_EPSILON))
+"""A binary cross-entropy whose ``∂ℓ/∂p`` divides by ``max(p(1 − p), BCE_EPSILON)``."""
 
 
 SATURATED_TEXT = (
@@ -611,23 +623,14 @@ SATURATED_TEXT = (
 )
 
 
-def _saturated(c: Case, ref: Params) -> tuple[Params, Params] | None:
-    """The gradients with the output layer's ``δ`` left out wherever ``p = σ(z)`` is exactly
-    0 or 1 in the case's dtype; ``None`` where no probability is."""
-    zs, acts = forward(c.net, c.params, c.x)
-    p = acts[-1]
-    kept = (p * (1 - p) != 0).astype(p.dtype)
-    if bool(kept.all()):
-        return None
-    grads = _variant_grads(c, _true_derivative(c.net), (zs, acts), output_factor=kept)
-    return grads, error_scale(c.net, c.params, c.x, c.y)
+_saturated = _output_scaled(lambda pq: (pq != 0).astype(pq.dtype))
+"""The output layer's ``δ`` left out wherever ``p = σ(z)`` is exactly 0 or 1."""
 
 
 def _saturation_shows(case: Case) -> bool:
     """Whether ``case`` has a probability of exactly 0 or 1 whose gradient is not 0 (``p ≠ y``)."""
-    _, acts = forward(case.net, case.params, case.x)
-    p = acts[-1]
-    return bool(((p * (1 - p) == 0) & (p != case.y)).any())
+    _, acts, pq = _probabilities(case)
+    return bool(((pq == 0) & (acts[-1] != case.y)).any())
 
 
 def _floor_shows(case: Case) -> bool:
@@ -635,8 +638,7 @@ def _floor_shows(case: Case) -> bool:
     ``0 < p(1 − p) < BCE_EPSILON`` (where ``p`` is exactly 0 or 1 any floor gives 0)."""
     if case.net.loss != "binary_cross_entropy":
         return False
-    _, acts = forward(case.net, case.params, case.x)
-    pq = acts[-1] * (1 - acts[-1])
+    pq = _probabilities(case)[2]
     return bool(((pq > 0) & (pq < BCE_EPSILON)).any())
 
 
@@ -644,10 +646,11 @@ def _gradient_hypotheses(case: Case) -> Iterator[tuple[str, str, Target]]:
     """``(code, text, target)`` for every gradient bug that applies to ``case``."""
     net = case.net
     reduction = net.reduction
-    if net.loss == "binary_cross_entropy" and (_floor_shows(case) or _saturation_shows(case)):
+    saturated = net.loss == "binary_cross_entropy" and _saturation_shows(case)
+    if saturated or _floor_shows(case):
         # (named only if some case tried tells the floor: see gradient_hints)
         yield "bce_backward_epsilon", BCE_EPSILON_TEXT, _bce_epsilon
-    if net.loss == "binary_cross_entropy" and _saturation_shows(case):
+    if saturated:
         yield "saturated_probability", SATURATED_TEXT, _saturated
 
     for k, (code, _, text) in enumerate(_factors(case.batch, net.sizes[-1], reduction)):
