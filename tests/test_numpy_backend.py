@@ -36,16 +36,27 @@ N = settings.default.max_examples
 @contextlib.contextmanager
 def paths(small: bool) -> Iterator[None]:
     """Every array on the small-array paths (``small``) or on the large-array paths."""
-    saved = numpy_kernels.SMALL, numpy_kernels.SMALL_MASK, numpy_backend.SMALL_PRODUCT
+    saved = (
+        numpy_kernels.SMALL,
+        numpy_kernels.SMALL_MASK,
+        numpy_kernels.SCALAR_CONSTANTS,
+        numpy_backend.SMALL_PRODUCT,
+    )
     numpy_kernels.SMALL = numpy_kernels.SMALL_MASK = numpy_backend.SMALL_PRODUCT = (
         sys.maxsize if small else -1
     )
+    numpy_kernels.SCALAR_CONSTANTS = sys.maxsize if small else 0  # large: scalar constants
     getattr(numpy_backend._local, "cache", {}).clear()  # workspaces chose their product
     numpy_backend._local.last = None
     try:
         yield
     finally:
-        numpy_kernels.SMALL, numpy_kernels.SMALL_MASK, numpy_backend.SMALL_PRODUCT = saved
+        (
+            numpy_kernels.SMALL,
+            numpy_kernels.SMALL_MASK,
+            numpy_kernels.SCALAR_CONSTANTS,
+            numpy_backend.SMALL_PRODUCT,
+        ) = saved
         getattr(numpy_backend._local, "cache", {}).clear()
         numpy_backend._local.last = None
 
@@ -164,18 +175,42 @@ def test_saturated_derivatives_keep_their_relative_precision(dtype: type, small:
             np.testing.assert_allclose(d[0], want, rtol=8 * eps, atol=0, err_msg=name)
 
 
-def test_the_sigmoid_far_left_is_below_the_smallest_normal_number() -> None:
-    # The long path's one approximation: for σ(z) under the smallest normal number it gives
-    # σ(−L) (see numpy_kernels._sigmoid); both are below 1e-307 / 1e-37, and finite.
-    for dtype, far in ((np.float32, -100.0), (np.float64, -800.0)):
-        z = np.array([[-1e6, far]], dtype)
+def test_the_sigmoid_beyond_its_clip_is_below_the_smallest_normal_number() -> None:
+    # The long path's one approximation: where σ(z) (z < −H) or σ'(z) (|z| > H) is below the
+    # smallest normal number it gives the value at ±H (see numpy_kernels._sigmoid): under
+    # 1e-307 / 1e-38, and finite.
+    for dtype, far in ((np.float32, 100.0), (np.float64, 800.0)):
+        z = np.array([[-1e6, -far, far, 1e6]], dtype)
         a, d = np.empty_like(z), np.empty_like(z)
         with paths(small=False):
             scratch = numpy_kernels.Scratch(z.shape, z.dtype)
             numpy_kernels.ACTIVATIONS["sigmoid"].forward(z, a, d, scratch)
-        tiny = 5 * float(np.finfo(dtype).smallest_normal)
-        assert np.all((a >= 0) & (a < tiny))
+        tiny = float(np.finfo(dtype).smallest_normal)
+        assert np.all((a[0, :2] >= 0) & (a[0, :2] < tiny))
+        assert np.all(a[0, 2:] == 1)
         assert np.all((d >= 0) & (d < tiny))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_sigmoid_keeps_its_relative_precision_down_to_the_smallest_normal_number(
+    dtype: type,
+) -> None:
+    # Just above the smallest normal number: σ(z) ≈ e^z there, σ'(z) ≈ e^{-|z|}.  A bound
+    # clipping z too early (the values at ±86 standing for those at ±87.3 in float32) is
+    # off by up to e^{1.3}.
+    info = np.finfo(dtype)
+    edge = math.log(float(info.smallest_normal)) + 0.05  # e^edge is normal
+    zs = [edge, edge / 2, -edge / 2, -edge]
+    z = np.array([zs], dtype)
+    a, d = np.empty_like(z), np.empty_like(z)
+    exact_a = [1 / (1 + math.exp(-v)) for v in z[0].tolist()]
+    exact_d = [math.exp(-abs(v)) / (1 + math.exp(-abs(v))) ** 2 for v in z[0].tolist()]
+    with paths(small=False):
+        scratch = numpy_kernels.Scratch(z.shape, z.dtype)
+        numpy_kernels.ACTIVATIONS["sigmoid"].forward(z, a, d, scratch)
+    eps = float(info.eps)
+    np.testing.assert_allclose(a[0], exact_a, rtol=8 * eps, atol=0)
+    np.testing.assert_allclose(d[0], exact_d, rtol=8 * eps, atol=0)
 
 
 def _with(params: Params, kind: str, layer: int, value: float) -> Params:
