@@ -90,7 +90,7 @@ class Scratch:
         """A read-only array of ``value`` (in ``dtype``) of the layer's shape; from
         ``SCALAR_CONSTANTS`` entries on, the scalar ``value`` in ``dtype`` instead."""
         if self.size >= SCALAR_CONSTANTS:
-            return self.dtype.type(value)  # type: ignore[no-any-return]
+            return self.dtype.type(value)
         constant = self._constants.get(value)
         if constant is None:
             constant = np.full(self.shape, value, self.dtype)

@@ -14,7 +14,7 @@ from crossgrad.adapters import tolerance
 from crossgrad.reference import Network, Params
 from crossgrad.strategies import Case
 from crossgrad.testing import _compare
-from crossgrad.testing._compare import compare, compare_all
+from crossgrad.testing._compare import agreeing_errors, compare, compare_all
 from crossgrad.testing._sweep import impl_checker
 
 Array = np.ndarray[Any, Any]
@@ -81,6 +81,45 @@ def test_compare_all_equals_compare_array_by_array(seed: int) -> None:
     _same(compare_all(items, rtol, atol), _one_by_one(items, rtol, atol))
 
 
+@pytest.mark.parametrize("seed", range(300))
+def test_agreeing_errors_are_the_worst_of_compare_all_kind_by_kind(seed: int) -> None:
+    # What a sweep records of a case that agrees: the same numbers as compare_all's, reduced
+    # over the arrays of each kind; and nothing (None) where compare_all fails an array.
+    rng = np.random.default_rng(seed)
+    special = seed % 2 == 1
+    items = _random_items(rng, special=special)
+    rtol = [0.0, 1e-15, 1e-3][seed % 3]
+    atol = [0.0, 0.0, 1e-14][seed % 5 % 3]
+    full = compare_all(items, rtol, atol)
+    worst = agreeing_errors(items, rtol, atol)
+    if worst is None:
+        # Every array of the plain items is in the one pass: None means a failure there.
+        assert special or not all(c.ok for c in full)
+        return
+    assert all(c.ok for c in full)
+    kinds: dict[str, list[Any]] = {}
+    for c in full:
+        kinds.setdefault(c.name.rstrip("0123456789"), []).append(c)
+    want = {
+        kind: (
+            max(c.max_abs_err for c in cs),
+            max(c.max_rel_err for c in cs),
+            max(c.max_err_over_tolerance for c in cs),
+        )
+        for kind, cs in kinds.items()
+    }
+    assert repr(worst) == repr(want)
+
+
+def test_agreeing_errors_are_taken_when_every_candidate_is_its_reference() -> None:
+    for seed in range(20):
+        items = [
+            (name, r.copy(), r, s, None)
+            for name, _, r, s, _ in _random_items(np.random.default_rng(seed), special=False)
+        ]
+        assert agreeing_errors(items, 1e-15) == {"q": (0.0, 0.0, 0.0)}
+
+
 def test_the_one_pass_is_taken_when_every_value_is_finite(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -145,5 +184,21 @@ def test_a_check_reports_what_compare_computes_on_a_fresh_forward_pass(
     for l in range(net.n_layers):
         want.append(compare(f"W{l + 1}", weights[l], ref.grads.weights[l], scale.weights[l], rtol))
         want.append(compare(f"b{l + 1}", biases[l], ref.grads.biases[l], scale.biases[l], rtol))
-    _same(outcome.comparisons["your backprop"], want)
     assert (outcome.failure is None) == all(c.ok for c in want)
+    got = outcome.comparisons["your backprop"]
+    if outcome.failure is None:  # what a sweep records: the worst of each kind
+        kinds: dict[str, list[Any]] = {}
+        for c in want:
+            kinds.setdefault(c.name.rstrip("0123456789"), []).append(c)
+        want = [
+            _compare.Comparison(
+                kind,
+                max(c.max_abs_err for c in cs),
+                max(c.max_rel_err for c in cs),
+                max(c.max_err_over_tolerance for c in cs),
+                (),
+                True,
+            )
+            for kind, cs in kinds.items()
+        ]
+    _same(got, want)

@@ -387,6 +387,56 @@ def compare_all(items: Sequence[CompareItem], rtol: float, atol: float = 0.0) ->
     ]
 
 
+Worst = tuple[float, float, float]
+"""``(max_abs_err, max_rel_err, max_err_over_tolerance)``, as in a ``Comparison``."""
+
+
+def agreeing_errors(
+    items: Sequence[CompareItem], rtol: float, atol: float = 0.0
+) -> dict[str, Worst] | None:
+    """When every item surely passes, the worst errors of each kind of item (its name
+    without the layer number: ``loss``, ``W``, ``b``), in the order the kinds come; else
+    ``None``, and ``compare_all`` decides and reports.
+
+    What a sweep records of a case that agrees (``ErrorStats`` keeps the worst of each kind),
+    in one float64 pass over every array and three reductions, where ``compare_all`` also
+    finds each array's worst entry and builds its ``Comparison``.  The errors are exactly
+    ``compare_all``'s, reduced over the arrays of a kind.  "Surely passes" is ``|g − r| ≤
+    atol + rtol·S`` for every entry, with finite errors, and items ``compare_all`` takes in
+    its one pass (no ``problem``, the reference's shape and floating dtype, entries to
+    compare): ``compare_all`` passes every such item.
+    """
+    kinds: dict[str, list[tuple[Array, Array, Array]]] = {}
+    for name, candidate, reference, scale, problem in items:
+        g, r, s = np.asarray(candidate), np.asarray(reference), np.asarray(scale)
+        if not (
+            problem is None
+            and g.shape == r.shape
+            and g.dtype == r.dtype
+            and r.dtype.kind == "f"
+            and 0 < r.size == s.size
+        ):
+            return None
+        kinds.setdefault(name.rstrip("0123456789"), []).append((g, r, s))
+    arrays = [entry for group in kinds.values() for entry in group]
+    g, r, s = (
+        np.concatenate([entry[k].ravel() for entry in arrays], dtype=np.float64) for k in range(3)
+    )
+    with np.errstate(invalid="ignore", over="ignore"):
+        err = np.abs(g - r)
+        allowed = atol + rtol * s
+        if not (err <= allowed).all() or not math.isfinite(err.max()):  # (NaN fails ≤ too)
+            return None
+        # As compare_all: the relative error where r ≠ 0, the ratio where the allowance is
+        # positive (elsewhere err = 0 here).
+        rel = np.divide(err, np.abs(r), out=np.zeros_like(err), where=r != 0)
+        ratio = np.divide(err, allowed, out=np.zeros_like(err), where=allowed > 0)
+    sizes = [sum(entry[1].size for entry in group) for group in kinds.values()]
+    starts = np.cumsum([0, *sizes[:-1]])
+    worst = zip(*(np.maximum.reduceat(a, starts).tolist() for a in (err, rel, ratio)), strict=True)
+    return dict(zip(kinds, worst, strict=True))
+
+
 def gradient_items(
     net: Network,
     weight_scales: Sequence[Array],
