@@ -177,6 +177,21 @@ def test_curvature_bounds_the_second_derivative(name: str) -> None:
     assert np.abs(second[~kink]).max() <= tolerance.CURVATURE[name] * (1 + 1e-3)
 
 
+@pytest.mark.parametrize("name", sorted(tolerance.CURVATURE))
+def test_the_slope_is_at_most_one_exactly_where_the_table_says(name: str) -> None:
+    # The scales take max(|f'|, 1) = 1 for SLOPE_AT_MOST_ONE without computing f': it must
+    # hold everywhere (up to f' rounded one ulp above 1), and fail for the others.
+    from crossgrad.reference import ACTIVATIONS
+
+    act = ACTIVATIONS[name]
+    z = np.concatenate([np.linspace(-40, 40, 80001), [0.0, 1e-300, -1e-300, 1e6, -1e6]])
+    slope = np.abs(act.derivative(z, act.forward(z))).max()
+    if name in tolerance.SLOPE_AT_MOST_ONE:
+        assert slope <= np.nextafter(1.0, 2.0)
+    else:
+        assert slope > 1.01
+
+
 def test_an_infinite_error_over_an_infinite_allowance_is_the_worst_entry_of_its_own_array() -> None:
     # |g − r| overflows to inf where the allowance is inf too: a NaN ratio, the largest (as
     # argmax has it); its worst index must be in its own array, not the next one's.
