@@ -208,12 +208,14 @@ def test_a_backprop_that_hangs_fails_its_case_within_the_time_limit() -> None:
     start = time.monotonic()
     with pytest.raises(testing.GradientMismatchError) as info:
         testing.check_implementation(hangs, max_examples=5, seed=0, timeout=0.2)
-    # The first case, then at most one more time limit of shrinking, and a little slack.
+    # The first case ends the run, one time limit after its call started (and a little slack).
     assert time.monotonic() - start < 3
     assert "your backprop did not return within 0.2 s on this case" in str(info.value)
+    assert "Failing case" in str(info.value)  # as it came: shrinking costs a limit per step
+    assert not info.value.failure.shrunk
 
 
-def test_a_slow_case_is_shrunk_to_the_smallest_that_times_out() -> None:
+def test_a_slow_case_is_reported_as_it_came() -> None:
     def slow_when_wide(net: Network, params: Params, x: Any, y: Any) -> Any:
         if max(net.sizes) >= 3:
             time.sleep(30)
@@ -223,6 +225,27 @@ def test_a_slow_case_is_shrunk_to_the_smallest_that_times_out() -> None:
         testing.check_implementation(slow_when_wide, max_examples=50, seed=0, timeout=0.1)
     assert max(info.value.failure.case.net.sizes) >= 3
     assert "did not return within 0.1 s" in str(info.value)
+
+
+def test_a_failure_being_shrunk_when_a_call_hangs_is_the_one_reported() -> None:
+    # Right on the narrowest networks, wrong from width 3, hangs at width 2: shrinking the
+    # wrong gradients reaches a hanging call, which ends the run; the gradients found wrong
+    # are reported, as far as they were shrunk.
+    def wrong_or_hangs(net: Network, params: Params, x: Any, y: Any) -> Any:
+        if max(net.sizes) == 2:
+            time.sleep(30)
+        got = reference.backprop(net, params, x, y)
+        if max(net.sizes) == 1:
+            return got
+        return got.loss, [2 * W for W in got.grads.weights], got.grads.biases
+
+    start = time.monotonic()
+    result = testing.sweep(impl=wrong_or_hangs, trials=100, seed=0, timeout=0.2)
+    assert time.monotonic() - start < 10
+    assert result.failure is not None
+    assert result.failure.error is None  # wrong gradients, not a time-out
+    assert result.failure.shrunk
+    assert max(result.failure.case.net.sizes) > 2
 
 
 @pytest.mark.parametrize(
@@ -253,9 +276,9 @@ def test_named_backends_beside_a_plain_function_run_without_the_time_limit(
     limits: dict[str, set[float | None]] = {}
     real = testing.call_with_time_limit
 
-    def spy(fn: Any, args: tuple[Any, ...], timeout: float | None) -> Any:
+    def spy(fn: Any, args: tuple[Any, ...], timeout: float | None, *if_hung: Any) -> Any:
         limits.setdefault(getattr(fn, "__name__", "?"), set()).add(timeout)
-        return real(fn, args, timeout)
+        return real(fn, args, timeout, *if_hung)
 
     monkeypatch.setattr(testing, "call_with_time_limit", spy)
     monkeypatch.setattr(testing._sweep, "call_with_time_limit", spy)

@@ -86,149 +86,118 @@ def test_concurrent_callers_each_get_their_own_worker() -> None:
     assert len(set(seen)) == n
 
 
-def test_calls_started_together_run_in_order_in_one_reused_worker() -> None:
-    ran: list[tuple[int, threading.Thread]] = []
-
-    def record(k: int) -> int:
-        ran.append((k, threading.current_thread()))
-        return 10 * k
-
-    with _time_limit.start_calls(record, [(1,), (2,), (3,)], 10.0) as calls:
-        assert [calls.result(k) for k in range(3)] == [10, 20, 30]
-    assert [k for k, _ in ran] == [1, 2, 3]
-    workers = {thread for _, thread in ran}
-    assert len(workers) == 1
-    assert threading.current_thread() not in workers
-    # Every result collected: the worker is given back and takes the next call.
-    assert _time_limit.call_with_time_limit(threading.current_thread, (), 10.0) in workers
-
-
-def test_each_call_of_a_batch_is_timed_from_its_own_start() -> None:
-    # The fourth call waits 0.6 s for the three before it, then runs 0.2 s: well within its
-    # limit of 0.7 s, though it is asked for first and ends 0.8 s after the batch started.
+def test_a_call_is_timed_from_its_own_start() -> None:
     def sleeps(seconds: float) -> float:
         time.sleep(seconds)
         return seconds
 
-    with _time_limit.start_calls(sleeps, [(0.2,)] * 4, 0.7) as calls:
-        assert calls.result(3) == 0.2
-        assert calls.result(0) == 0.2
-    # Not from when its result is asked for: the second call runs 1 s, and it is asked for
-    # 0.5 s after it started, with a limit of 0.7 s: a time-out 0.2 s later.
-    with _time_limit.start_calls(sleeps, [(0.1,), (1.0,)], 0.7) as calls:
-        assert calls.result(0) == 0.1
-        time.sleep(0.5)
-        asked = time.monotonic()
-        with pytest.raises(_time_limit.TimeLimitExceededError):
-            calls.result(1)
-        assert time.monotonic() - asked < 0.6
+    assert _time_limit.call_with_time_limit(sleeps, (0.2,), 0.7) == 0.2
+    start = time.monotonic()
+    with pytest.raises(_time_limit.TimeLimitExceededError):
+        _time_limit.call_with_time_limit(sleeps, (2.0,), 0.3)
+    assert 0.3 <= time.monotonic() - start < 1.5
 
 
-@pytest.mark.parametrize(
-    ("seconds", "timeout"),
-    [
-        (0.05, 10.0),
-        # Three calls of 0.2 s with a limit of 0.3 s each: 0.6 s in all, none out of time;
-        # waiting for all must not stop at the first call's limit.
-        (0.2, 0.3),
-    ],
-)
-def test_waiting_for_a_whole_batch_leaves_every_result_at_hand(
-    seconds: float, timeout: float
-) -> None:
-    made: list[int] = []
-
-    def sleeps(k: int) -> int:
-        time.sleep(seconds)
-        made.append(k)
-        return k
-
-    with _time_limit.start_calls(sleeps, [(0,), (1,), (2,)], timeout) as calls:
-        calls.wait_all()
-        assert made == [0, 1, 2]  # all three returned before wait_all did
-        assert [calls.result(k) for k in range(3)] == [0, 1, 2]
+# --- a watched run ---------------------------------------------------------------------
 
 
-def test_waiting_for_a_whole_batch_stops_at_a_call_out_of_time() -> None:
-    calls, release, made, worker = _blocked_batch(0.05)
-    try:  # call 0 hangs: wait_all returns once call 0 is out of time (in a thread: a test
-        # of a broken wait_all fails instead of hanging)
-        waiting = threading.Thread(target=calls.wait_all, daemon=True)
-        waiting.start()
-        waiting.join(timeout=5)
-        assert not waiting.is_alive()
-        with pytest.raises(_time_limit.TimeLimitExceededError):
-            calls.result(0)
-        calls.close()
+def _hung(label: str) -> str:
+    return f"hung: {label}"
+
+
+def test_a_watched_run_calls_user_code_in_its_own_thread() -> None:
+    seen: list[tuple[str, str]] = []
+    caller = threading.current_thread().name
+
+    def user(k: int) -> int:
+        seen.append((threading.current_thread().name, SETTING.get()))
+        SETTING.set("set by a call")  # (each call has a context of its own)
+        return 10 * k
+
+    def body() -> list[int]:
+        return [
+            _time_limit.call_with_time_limit(user, (k,), 5.0, lambda: _hung("user"))
+            for k in range(3)
+        ]
+
+    assert _time_limit.Watch(5.0).run(body) == (True, [0, 10, 20])
+    assert seen == [("crossgrad-sweep", "unset")] * 3
+    assert caller != "crossgrad-sweep"
+
+
+@pytest.mark.parametrize("seconds", [0.05, 0.2])
+def test_each_watched_call_gets_the_whole_time_limit(seconds: float) -> None:
+    # Three calls of 0.2 s with a limit of 0.3 s each: 0.6 s in all, none out of time.
+    def body() -> int:
+        for _ in range(3):
+            _time_limit.call_with_time_limit(time.sleep, (seconds,), 0.3, lambda: "hung")
+        return 3
+
+    assert _time_limit.Watch(0.3).run(body) == (True, 3)
+
+
+def test_a_watched_call_out_of_time_ends_the_run_with_its_if_hung() -> None:
+    release = threading.Event()
+    after: list[str] = []
+
+    def body() -> None:
+        _time_limit.call_with_time_limit(lambda: 1, (), 0.2, lambda: _hung("first"))
+        _time_limit.call_with_time_limit(release.wait, (), 0.2, lambda: _hung("second"))
+        after.append("the run went on")  # must not: the run was abandoned
+
+    finished: list[tuple[bool, object]] = []
+    start = time.monotonic()
+    watching = threading.Thread(  # (in a thread: a broken watch fails instead of hanging)
+        target=lambda: finished.append(_time_limit.Watch(0.2).run(body)), daemon=True
+    )
+    watching.start()
+    watching.join(timeout=10)
+    assert finished == [(False, "hung: second")]
+    assert 0.2 <= time.monotonic() - start < 2
+    release.set()  # the call returns after all: its thread ends with Abandoned
+    time.sleep(0.2)
+    assert after == []
+
+
+def test_an_exception_of_a_watched_run_is_raised_in_the_caller() -> None:
+    def body() -> None:
+        _time_limit.call_with_time_limit(_fails, (3,), 5.0, lambda: "hung")
+
+    with pytest.raises(KeyError) as info:
+        _time_limit.Watch(5.0).run(body)
+    names = [frame.name for frame in traceback.extract_tb(info.value.__traceback__)]
+    assert names[-1] == "_fails"
+
+
+def _fails(x: int) -> int:
+    raise KeyError(x)
+
+
+def test_watched_runs_reuse_their_thread_unless_it_was_abandoned() -> None:
+    def thread() -> threading.Thread:
+        return threading.current_thread()
+
+    first = _time_limit.Watch(5.0).run(thread)[1]
+    assert _time_limit.Watch(5.0).run(thread)[1] is first
+    release = threading.Event()
+
+    def hangs() -> None:
+        _time_limit.call_with_time_limit(release.wait, (), 0.1, lambda: "hung")
+
+    try:
+        assert _time_limit.Watch(0.1).run(hangs) == (False, "hung")
+        assert _time_limit.Watch(5.0).run(thread)[1] is not first  # (first is still in its call)
     finally:
         release.set()
-    worker.join(timeout=10)
-    assert made == [0]
 
 
-def _blocked_batch(
-    timeout: float,
-) -> tuple[_time_limit.Calls, threading.Event, list[int], threading.Thread]:
-    """A batch of three calls whose first blocks until the event is set: the calls made so
-    far, and the worker's thread."""
-    release, started = threading.Event(), threading.Event()
-    made: list[int] = []
-    worker: list[threading.Thread] = []
+def test_calls_without_an_if_hung_or_with_another_limit_go_to_a_worker() -> None:
+    def body() -> list[str]:
+        return [
+            _time_limit.call_with_time_limit(lambda: threading.current_thread().name, (), 5.0),
+            _time_limit.call_with_time_limit(
+                lambda: threading.current_thread().name, (), 9.0, lambda: "hung"
+            ),
+        ]
 
-    def call(k: int) -> int:
-        made.append(k)
-        if k == 0:
-            worker.append(threading.current_thread())
-            started.set()
-            release.wait()
-        return k
-
-    calls = _time_limit.start_calls(call, [(0,), (1,), (2,)], timeout)
-    started.wait()
-    return calls, release, made, worker[0]
-
-
-def test_closing_a_batch_cancels_the_calls_not_yet_started() -> None:
-    calls, release, made, worker = _blocked_batch(10.0)
-    calls.close()  # (a case failed before the others were needed)
-    release.set()
-    worker.join(timeout=10)  # left running at close, the worker exits after its queued calls
-    assert not worker.is_alive()
-    assert made == [0]
-
-
-def test_a_time_out_in_a_batch_abandons_its_worker_and_the_calls_after() -> None:
-    calls, release, made, worker = _blocked_batch(0.05)
-    with pytest.raises(_time_limit.TimeLimitExceededError, match=r"within 0\.05 s"):
-        calls.result(0)
-    calls.close()
-    try:  # the abandoned worker is still in its call: the next call runs in another thread
-        assert _time_limit.call_with_time_limit(threading.current_thread, (), 10.0) is not worker
-    finally:
-        release.set()
-    worker.join(timeout=10)
-    assert not worker.is_alive()
-    assert made == [0]
-
-
-def test_a_later_result_of_a_batch_whose_earlier_call_hangs_is_a_time_out() -> None:
-    # Call 2 cannot start while call 0 runs: asking for it first waits for call 0, with
-    # call 0's time limit, instead of forever.
-    calls, release, made, worker = _blocked_batch(0.05)
-    caught: list[Exception] = []
-
-    def ask() -> None:
-        try:
-            calls.result(2)
-        except _time_limit.TimeLimitExceededError as exc:
-            caught.append(exc)
-
-    asking = threading.Thread(target=ask, daemon=True)  # (a wait forever fails, not hangs)
-    asking.start()
-    asking.join(timeout=10)
-    assert len(caught) == 1
-    calls.close()
-    release.set()
-    worker.join(timeout=10)
-    assert not worker.is_alive()
-    assert made == [0]
+    assert _time_limit.Watch(5.0).run(body) == (True, ["crossgrad-user-code"] * 2)

@@ -135,22 +135,24 @@ def _backend_checker(
     def check(case: Case) -> _Outcome:
         outcomes = [c(case) for c in checks]
         if crosscheck_them:
+            own_name = str(getattr(own[0], "name", "your backend")) if own else ""
+
+            def hung(after: float | None = limit) -> _Outcome:  # a call out of time
+                message = timed_out(own_name, after or 0.0)
+                return _Outcome({}, lambda: Failure(own_name, case, (), message, (), ""))
+
             try:
                 crosschecked = call_with_time_limit(
-                    _crosscheck, (case, others or None, rtol, atol), limit
+                    _crosscheck, (case, others or None, rtol, atol), limit, hung
                 )
             except TimeLimitExceededError as exc:
-                own_name = str(getattr(own[0], "name", "your backend"))
-                message = timed_out(own_name, exc.timeout)
-                crosschecked = _Outcome(
-                    {}, lambda: Failure(own_name, case, (), message, (), ""), exc.timeout
-                )
+                crosschecked = hung(exc.timeout)
             outcomes.insert(0, crosschecked)
         comparisons = {k: v for o in outcomes for k, v in o.comparisons.items()}
         failed = [o for o in outcomes if o.failure is not None]
         if not failed:
             return _Outcome(comparisons, None)
-        return _Outcome(comparisons, failed[0].failure, failed[0].timed_out)
+        return _Outcome(comparisons, failed[0].failure)
 
     if checks or limit is not None:
         return check, None  # every case on its own, each under the time limit
@@ -300,11 +302,11 @@ def sweep(
         if impl is not None:
             fn, name = as_function(impl, "impl")
             policy = policy or "include"
-            impl_check = impl_checker(
+            check: Check = impl_checker(
                 fn, rtol, 0.0 if atol is None else atol, name, layout, policy, timeout_
             )
-            check: Check = impl_check
-            check_many, ahead = None, impl_check.ahead
+            check_many = None
+            watched = timeout_  # the user's function runs under the time limit
             numeric = False
         else:
             if not layout.default:
@@ -330,7 +332,9 @@ def sweep(
             numeric = "numeric" in names
             policy = policy or ("avoid" if numeric else "include")
             check, check_many = _backend_checker(backends, rtol, atol, policy, timeout_)
-            ahead = None
+            # Under the time limit: functions and backend objects of the user's own.
+            own = [b for b in backends or () if not isinstance(b, str | Spawned)]
+            watched = timeout_ if own else None
         if (
             numeric
             and activations is None
@@ -367,7 +371,7 @@ def sweep(
             strategy,
             check,
             check_many=check_many,
-            ahead=ahead,
+            timeout=watched,
             trials=trials,
             seed=seed,
             progress=progress,

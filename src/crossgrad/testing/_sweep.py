@@ -7,12 +7,10 @@ first disagreement, lets Hypothesis shrink the case to the smallest one that sti
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
-import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -39,7 +37,7 @@ from ._compare import (
     gradient_items,
 )
 from ._hints import Hint, diagnose
-from ._time_limit import Calls, TimeLimitExceededError, call_with_time_limit, start_calls
+from ._time_limit import TimeLimitExceededError, Watch, call_with_time_limit
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 Progress = Callable[[int, int], None]
@@ -298,7 +296,6 @@ class _Outcome:
 
     comparisons: dict[str, list[Comparison]]
     failure: Callable[[], Failure] | None
-    timed_out: float | None = None  # the time limit the candidate exceeded, if it did
 
 
 class _CaseFailedError(Exception):
@@ -385,36 +382,23 @@ def impl_checker(
     layout: Layout | None = None,
     kinks: str = "include",
     timeout: float | None = None,
-) -> ImplCheck:
+) -> Check:
     """The check of a user's ``fn`` against the reference on one case; a call that takes
-    longer than ``timeout`` seconds (``None``: no limit) is abandoned and fails the case.
+    longer than ``timeout`` seconds (``None``: no limit) is abandoned and fails the case
+    (in the run of ``run(..., timeout=)``, the run ends with that failure).
 
-    Raises ``Declined`` when ``fn`` raises ``Unsupported``.  Under a time limit, ``ahead``
-    starts the calls of several cases at once (``_time_limit.start_calls``).
+    Raises ``Declined`` when ``fn`` raises ``Unsupported``.
     """
     layout_ = Layout() if layout is None else layout
-    started: dict[int, tuple[Case, Calls, int]] = {}  # id(case): the call ``ahead`` started
-
-    @contextlib.contextmanager
-    def ahead(cases: Sequence[Case]) -> Iterator[None]:
-        if timeout is None or len(cases) < 2:
-            yield
-            return
-        with start_calls(call, [(fn, case, layout_) for case in cases], timeout) as calls:
-            calls.wait_all()  # the checks run after the calls, not beside them
-            started.update({id(case): (case, calls, k) for k, case in enumerate(cases)})
-            try:
-                yield
-            finally:
-                started.clear()
+    candidate = name if layout_.default else f"{name} ({layout_.describe()})"
 
     def user_call(case: Case) -> Gradients:
-        entry = started.pop(id(case), None)
-        if entry is not None and entry[0] is case:
-            return cast(Gradients, entry[1].result(entry[2]))
-        return call_with_time_limit(call, (fn, case, layout_), timeout)
+        def hung() -> _Outcome:  # the outcome if this call does not return in time
+            assert timeout is not None
+            message = timed_out(name, timeout)
+            return _Outcome({}, lambda: Failure(candidate, case, (), message, (), ""))
 
-    candidate = name if layout_.default else f"{name} ({layout_.describe()})"
+        return call_with_time_limit(call, (fn, case, layout_), timeout, hung)
 
     def quiet_call(other: Case) -> Gradients | None:
         try:
@@ -424,7 +408,6 @@ def impl_checker(
 
     def check(case: Case) -> _Outcome:
         net = case.net
-        exceeded = None
         try:
             got = user_call(case)
         except Unsupported as exc:
@@ -432,7 +415,6 @@ def impl_checker(
         except ProtocolError as exc:
             error: str | None = f"it returned the wrong thing: {exc}"
         except TimeLimitExceededError as exc:
-            exceeded = exc.timeout
             error = timed_out(name, exc.timeout)
         except Exception as exc:  # the user's bug, reported with the case that triggers it
             error = _user_error(exc)
@@ -440,7 +422,7 @@ def impl_checker(
             error = None
         if error is not None:
             message = error
-            return _Outcome({}, lambda: Failure(candidate, case, (), message, (), ""), exceeded)
+            return _Outcome({}, lambda: Failure(candidate, case, (), message, (), ""))
         # The reference's backprop without its input checks: a case holds checked input
         # (drawn by the strategies, or checked by assert_gradients_match).
         reference = gradients(net, case.params, Batch(case.x, case.y, single=False))
@@ -496,7 +478,7 @@ def impl_checker(
 
         return _Outcome({name: comparisons}, failure)
 
-    return ImplCheck(check, ahead)
+    return check
 
 
 def _named(got: Gradients) -> dict[str, np.ndarray[Any, Any]]:
@@ -527,22 +509,6 @@ Check = Callable[[Case], _Outcome]
 """The check of one case against the reference."""
 CheckMany = Callable[[Sequence[Case]], list[_Outcome]]
 """The check of several cases at once, each outcome as ``Check`` gives it, in order."""
-Ahead = Callable[[Sequence[Case]], contextlib.AbstractContextManager[None]]
-"""A context manager in which the checks of those cases, in that order, are faster."""
-
-
-@dataclass(frozen=True)
-class ImplCheck:
-    """``impl_checker``'s check: called on a case, it checks it; ``ahead(cases)`` is a
-    context manager in which the user's calls for ``cases`` run ahead, in order, in one
-    worker thread (under a time limit; otherwise it does nothing), for checks of those
-    cases in that order inside it."""
-
-    check: Check
-    ahead: Ahead
-
-    def __call__(self, case: Case) -> _Outcome:
-        return self.check(case)
 
 
 def run(
@@ -550,28 +516,32 @@ def run(
     check: Check,
     *,
     check_many: CheckMany | None = None,
-    ahead: Ahead | None = None,
     trials: int,
     seed: int | None,
     progress: Progress | None = None,
+    timeout: float | None = None,
 ) -> SweepResult:
     """Run ``check`` on up to ``trials`` cases drawn from ``strategy``; shrink any failure.
 
     Hypothesis draws lists of up to ``CASES_PER_EXAMPLE`` cases, checked in order until
-    ``trials`` have been checked or one fails (``check_many`` checks a list at once; inside
-    ``ahead(cases)``, ``check`` takes them in order faster); shrinking a failing list leaves
-    the one case that fails, as small as Hypothesis can make it.  A case ``check`` declines
-    (``Declined``) is skipped and counted by reason (an example whose every case is declined
-    is rejected: Hypothesis draws another); the counts cover the cases drawn before the first
-    failure.  Only the cases that agree are recorded in the statistics.  When a candidate
-    exceeds its time limit, each further call may cost as long again (and leaves a thread
-    running), so shrinking gets that much time once more and then stops: later cases are not
-    checked, and the smallest case that timed out so far is the one reported.
+    ``trials`` have been checked or one fails (``check_many`` checks a list at once);
+    shrinking a failing list leaves the one case that fails, as small as Hypothesis can make
+    it.  A case ``check`` declines (``Declined``) is skipped and counted by reason (an example
+    whose every case is declined is rejected: Hypothesis draws another); the counts cover the
+    cases drawn before the first failure.  Only the cases that agree are recorded in the
+    statistics.
+
+    With a ``timeout``, the user's code that ``check`` calls under that time limit is watched
+    from this thread while the run goes on in a thread of its own (``_time_limit.Watch``).
+    The first call that does not return in time ends the run: it is abandoned, still
+    running, and the case it was called on is reported, as it came (shrinking it would cost
+    a time limit per step), unless a failure found earlier was being shrunk: then that
+    failure, as small as it got.
     """
     seed_ = secrets.randbelow(2**32) if seed is None else seed
     stats: dict[str, dict[str, ErrorStats]] = {}
     declined: dict[str, int] = {}
-    state: dict[str, Any] = {"checked": 0, "last": None, "stop_at": None, "known": {}}
+    state: dict[str, Any] = {"checked": 0, "last": None}
 
     def record(outcome: _Outcome) -> None:
         for name, comparisons in outcome.comparisons.items():
@@ -586,12 +556,7 @@ def run(
                     counted.add(kind)
 
     def test_one(case: Case, check: Check) -> bool:
-        """Check one case; ``False`` if it was declined or skipped (out of time)."""
-        if state["stop_at"] is not None and time.monotonic() > state["stop_at"]:
-            known = state["known"].get(case.describe())
-            if known is None:
-                return False  # out of time: no more calls of a candidate that hangs
-            raise _CaseFailedError(known)
+        """Check one case; ``False`` if it was declined."""
         try:
             outcome = check(case)
         except Declined as exc:
@@ -606,10 +571,6 @@ def run(
                 progress(int(state["checked"]) + (outcome.failure is not None), trials)
         if outcome.failure is not None:
             state["last"] = outcome
-            if outcome.timed_out is not None:
-                state["known"][case.describe()] = outcome
-                if state["stop_at"] is None:
-                    state["stop_at"] = time.monotonic() + outcome.timed_out
             raise _CaseFailedError(outcome)
         if state["last"] is None and state["checked"] >= trials:
             raise _Enough
@@ -625,40 +586,50 @@ def run(
             def each(case: Case) -> _Outcome:  # the outcomes of check_many, in order
                 return next(outcomes)
 
-        calls_ahead = (
-            ahead(cases)
-            if ahead is not None and state["stop_at"] is None  # (no calls after a time-out)
-            else contextlib.nullcontext()
-        )
-        with calls_ahead:
-            checked = [test_one(case, each) for case in cases]  # every case, in order
+        checked = [test_one(case, each) for case in cases]  # every case, in order
         if not any(checked):
             reject()  # nothing checked in this example: Hypothesis draws another
 
     examples = st.lists(strategy, min_size=1, max_size=CASES_PER_EXAMPLE)
     runner = quiet_settings(trials)(given(cases=examples)(test))
     runner = hypothesis_seed(seed_)(runner)
-    outcome: _Outcome | None = None
-    try:
-        runner()
-    except _Enough:
-        pass
-    except _CaseFailedError as exc:
-        outcome = exc.outcome
-    except Unsatisfiable:  # every case drawn was declined: nothing checked
-        pass
-    except FlakyFailure as group:  # the candidate failed once and passed on replay
-        found = [e for e in group.exceptions if isinstance(e, _CaseFailedError)]
-        if not found and state["last"] is None:
-            raise
-        outcome = found[0].outcome if found else state["last"]
+
+    def explore() -> _Outcome | None:
+        """The Hypothesis run: the failure it ends with, if any."""
+        try:
+            runner()
+        except _Enough:
+            pass
+        except _CaseFailedError as exc:
+            return exc.outcome
+        except Unsatisfiable:  # every case drawn was declined: nothing checked
+            pass
+        except FlakyFailure as group:  # the candidate failed once and passed on replay
+            found = [e for e in group.exceptions if isinstance(e, _CaseFailedError)]
+            if not found and state["last"] is None:
+                raise
+            return found[0].outcome if found else cast(_Outcome, state["last"])
+        return None
+
+    shrunk = True
+    if timeout is None:
+        outcome = explore()
+    else:
+        finished, value = Watch(timeout).run(explore)
+        # A call that hung: the failure being shrunk, if one was, else the case it hung on,
+        # not shrunk.  (The abandoned thread changes nothing more: it ends when the call
+        # returns, with the exception ``Abandoned``.)
+        if not finished:
+            shrunk = state["last"] is not None
+            value = state["last"] or value
+        outcome = value
     if outcome is None:
-        outcome = state["last"]  # shrinking ran out of time (see above)
+        outcome = state["last"]
     failure = None
     if outcome is not None and outcome.failure is not None:
         made = outcome.failure()
         failure = Failure(
             made.candidate, made.case, made.comparisons, made.error, made.hints, made.details,
-            shrunk=True, seed=seed_, self_consistent=made.self_consistent,
+            shrunk=shrunk, seed=seed_, self_consistent=made.self_consistent,
         )  # fmt: skip
     return SweepResult(seed_, trials, int(state["checked"]), stats, failure, declined)
