@@ -191,6 +191,28 @@ def test_watched_runs_reuse_their_thread_unless_it_was_abandoned() -> None:
         release.set()
 
 
+def test_a_call_inside_a_watched_call_keeps_the_outer_limit() -> None:
+    # User code that runs a check of its own inside the run: the inner call returning must
+    # not leave the rest of the outer call unwatched.
+    release = threading.Event()
+
+    def outer() -> None:
+        _time_limit.call_with_time_limit(lambda: None, (), 0.2, lambda: "inner hung")
+        release.wait()
+
+    def body() -> None:
+        _time_limit.call_with_time_limit(outer, (), 0.2, lambda: "outer hung")
+
+    finished: list[tuple[bool, object]] = []
+    watching = threading.Thread(  # (in a thread: a broken watch fails instead of hanging)
+        target=lambda: finished.append(_time_limit.Watch(0.2).run(body)), daemon=True
+    )
+    watching.start()
+    watching.join(timeout=5)
+    release.set()
+    assert finished == [(False, "outer hung")]
+
+
 def test_calls_without_an_if_hung_or_with_another_limit_go_to_a_worker() -> None:
     def body() -> list[str]:
         return [

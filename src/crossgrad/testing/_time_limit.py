@@ -156,11 +156,18 @@ class Watch:
         self._hung: Callable[[], Any] | None = None  # the if_hung of the call given up on
 
     def call(self, fn: Callable[..., T], args: tuple[Any, ...], if_hung: Callable[[], Any]) -> T:
-        """``fn(*args)`` in this thread, watched (see the class)."""
+        """``fn(*args)`` in this thread, watched (see the class).  A call made inside another
+        (user code that runs a check of its own) is covered by the outer call's limit."""
         with self._lock:
             if self.abandoned:
                 raise Abandoned
-            self._started, self._if_hung = time.monotonic(), if_hung
+            if self._started is not None:
+                nested = True
+            else:
+                nested = False
+                self._started, self._if_hung = time.monotonic(), if_hung
+        if nested:
+            return contextvars.Context().run(fn, *args)
         try:
             result: T = contextvars.Context().run(fn, *args)
         finally:
