@@ -392,13 +392,15 @@ def impl_checker(
     layout_ = Layout() if layout is None else layout
     candidate = name if layout_.default else f"{name} ({layout_.describe()})"
 
-    def user_call(case: Case) -> Gradients:
-        def hung() -> _Outcome:  # the outcome if this call does not return in time
-            assert timeout is not None
-            message = timed_out(name, timeout)
-            return _Outcome({}, lambda: Failure(candidate, case, (), message, (), ""))
+    def out_of_time(case: Case, seconds: float | None) -> _Outcome:
+        message = timed_out(name, seconds or 0.0)
+        return _Outcome({}, lambda: Failure(candidate, case, (), message, (), ""))
 
-        return call_with_time_limit(call, (fn, case, layout_), timeout, hung)
+    def user_call(case: Case) -> Gradients:
+        # (Under a watched run, a call out of time ends the run with out_of_time's outcome.)
+        return call_with_time_limit(
+            call, (fn, case, layout_), timeout, lambda: out_of_time(case, timeout)
+        )
 
     def quiet_call(other: Case) -> Gradients | None:
         try:
@@ -415,7 +417,7 @@ def impl_checker(
         except ProtocolError as exc:
             error: str | None = f"it returned the wrong thing: {exc}"
         except TimeLimitExceededError as exc:
-            error = timed_out(name, exc.timeout)
+            return out_of_time(case, exc.timeout)
         except Exception as exc:  # the user's bug, reported with the case that triggers it
             error = _user_error(exc)
         else:
