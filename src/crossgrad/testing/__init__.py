@@ -113,10 +113,11 @@ def _backend_checker(
     atol: float | None,
     kinks: str,
     timeout: float | None = None,
-) -> tuple[Check, CheckMany | None]:
-    """The check of one case, and of a list of cases at once where that is faster
+) -> tuple[Check, CheckMany | None, float | None]:
+    """The check of one case, the check of a list of cases at once where that is faster
     (``crosscheck_many``; ``None`` with functions or backend objects of the user's own,
-    checked case by case under the time limit)."""
+    checked case by case under the time limit), and the time limit the checks call user
+    code under (``None``: none, or no user code)."""
     # A plain function among the backends is checked as a user's impl is (one protocol):
     # its loss and gradients, under its own name.
     functions = [b for b in backends or () if callable(b) and not hasattr(b, "backprop")]
@@ -155,7 +156,7 @@ def _backend_checker(
         return _Outcome(comparisons, failed[0].failure)
 
     if checks or limit is not None:
-        return check, None  # every case on its own, each under the time limit
+        return check, None, timeout  # every case on its own, each under the time limit
 
     def check_many(cases: Sequence[Case]) -> list[_Outcome]:
         from .. import adapters
@@ -166,7 +167,7 @@ def _backend_checker(
         )  # fmt: skip
         return [_outcome(case, report) for case, report in zip(cases, reports, strict=True)]
 
-    return check, check_many
+    return check, check_many, None
 
 
 def _crosscheck(
@@ -331,10 +332,7 @@ def sweep(
             names = [getattr(b, "name", b) for b in backends or ()]
             numeric = "numeric" in names
             policy = policy or ("avoid" if numeric else "include")
-            check, check_many = _backend_checker(backends, rtol, atol, policy, timeout_)
-            # Under the time limit: functions and backend objects of the user's own.
-            own = [b for b in backends or () if not isinstance(b, str | Spawned)]
-            watched = timeout_ if own else None
+            check, check_many, watched = _backend_checker(backends, rtol, atol, policy, timeout_)
         if (
             numeric
             and activations is None

@@ -625,8 +625,6 @@ def run(
             shrunk = state["last"] is not None
             value = state["last"] or value
         outcome = value
-    if outcome is None:
-        outcome = state["last"]
     failure = None
     if outcome is not None and outcome.failure is not None:
         made = outcome.failure()
