@@ -9,14 +9,19 @@ read:
   derivatives, deltas, scratch) is allocated once per network shape, batch and dtype and
   reused, with ``out=`` on every NumPy call (``workspace``).
 - **One parameter buffer.**  The gradients, and the parameters ``train_step`` returns, are
-  views into one flat buffer laid out ``W1, b1, W2, b2, …``; the SGD update of parameters
-  this backend made is then one array operation for the whole network, and ``lr`` is folded
-  into δ_L (every gradient is linear in it), so no pass scales the gradients.
+  views into one flat buffer laid out ``W1, b1, W2, b2, …``.  ``train_step`` writes
+  ``lr·∂L/∂θ`` into the buffer of the new parameters and subtracts it from the old ones in
+  place: the update reads two arrays and writes one it has just read, less memory traffic
+  than writing a third (on large networks the update is bound by memory, not arithmetic).  For
+  parameters this backend made, that update is one array operation for the whole network;
+  ``lr`` is folded into δ_L (every gradient is linear in it), so no pass scales the
+  gradients.
 - **Fused kernels.**  An activation and its derivative are computed together, from one
-  exponential where they share it: the sigmoid is ``1/(1 + e^{-z})`` with the exponent
-  bounded, and ``σ' = σ·(e^{-z}·σ)``, NumPy's SIMD ``exp`` instead of SciPy's ``expit``
-  (which only small arrays use, where the number of calls is the cost); each loss computes
-  its value and gradient in one pass (``numpy_kernels``).
+  exponential where they share it: the sigmoid is ``u/(1 + u)`` with ``u = e^z`` (the
+  exponent bounded) and ``σ' = σ/(1 + u)``, NumPy's SIMD ``exp`` instead of SciPy's
+  ``expit`` (which only small arrays use, where the number of calls is the cost); tanh's
+  derivative is ``1/cosh²z``; each loss computes its value and gradient in one pass
+  (``numpy_kernels``).
 - **No broadcasting.**  A NumPy operation with a scalar or a broadcast operand costs about
   twice one on same-shape arrays (it leaves the contiguous loop): the kernels' constants
   are full read-only arrays made once per workspace (``numpy_kernels.Scratch``);
@@ -117,10 +122,10 @@ class Workspace:
 
     Per layer ``l`` (widths ``(batch, out_l)``): ``zs[l]``, ``activations[l + 1]`` (``zs[l]``
     itself for the identity; ``activations[0]`` is a placeholder for ``x``), the derivative
-    ``derivatives[l]`` (``None`` where ``f' = 1``), ``deltas[l]`` (for one sample, views of
-    ``bias_grads[l]``, which it equals) and the kernels' scratch and constants
-    ``scratch[l]``.  ``grads`` is a flat gradient buffer with views
-    ``weight_grads`` and ``bias_grads``; ``ones`` is ``batch`` ones, for ``Σ_batch δ = 1ᵀδ``.
+    ``derivatives[l]`` (``None`` where ``f' = 1``), ``deltas[l]`` (and ``delta_rows[l]``, its
+    first row) and the kernels' scratch and constants ``scratch[l]``; ``ones`` is ``batch``
+    ones, for ``Σ_batch δ = 1ᵀδ``.  The gradients are written where the caller says: new
+    arrays for ``backprop``, the new parameter buffer for ``train_step``.
     """
 
     def __init__(self, net: Network, batch: int, dtype: np.dtype[Any]) -> None:
@@ -142,13 +147,8 @@ class Workspace:
         self.scratch = [kernels.Scratch(shape, dtype) for shape in shapes]
         self.ones = np.ones(batch, dtype)
         self.ones.flags.writeable = False
-        self.grads, self.weight_grads, self.bias_grads = layout(net.sizes, dtype)
-        if self.single:  # one sample's δ_l is ∂L/∂b_l: train_step's δ is its bias gradient
-            self.delta_rows = list(self.bias_grads)
-            self.deltas = [row.reshape(1, -1) for row in self.delta_rows]
-        else:
-            self.deltas = [np.empty(shape, dtype) for shape in shapes]
-            self.delta_rows = [delta[0] for delta in self.deltas]
+        self.deltas = [np.empty(shape, dtype) for shape in shapes]
+        self.delta_rows = [delta[0] for delta in self.deltas]
         # np.dot has less call overhead than np.matmul, which counts on tiny networks; but
         # np.dot(δᵀ, a, out=) of an MNIST-sized layer runs 6× slower than np.matmul's.
         largest = max(batch * n_in * n_out for n_out, n_in in self.param_shapes)
@@ -294,8 +294,7 @@ def _gradients(
     for l in range(L, -1, -1):
         product(delta.T, activations[l] if l else x, out=weight_grads[l])
         if single:
-            if bias_grads[l] is not ws.delta_rows[l]:  # (backprop's fresh arrays)
-                np.copyto(bias_grads[l], ws.delta_rows[l])
+            np.copyto(bias_grads[l], ws.delta_rows[l])  # one sample's Σ δ is δ
         else:
             product(ws.ones, delta, out=bias_grads[l])
         if l:
@@ -375,19 +374,14 @@ def train_step(
     lr_ = lr if type(lr) is float and 0.0 < lr < math.inf else check_lr(lr)
     x_, y_, _, ws, source = _prepare(net, params, x, y, step=True)
     with _quiet():  # an overflow is found in the results, as the reference finds it
-        grads = ws.weight_grads, ws.bias_grads
-        loss = _gradients(ws, params, x_, y_, ws.zs, ws.activations, *grads, lr_)
+        # lr·∂L/∂θ goes straight into the new buffer, and p − lr·g is then computed in place.
         flat, weights, biases = layout(net.sizes, ws.dtype)
+        loss = _gradients(ws, params, x_, y_, ws.zs, ws.activations, weights, biases, lr_)
         if source is not None:
-            np.subtract(source, ws.grads, out=flat)  # p − lr·g, one pass over the whole network
+            np.subtract(source, flat, out=flat)  # one pass over the whole network
         else:
-            for p, g, o in zip(
-                (*params.weights, *params.biases),
-                (*grads[0], *grads[1]),
-                (*weights, *biases),
-                strict=True,
-            ):
-                np.subtract(p, g, out=o)
+            for p, o in zip((*params.weights, *params.biases), (*weights, *biases), strict=True):
+                np.subtract(p, o, out=o)
     if not _surely_finite(loss, flat):
         return reference.train_step(net, params, x, y, lr)  # raises the reference's OverflowError
     # The public constructor: it checks structure only (dimensions, shapes, one dtype).

@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from tqdm import tqdm
 
 from ..adapters import numpy_backend
@@ -76,6 +77,7 @@ def _parts(case_id: str) -> dict[str, timing.Timed]:
     step.warm_up()
     _, made = numpy_backend.train_step(net, problem.params, x, y, lr)  # the params fed back
     ws = numpy_backend.workspace(net, x.shape[0], x.dtype)
+    _, weight_grads, bias_grads = numpy_backend.layout(net.sizes, x.dtype)
     weights, biases = list(made.weights), list(made.biases)
     z, t = ws.zs[-1].copy(), np.empty_like(ws.zs[-1])
     parts: dict[str, timing.Timed] = {
@@ -83,7 +85,7 @@ def _parts(case_id: str) -> dict[str, timing.Timed]:
         "checks": timing.Product(lambda: numpy_backend._prepare(net, made, x, y, step=True)),
         "compute": timing.Product(
             lambda: numpy_backend._gradients(
-                ws, made, x, y, ws.zs, ws.activations, ws.weight_grads, ws.bias_grads, lr
+                ws, made, x, y, ws.zs, ws.activations, weight_grads, bias_grads, lr
             )
         ),
         "params": timing.Product(lambda: Params(weights, biases)),
@@ -96,10 +98,15 @@ def _parts(case_id: str) -> dict[str, timing.Timed]:
     return parts
 
 
-def _products(case_id: str, problem: backends.Problem | None = None) -> dict[str, timing.Timed]:
+def _products(
+    case_id: str,
+    problem: backends.Problem | None = None,
+    grads: tuple[tuple[NDArray[Any], ...], tuple[NDArray[Any], ...]] | None = None,
+) -> dict[str, timing.Timed]:
     """The ``numpy`` and ``torch`` steps of a case and the matrix products of each alone (on
-    ``problem``'s params and the step's workspace; ``problem`` is made from ``case_id`` if not
-    given)."""
+    ``problem``'s params and the step's workspace, the gradients into ``grads``, weights' and
+    biases', as ``numpy_backend.layout`` makes them; ``problem`` is made from ``case_id`` and
+    ``grads`` allocated if not given)."""
     import torch
 
     if problem is None:
@@ -109,6 +116,10 @@ def _products(case_id: str, problem: backends.Problem | None = None) -> dict[str
     for step in steps.values():
         step.warm_up()  # the numpy step fills its workspace: the products' operands
     ws = numpy_backend.workspace(net, x.shape[0], x.dtype)
+    if grads is None:
+        _, weight_grads, bias_grads = numpy_backend.layout(net.sizes, x.dtype)
+    else:
+        weight_grads, bias_grads = grads
     weights, product = problem.params.weights, ws.product
     inputs = [x, *ws.activations[1:-1]]  # a_{l-1} of every layer l
 
@@ -117,16 +128,16 @@ def _products(case_id: str, problem: backends.Problem | None = None) -> dict[str
             product(inputs[l], W.T, out=ws.zs[l])
         for l in range(len(weights) - 1, -1, -1):
             delta = ws.deltas[l]
-            product(delta.T, inputs[l], out=ws.weight_grads[l])
-            product(ws.ones, delta, out=ws.bias_grads[l])
+            product(delta.T, inputs[l], out=weight_grads[l])
+            product(ws.ones, delta, out=bias_grads[l])
             if l:
                 product(delta, weights[l], out=ws.deltas[l - 1])
 
     t = [torch.from_numpy(a) for a in inputs]
     tw = [torch.from_numpy(W) for W in weights]
     tz, td = [torch.from_numpy(z) for z in ws.zs], [torch.from_numpy(d) for d in ws.deltas]
-    tgw = [torch.from_numpy(g) for g in ws.weight_grads]
-    tgb = [torch.from_numpy(g) for g in ws.bias_grads]
+    tgw = [torch.from_numpy(g) for g in weight_grads]
+    tgb = [torch.from_numpy(g) for g in bias_grads]
     ones = torch.from_numpy(ws.ones.copy())
 
     def torch_products() -> None:

@@ -63,21 +63,22 @@ def _close(got: np.ndarray, left: np.ndarray, right: np.ndarray) -> None:
 def test_the_products_are_the_steps_own_matrix_products():
     torch = pytest.importorskip("torch")
     problem = backends.make_problem(parse_case(SMALL))
-    with backends.frameworks_configured():
-        parts = floor._products(SMALL, problem)
-    assert set(parts) == set(floor.PRODUCT_PARTS)
     net, x = problem.net, problem.x
+    grads, weight_grads, bias_grads = numpy_backend.layout(net.sizes, x.dtype)
+    with backends.frameworks_configured():
+        parts = floor._products(SMALL, problem, (weight_grads, bias_grads))
+    assert set(parts) == set(floor.PRODUCT_PARTS)
     ws = numpy_backend.workspace(net, x.shape[0], x.dtype)
     for name in ("numpy products", "torch products"):
-        for array in (*ws.zs, *ws.deltas[:-1], ws.grads):
+        for array in (*ws.zs, *ws.deltas[:-1], grads):
             array.fill(np.nan)  # nothing left over from the step: each product writes anew
         parts[name].run()
         a = [x, *ws.activations[1:-1]]
         for l, W in enumerate(problem.params.weights):
             delta = ws.deltas[l]
             _close(ws.zs[l], a[l], W.T)
-            _close(ws.weight_grads[l], delta.T, a[l])
-            _close(ws.bias_grads[l], np.ones((1, len(delta)), delta.dtype), delta)
+            _close(weight_grads[l], delta.T, a[l])
+            _close(bias_grads[l], np.ones((1, len(delta)), delta.dtype), delta)
         assert np.isfinite(ws.deltas[0]).all()  # δ_1 = δ_2 W_2, written by the products
     assert torch.from_numpy(ws.zs[0]).data_ptr() == ws.zs[0].ctypes.data  # shared memory
 

@@ -213,6 +213,31 @@ def test_the_sigmoid_keeps_its_relative_precision_down_to_the_smallest_normal_nu
     np.testing.assert_allclose(d[0], exact_d, rtol=8 * eps, atol=0)
 
 
+@pytest.mark.parametrize("small", [True, False], ids=["clip-in-two", "np.clip"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_tanh_derivative_keeps_its_relative_precision_down_to_the_smallest_normal_number(
+    dtype: type, small: bool
+) -> None:
+    # tanh'(z) = 1/cosh²(z) with z clipped at (H + 1)/2 (44.5 / 355), where cosh² is finite.
+    # Inside the clip, just above the smallest normal number (z = ±44.3 in float32, where a
+    # clip at 44 would be off by e^{0.6}), the exact value to 8 eps; beyond it, a value under
+    # the smallest normal number, finite, with no warning (the test run makes them errors).
+    info = np.finfo(dtype)
+    tiny = float(info.smallest_normal)
+    edge = (-math.log(tiny / 4) - 0.2) / 2  # 4e^{-2·edge} is normal
+    z = np.array([[-1e6, -edge, -edge / 3, 0.0, edge / 3, edge, 1e6]], dtype)
+    a, d = np.empty_like(z), np.empty_like(z)
+    with paths(small):
+        scratch = numpy_kernels.Scratch(z.shape, z.dtype)
+        numpy_kernels.ACTIVATIONS["tanh"].forward(z, a, d, scratch)
+    inside = z[0, 1:-1].tolist()
+    exact = [4 * math.exp(-2 * abs(v)) / (1 + math.exp(-2 * abs(v))) ** 2 for v in inside]
+    assert min(exact) >= tiny
+    np.testing.assert_allclose(d[0, 1:-1], exact, rtol=8 * float(info.eps), atol=0)
+    assert np.all((d[0, [0, -1]] >= 0) & (d[0, [0, -1]] < tiny))
+    np.testing.assert_array_equal(a[0, [0, -1]], [-1, 1])
+
+
 def _with(params: Params, kind: str, layer: int, value: float) -> Params:
     """A copy of ``params`` with ``value`` in the first entry of ``params.<kind>[layer]``."""
     copy = _copy(params)
