@@ -188,7 +188,7 @@ def _tanh(z: Array, a: Array, d: Array | None, s: Scratch) -> None:
         # 1 − tanh²(z) = 1/cosh²(z): no 1 − tanh² to cancel where tanh(z) rounds to ±1.  z is
         # clipped to |z| ≤ (H + 1)/2 (``_EXP_BOUND``: 44.5 in float32, 355 in float64), where
         # cosh² is finite; beyond it the exact value is below the smallest normal number, and
-        # the result is the value at the bound (under 1e-38 / 1e-308).  On large arrays four
+        # so is the result, the value at the bound (8.9e-39 / 1.8e-308).  On large arrays four
         # passes (clip, NumPy's SIMD cosh, square, divide) against seven for 4e/(1 + e)²,
         # e = e^{-2|z|}.
         t = s.t

@@ -1,4 +1,4 @@
-"""The ``crossgrad`` command: ``crossgrad example | check | bench``.
+"""The ``crossgrad`` command: ``crossgrad example | check | bench | cache``.
 
 Thin over library functions: one module per subcommand, each with ``add_parser(subparsers)``
 (declares its options) and ``run(args) -> int`` (the exit status).  Exit codes: 0 success,
