@@ -7,7 +7,7 @@ framework's own idiom::
 
     from crossgrad import adapters
 
-    adapters.available()                        # e.g. ("reference", "torch", "jax", "numeric")
+    adapters.available()          # e.g. ("reference", "numpy", "torch", "jax", "numeric")
     adapters.get("torch").backprop(net, params, x, y)
     report = adapters.crosscheck(net, params, x, y)
     print(report); report.raise_for_mismatch()
@@ -105,9 +105,10 @@ def _entry(name: str) -> Registered:
 def get(name: str) -> Backend:
     """The backend called ``name``: a module satisfying ``protocol.Backend``.
 
-    Raises ``ValueError`` for an unknown name, and ``BackendImportError`` (an
-    ``ImportError``) naming the extra to install when its framework is missing, or saying why
-    its module could not be imported.
+    Raises ``TypeError`` for a name that is not a string, ``ValueError`` for an unknown one,
+    ``TypeError`` for a registered module that lacks part of the protocol, and
+    ``BackendImportError`` (an ``ImportError``) naming the extra to install when its
+    framework is missing, or saying why its module could not be imported.
     """
     entry = _entry(name)
     if name in _LOADED:

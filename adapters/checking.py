@@ -53,15 +53,28 @@ class CrossCheckReport:
 
     def worst(self, backend: str) -> tolerance.ParamComparison:
         """The comparison of ``backend`` closest to (or furthest past) its tolerance."""
-        return max(self.comparisons[backend], key=lambda c: c.max_err_over_tolerance)
+        return max(self._compared(backend), key=lambda c: c.max_err_over_tolerance)
 
     def max_rel_err(self, backend: str) -> float:
         """The largest true relative error ``|g − r| / |r|`` of ``backend``, over everything."""
-        return max(c.max_rel_err for c in self.comparisons[backend])
+        return max(c.max_rel_err for c in self._compared(backend))
 
     def max_err_over_tolerance(self, backend: str) -> float:
         """The largest ``|g − r| / (atol + rtol·S)`` of ``backend``: at most 1 to pass."""
-        return max(c.max_err_over_tolerance for c in self.comparisons[backend])
+        return max(c.max_err_over_tolerance for c in self._compared(backend))
+
+    def _compared(self, backend: str) -> list[tolerance.ParamComparison]:
+        """The comparisons of ``backend``; a ``ValueError`` saying why when there are none."""
+        if backend in self.errors:
+            raise ValueError(
+                f"backend {backend!r} has no comparisons: it failed ({self.errors[backend]})"
+            )
+        if backend not in self.comparisons:
+            raise ValueError(
+                f"backend must be one of the backends compared ({', '.join(self.backends)}), "
+                f"got {backend!r}"
+            )
+        return self.comparisons[backend]
 
     def __str__(self) -> str:
         header = ("backend", "quantity", "max abs err", "rel err (vs value)", "err / tolerance",

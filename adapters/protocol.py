@@ -123,16 +123,19 @@ class Implementation:
     capabilities: Capabilities = Capabilities()
 
     def backprop(self, net: Network, params: Params, x: ArrayLike, y: ArrayLike) -> BackpropResult:
+        """The wrapped function's result, as it returned it."""
         result: BackpropResult = self.fn(net, params, x, y)
         return result
 
     def backprop_checked(self, net: Network, params: Params, batch: Batch) -> BackpropResult:
+        """``backprop`` of the checked batch, one sample given back as vectors."""
         x, y = (batch.x[0], batch.y[0]) if batch.single else (batch.x, batch.y)
         return self.backprop(net, params, x, y)
 
     def tolerance(
         self, net: Network, dtype: np.dtype[Any], scale: Params, loss: float
     ) -> tuple[float, float]:
+        """The tolerance model's ``(rtol, atol)``, as for the built-in backends."""
         return model_tolerance(net, dtype, scale, loss)
 
 

@@ -12,7 +12,8 @@ Forward (``forward_scales``)::
 
 Backward (``error_scale``), with ``D_l = max(|f'(z_l)|, 1) + sup|f''| · t_l``::
 
-    m_L     = (gradient_scale + curvature · s_out) ∘ D_L, / batch for the mean reduction
+    m_L     = (gradient_scale + curvature · max_j s_out) ∘ D_L, / batch for the mean reduction
+              (max_j over each sample's outputs; no ∘ D_L for a loss on the logits)
     S(W_l)  = m_lᵀ s_{l-1}           S(b_l) = Σ_batch m_l
     m_{l-1} = (m_l |W_l|) ∘ D_{l-1}
 

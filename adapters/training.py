@@ -148,6 +148,7 @@ class TrainingReport:
 
     @property
     def ok(self) -> bool:
+        """Whether every backend ran and every step of every one agreed with the reference."""
         return not self.errors and all(
             row.ok for steps in self.comparisons.values() for rows in steps for row in rows
         )

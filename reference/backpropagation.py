@@ -135,7 +135,8 @@ def backprop(net: Network, params: Params, x: ArrayLike, y: ArrayLike) -> Backpr
 
 @finite_results("loss")  # finite input: finite results, or an OverflowError
 def loss(net: Network, params: Params, x: ArrayLike, y: ArrayLike) -> float:
-    """The batch loss alone (a forward pass), with the same checks as ``backprop``."""
+    """The batch loss alone (a forward pass), with the same checks as ``backprop``: ``x``
+    ``(batch, in)`` or ``(in,)``, ``y`` ``(batch, out)`` or ``(out,)``."""
     batch = check_inputs(net, params, x, y)
     zs, activations = forward(net, params, batch.x)
     return batch_loss(net, zs, activations, batch.y)
@@ -172,7 +173,11 @@ def _sgd(params: Params, grads: Params, lr: float) -> Params:
 def train_step(
     net: Network, params: Params, x: ArrayLike, y: ArrayLike, lr: float
 ) -> tuple[float, Params]:
-    """Forward, backward and update in one call: ``(loss before the step, new params)``."""
+    """Forward, backward and update in one call: ``(loss before the step, new params)``.
+
+    ``x`` is ``(batch, in)`` or one sample ``(in,)``, ``y`` ``(batch, out)`` or ``(out,)``, as
+    for ``backprop``; the new params are ``W − lr·∂L/∂W``, ``b − lr·∂L/∂b`` (``sgd_step``).
+    """
     lr = check_lr(lr)
     result = backprop(net, params, x, y)
     return result.loss, _sgd(params, result.grads, lr)

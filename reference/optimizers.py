@@ -112,7 +112,8 @@ def _zeros(theta: Arrays) -> Arrays:
 
 
 class SGDState(NamedTuple):
-    """``t`` steps taken; ``buf``: the momentum buffers (``None`` before the first step)."""
+    """``t`` steps taken; ``buf``: the momentum buffers, one per array (``None`` before the
+    first step, and on every step without momentum)."""
 
     t: int
     buf: tuple[Array | None, ...]
@@ -144,9 +145,12 @@ class SGD:
             raise ValueError("nesterov=True needs momentum > 0 and dampening = 0 (as torch)")
 
     def init(self, params: Params | Sequence[Array]) -> SGDState:
+        """The state before the first step: no momentum buffers yet."""
         return SGDState(0, (None,) * len(arrays_of(params)))
 
     def step(self, params: P, grads: P, state: SGDState) -> tuple[P, SGDState]:
+        """One step by the formulas above: ``(new params, new state)``; ``grads`` has the
+        shapes of ``params``, and nothing passed in is modified."""
         theta = arrays_of(params)
         grad = _check_grads(theta, grads)
         state = _check_state(state, SGDState, theta)
@@ -201,10 +205,12 @@ class Adam:
         _number("weight_decay", self.weight_decay)
 
     def init(self, params: Params | Sequence[Array]) -> AdamState:
+        """The state before the first step: zero moments, of the params' shapes."""
         theta = arrays_of(params)
         return AdamState(0, _zeros(theta), _zeros(theta), _zeros(theta) if self.amsgrad else ())
 
     def step(self, params: P, grads: P, state: AdamState) -> tuple[P, AdamState]:
+        """One step by the formulas above (see ``SGD.step``)."""
         theta = arrays_of(params)
         grad = _check_grads(theta, grads)
         state = _check_state(state, AdamState, theta)
@@ -281,6 +287,8 @@ class RMSprop:
         _number("weight_decay", self.weight_decay)
 
     def init(self, params: Params | Sequence[Array]) -> RMSpropState:
+        """The state before the first step: zero averages and buffers of the params' shapes
+        (``()`` for those the settings do not use)."""
         theta = arrays_of(params)
         return RMSpropState(
             0,
@@ -290,6 +298,7 @@ class RMSprop:
         )
 
     def step(self, params: P, grads: P, state: RMSpropState) -> tuple[P, RMSpropState]:
+        """One step by the formulas above (see ``SGD.step``)."""
         theta = arrays_of(params)
         grad = _check_grads(theta, grads)
         state = _check_state(state, RMSpropState, theta)
@@ -358,12 +367,14 @@ class Adagrad:
             )
 
     def init(self, params: Params | Sequence[Array]) -> AdagradState:
+        """The state before the first step: the accumulators at their initial value."""
         theta = arrays_of(params)
         return AdagradState(
             0, tuple(np.full_like(p, self.initial_accumulator_value) for p in theta)
         )
 
     def step(self, params: P, grads: P, state: AdagradState) -> tuple[P, AdagradState]:
+        """One step by the formulas above (see ``SGD.step``)."""
         theta = arrays_of(params)
         grad = _check_grads(theta, grads)
         state = _check_state(state, AdagradState, theta)

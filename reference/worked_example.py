@@ -57,6 +57,7 @@ class PrintedFigure:
 
     @property
     def value(self) -> float:
+        """The printed figure as a number."""
         return float(self.printed)
 
     @property
@@ -149,6 +150,7 @@ class FigureCheck:
 
     @property
     def agrees(self) -> bool:
+        """Whether the printed figure is within one unit of its last place of the exact value."""
         # A hair of slack so that a difference of exactly one unit, blurred by binary
         # rounding of the decimal figure, still counts as within one unit.
         return abs(self.figure.value - self.computed) <= self.figure.unit * (1 + 1e-9)

@@ -250,6 +250,23 @@ def test_a_backend_returning_garbage_is_reported_not_raised(garbage, error):
         assert re.search(r"^mine +\(failed\) +", str(report), re.MULTILINE)
 
 
+def test_the_figures_of_a_failed_or_unknown_backend_are_a_clear_error():
+    def mine(net, params, x, y):
+        raise RuntimeError("boom")
+
+    report = adapters.crosscheck(NET, PARAMS, X, Y, backends=[mine, "numpy"])
+    assert report.max_rel_err("numpy") < 1e-12
+    for figure in (report.worst, report.max_rel_err, report.max_err_over_tolerance):
+        with pytest.raises(
+            ValueError, match=r"backend 'mine' has no comparisons: it failed \(.*boom"
+        ):
+            figure("mine")
+        with pytest.raises(
+            ValueError, match=r"one of the backends compared \(mine, numpy\), got 'jx'"
+        ):
+            figure("jx")
+
+
 def test_a_shape_mismatch_row_says_the_shapes():
     def transposed(net, params, x, y, right):
         return SimpleNamespace(

@@ -41,8 +41,9 @@ Edge cases, as a policy (``kinks``):
   near 0 by chance (a cancellation after an inexact layer) could round to different sides
   of 0 in two frameworks, whose derivatives then differ by a jump, not a rounding error.
 - ``"avoid"``: no pre-activation of a kinked activation (relu, leaky_relu) lies within
-  ``2**-10`` of its error scale (``Σ|terms|``) of 0, on any sample: by construction, the bias
-  of a unit too close is moved by a multiple of a power of two.
+  ``2**-11`` of its error scale (``Σ|terms|``, the unit's largest over the batch before its
+  bias is moved) of 0, on any sample: by construction, the bias of a unit too close is moved
+  by a multiple of a power of two.
 - ``"only"``: every case has at least one exact kink: one layer (a hidden one when the output
   layer cannot have a kinked activation) is given a kinked activation and a zeroed unit.
 
@@ -100,7 +101,8 @@ FAR_OUT_EXPONENTS = (0, 0, 0, 0, 0, 5, 10, 17)
 """``far_out`` scales one layer by ``2**e`` for ``e`` drawn from here (mostly not at all)."""
 MAX_KINKS_PER_LAYER = 2
 KINK_MARGIN = 2.0**-10
-"""With ``kinks="avoid"``, ``|z| ≥ KINK_MARGIN · Σ|terms of z|`` for every kinked unit."""
+"""With ``kinks="avoid"``, ``|z| > KINK_MARGIN/2 · max Σ|terms of z|`` for every kinked unit
+(the largest error scale over the batch, before the bias is moved; see ``_away_from_kinks``)."""
 
 Array = NDArray[np.floating]
 Range = int | tuple[int, int]
@@ -113,8 +115,9 @@ class Case:
 
     ``y`` is ``(batch, out)`` and lies in the domain of ``net.loss``; ``x``, ``y`` and the
     parameters share one dtype.  ``repr`` is valid Python (with ``from numpy import array,
-    float32`` and ``from crossgrad.reference import Network, Params``); ``describe()`` is the
-    readable form used in failure reports.
+    float32``, ``from crossgrad.reference import Network, Params`` and ``from
+    crossgrad.strategies import Case``); ``describe()`` is the readable form used in failure
+    reports.
     """
 
     net: Network
@@ -714,9 +717,11 @@ def cases(
 
     ``dtype`` is ``"float64"``, ``"float32"``, a sequence of them, or ``None`` for both.
     ``kinks`` is the kink policy ``"include"``, ``"avoid"`` or ``"only"`` (see the module
-    docstring; ``True``/``False`` mean include/avoid).  The other arguments are those of
-    ``networks``, ``params`` and ``batches``; ranges are an int or an inclusive
-    ``(min, max)``.  ``kinks="only"`` needs relu or leaky_relu among the activations.
+    docstring; ``True``/``False`` mean include/avoid).  ``far_out`` (on by default here, off
+    in ``params``) lets one layer push pre-activations out to about ``|z| = 1e6``.  The other
+    arguments are those of ``networks``, ``params`` and ``batches``; ranges are an int or an
+    inclusive ``(min, max)``.  ``kinks="only"`` needs relu or leaky_relu among the
+    activations.
     """
     dtypes = _dtypes(dtype)
     positions = _positions(activations, hidden_activations, output_activation, losses)

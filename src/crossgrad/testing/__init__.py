@@ -421,8 +421,9 @@ def check_implementation(
     """Check a user's backprop ``fn(net, params, x, y)`` (or backend object) against the
     reference.
 
-    Draws up to ``max_examples`` cases (``strategies.cases`` with these restrictions; see
-    ``sweep`` for every argument), calls ``fn`` on each in its layout (``weights``,
+    Runs ``max_examples`` Hypothesis examples of up to ten cases each (``strategies.cases``
+    with these restrictions, a declined case drawn again; see ``sweep`` for every argument),
+    calls ``fn`` on each in its layout (``weights``,
     ``samples``; with copies: ``fn`` cannot disturb the check) and compares its loss and
     gradients with the reference's under the tolerance model.  With a ``seed`` the run is
     reproducible; no Hypothesis database is read or written.  A call of

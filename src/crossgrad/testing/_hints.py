@@ -96,6 +96,7 @@ class Hint(str):
         return Hint, (self.code, str(self))
 
     def to_dict(self) -> dict[str, str]:
+        """``{"code": ..., "text": ...}``, for the JSON report."""
         return {"code": self.code, "text": str(self)}
 
 

@@ -44,6 +44,8 @@ class OptimizerCase:
     grads: tuple[tuple[Array, ...], ...]
 
     def describe(self) -> str:
+        """The case as failure reports print it: the arrays and every step's gradients."""
+
         def show(a: Array) -> str:
             return np.array2string(a, precision=17, separator=", ").replace("\n", "")
 

@@ -214,6 +214,7 @@ class SweepResult:
 
     @property
     def cases_declined(self) -> int:
+        """How many drawn cases the function declined (``Unsupported``), for every reason."""
         return sum(self.declined.values())
 
     def declined_text(self) -> str:
@@ -258,9 +259,9 @@ class SweepResult:
         return "\n".join(rows)
 
     def to_dict(self) -> dict[str, Any]:
-        """One JSON-ready object: ``ok``, ``seed``, ``cases_checked``, ``cases_declined``,
-        ``declined`` (reason → count), ``summary`` (rows of ``candidate``, ``kind``,
-        ``cases``, ``max_abs_err``, ``max_rel_err``, ``max_err_over_tolerance``) and
+        """One JSON-ready object: ``ok``, ``seed``, ``trials``, ``cases_checked``,
+        ``cases_declined``, ``declined`` (reason → count), ``summary`` (rows of ``candidate``,
+        ``kind``, ``cases``, ``max_abs_err``, ``max_rel_err``, ``max_err_over_tolerance``) and
         ``failure`` (``None``, or ``Failure.to_dict()``).  Non-finite numbers are ``None``."""
         return {
             "ok": self.ok,
