@@ -166,10 +166,11 @@ def parse_case(text: str) -> Case:
 
     ``SIZES`` are at least two positive layer widths joined by ``-``; ``BATCH`` a positive
     integer; ``DTYPE`` one of ``DTYPES``; ``ACTIVATION`` one of ``ACTIVATIONS``, for the hidden
-    layers.  The network is a classifier (identity output layer, softmax cross-entropy), as in
-    every headline case but the worked example; ``4-3-2`` is the worked example's network and
-    keeps its sigmoid output layer and ½‖ŷ − y‖² loss, so that an id of the grid names the
-    grid's case.  Raises ``ValueError`` saying what is wrong.
+    layers (a network of two widths has none: its ACTIVATION is ``identity``, its output
+    layer's, so that its id reads back).  The network is a classifier (identity output layer,
+    softmax cross-entropy), as in every headline case but the worked example; ``4-3-2`` is
+    the worked example's network and keeps its sigmoid output layer and ½‖ŷ − y‖² loss, so
+    that an id of the grid names the grid's case.  Raises ``ValueError`` saying what is wrong.
     """
     usage = f"expected {CASE_FORMAT}, e.g. {CASE_EXAMPLE}"
     parts = text.strip().split("/")
@@ -188,11 +189,17 @@ def parse_case(text: str) -> Case:
         )
     if dtype not in DTYPES:
         raise ValueError(f"{usage}; DTYPE must be one of {', '.join(DTYPES)}, got {dtype!r}")
-    if activation not in ACTIVATIONS:
+    sizes, batch = tuple(int(w) for w in widths), int(batch_text[1:])
+    if len(sizes) == 2 and activation != "identity":
+        raise ValueError(
+            f"{usage}; {sizes_text} has no hidden layer for ACTIVATION {activation!r}: its "
+            f"only layer is the identity output ({sizes_text}/{batch_text}/{dtype}/identity), "
+            "or give three or more widths"
+        )
+    if len(sizes) > 2 and activation not in ACTIVATIONS:
         raise ValueError(
             f"{usage}; ACTIVATION must be one of {', '.join(ACTIVATIONS)}, got {activation!r}"
         )
-    sizes, batch = tuple(int(w) for w in widths), int(batch_text[1:])
     if sizes == WORKED_EXAMPLE:
         return worked_example(batch, dtype, activation)
     return classifier(sizes, batch, dtype, activation)

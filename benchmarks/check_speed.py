@@ -14,7 +14,8 @@ implementation (``crossgrad.reference:backprop``, float64):
 - ``command_1000_trials_seconds``: ``crossgrad check --trials 1000 --seed 0``, a new process
   with the warm cache, wall time: beside the warm 100-trial run, what 900 more cases cost the
   command a user runs (JAX in its own process, see ``adapters._process``);
-- ``workers``: the same 1000-trial command with ``--workers auto``, wall time;
+- ``workers_auto_1000_trials_seconds``: the same 1000-trial command with ``--workers auto``,
+  wall time;
 - ``import_seconds``: the wall time of ``python -c "import torch, jax"`` in a new process,
   what every first verdict with those backends pays before it checks anything;
 - ``draw_milliseconds``: what drawing one case costs alone (``draw_cost``): Hypothesis'
@@ -49,6 +50,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from ..cli._common import positive_int
 from ..reference import Network, Params
 from .runner import add_output_options, new_figure, parse_args, platform_info, print_and_save
 
@@ -481,9 +483,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m crossgrad.benchmarks.check_speed", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("--networks", type=int, default=100, help="anchor networks (100)")
-    parser.add_argument("--full-networks", type=int, default=10, help="full gradcheck's (10)")
-    parser.add_argument("--trials", type=int, default=1000, help="trials of the rate (1000)")
+    parser.add_argument("--networks", type=positive_int, default=100, help="anchor networks (100)")
+    parser.add_argument(
+        "--full-networks", type=positive_int, default=10, help="full gradcheck's (10)"
+    )
+    parser.add_argument(
+        "--trials", type=positive_int, default=1000, help="trials of the rate (1000)"
+    )
     add_output_options(parser)
     args = parse_args(parser, argv)
     result = measure(args.networks, args.full_networks, args.trials, not args.no_progress)

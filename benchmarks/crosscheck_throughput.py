@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from ..adapters import CrossCheckReport, crosscheck, crosscheck_many, get, tolerance
 from ..adapters.checking import candidates, reference_side
+from ..cli._common import non_negative_int, positive_int
 from ..reference import ACTIVATIONS, LOSSES, REDUCTIONS, Network, Params, init_params
 from ..reference.validation import check_inputs
 from .runner import add_output_options, new_figure, parse_args, platform_info, print_and_save
@@ -249,20 +250,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command line: ``[--networks N] [--seed S] [--rounds R] [--torch-threads T]
     [--json PATH] [--no-progress]``; prints the table, and writes the measurement and the
     machine to ``PATH`` as JSON when given, and their plot beside it (``.png``)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--networks", type=int, default=2000, help="networks to check")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random networks")
-    parser.add_argument("--rounds", type=int, default=3, help="timed rounds of each way")
+    parser = argparse.ArgumentParser(
+        prog="python -m crossgrad.benchmarks.crosscheck_throughput",
+        description=__doc__.splitlines()[0],
+    )
+    parser.add_argument("--networks", type=positive_int, default=2000, help="networks (2000)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="their seed (0)")
+    parser.add_argument("--rounds", type=positive_int, default=3, help="rounds of each way (3)")
     parser.add_argument(
-        "--torch-threads", type=int, default=1, help="torch intra-op threads (0: torch's default)"
+        "--torch-threads",
+        type=non_negative_int,
+        default=1,
+        help="torch intra-op threads (1; 0: torch's default)",
     )
     add_output_options(parser)
     args = parse_args(parser, argv)
-    for name in ("networks", "rounds"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")
-    if args.torch_threads < 0:
-        parser.error(f"--torch-threads must be 0 or more, got {args.torch_threads}")
     result = measure(
         args.networks, args.seed, args.torch_threads or None, args.rounds, not args.no_progress
     )

@@ -27,6 +27,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from ..cli._common import positive_int
 from .check_speed import first_verdict
 from .runner import add_output_options, new_figure, parse_args, platform_info, print_and_save
 
@@ -130,7 +131,9 @@ def add_sides_arguments(parser: argparse.ArgumentParser) -> None:
     """The two installs, ``--rounds``, ``--commits`` and the output options."""
     parser.add_argument("before", type=Path, help="the install (pip --target) of the old version")
     parser.add_argument("after", type=Path, help="the install of the new version")
-    parser.add_argument("--rounds", type=int, default=4, help="rounds, each version once (4)")
+    parser.add_argument(
+        "--rounds", type=positive_int, default=4, help="rounds, each version once (4)"
+    )
     parser.add_argument("--commits", nargs=2, metavar=("BEFORE", "AFTER"), help="to record")
     add_output_options(parser)
 

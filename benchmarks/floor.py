@@ -58,6 +58,7 @@ from numpy.typing import NDArray
 from tqdm import tqdm
 
 from ..adapters import numpy_backend
+from ..cli._common import positive_int
 from ..reference import Params
 from . import backends, timing
 from .cases import parse_case
@@ -288,7 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m crossgrad.benchmarks.floor", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds (15)")
+    parser.add_argument("--rounds", type=positive_int, default=15, help="interleaved rounds (15)")
     add_output_options(parser)
     args = parse_args(parser, argv)
     result = measure(rounds=args.rounds, progress=not args.no_progress)

@@ -1,7 +1,7 @@
 """Run the benchmark: every case on every available backend, timed fairly, as a report.
 
-``run_benchmark(cases, ...)`` returns a ``dict`` that is also the JSON document written by
-``--out``::
+``run_benchmark(cases, ...)`` returns a ``dict`` that is the JSON document written by
+``--out``, less its ``goals`` (``report.goals``, added when it is written)::
 
     {"machine": {..., "threads": n, "gemm_gflops": {"float32": ..., "float64": ...}},
      "results": [{"backend", "network", "batch", "dtype", "activation", "median_s", "spread_s",
@@ -10,7 +10,7 @@
      "compile": [{"backend", "network", "batch", "dtype", "activation", "first_step_s"}, ...],
      "skipped": [{"backend", "reason"} or {"backend", "case", "reason"}, ...],
      "cases": [{"network", "batch", "dtype", "activation", "group", "flops"}, ...],
-     "settings": {"grid", "rounds", "min_sample_s", "seed", "lr"}}
+     "settings": {"grid", "rounds", "min_sample_s", "pause_s", "seed", "lr", "backends"}}
 
 ``first_step_s`` is the warm-up step, excluded from the timings: for the JIT backends it is
 mostly compilation.  ``peak_fraction`` is ``gflops`` over the machine's GEMM rate in the same

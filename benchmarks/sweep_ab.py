@@ -25,6 +25,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from ..cli._common import positive_int
 from .first_verdict_ab import (
     SIDES,
     add_sides_arguments,
@@ -114,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m crossgrad.benchmarks.sweep_ab", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("--trials", type=int, default=1000, help="cases per sweep (1000)")
+    parser.add_argument("--trials", type=positive_int, default=1000, help="cases per sweep (1000)")
     add_sides_arguments(parser)
     args = parse_args(parser, argv)
     result = measure(installs(args), args.rounds, args.trials, not args.no_progress)

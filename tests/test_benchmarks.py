@@ -6,6 +6,7 @@ No timed assertion: timings on a shared machine say nothing about correctness.
 from __future__ import annotations
 
 import csv
+import importlib
 import json
 import re
 from pathlib import Path
@@ -102,7 +103,9 @@ def test_a_custom_id_is_a_classifier() -> None:
         "softmax_cross_entropy", 7, "float64", "custom",
     )  # fmt: skip
     assert case.id == "100-50-20-3/b7/float64/tanh"
-    assert parse_case("5-2/b1/float32/relu").activations == ("identity",)  # no hidden layer
+    no_hidden = parse_case("5-2/b1/float32/identity")  # no hidden layer: the output's
+    assert no_hidden.activations == ("identity",)
+    assert parse_case(no_hidden.id).id == no_hidden.id == "5-2/b1/float32/identity"
 
 
 @pytest.mark.parametrize(
@@ -118,7 +121,9 @@ def test_a_custom_id_is_a_classifier() -> None:
         ("784-10/b0/float32/relu", "got 'b0'"),
         ("784-10/b-3/float32/relu", "got 'b-3'"),
         ("784-10/b2/float16/relu", "DTYPE must be one of float32, float64, got 'float16'"),
-        ("784-10/b2/float32/swish", "ACTIVATION must be one of sigmoid, tanh, relu, got 'swish'"),
+        ("784-10-3/b2/float32/swish", "ACTIVATION must be one of sigmoid, tanh, relu, got 'sw"),
+        ("784-10/b2/float32/relu", "784-10 has no hidden layer for ACTIVATION 'relu'"),
+        ("784-10-3/b2/float32/identity", "ACTIVATION must be one of sigmoid, tanh, relu, got 'id"),
     ],
 )
 def test_a_malformed_id_is_a_value_error_that_says_what_is_wrong(text: str, message: str) -> None:
@@ -399,14 +404,24 @@ def test_crosscheck_throughput_command_writes_table_and_json(tmp_path: Path, cap
     assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # and its plot
 
 
-@pytest.mark.parametrize("flag", ["--networks", "--rounds"])
-def test_crosscheck_throughput_rejects_zero(flag: str, capsys) -> None:
-    from crossgrad.benchmarks import crosscheck_throughput
-
+@pytest.mark.parametrize(
+    ("module", "flag"),
+    [
+        ("crosscheck_throughput", "--networks"),
+        ("crosscheck_throughput", "--rounds"),
+        ("floor", "--rounds"),
+        ("check_speed", "--trials"),
+        ("sweep_ab", "--trials"),
+        ("first_verdict_ab", "--rounds"),
+    ],
+)
+def test_the_benchmarks_reject_a_count_of_zero(module: str, flag: str, capsys) -> None:
+    main = importlib.import_module(f"crossgrad.benchmarks.{module}").main
+    sides = ["before", "after"] if module.endswith("_ab") else []  # (the installs, not read)
     with pytest.raises(SystemExit) as raised:
-        crosscheck_throughput.main([flag, "0"])
+        main([*sides, flag, "0"])
     assert raised.value.code == 2
-    assert f"{flag} must be at least 1, got 0" in capsys.readouterr().err
+    assert f"argument {flag}: expected a positive integer, got 0" in capsys.readouterr().err
 
 
 def test_gemm_peak_is_the_best_rate_seen_in_the_run(monkeypatch) -> None:

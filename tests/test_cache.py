@@ -140,3 +140,11 @@ def test_prepare_starts_the_bucket_a_case_then_uses(cache, monkeypatch):
     np.testing.assert_allclose(result.loss, backprop(NET, PARAMS, X, Y).loss, rtol=1e-13)
     jax_backend.prepare(NET.sizes, len(X), ["float64"])  # loaded already: nothing to start
     assert not buckets._compiling
+
+
+def test_cli_cache_info_of_a_blank_variable_says_the_default(monkeypatch, capsys):
+    monkeypatch.setenv(_jax_cache.ENV, "  ")  # blank: cache_dir() takes the default folder
+    assert main(["cache", "info"]) == 0
+    assert (
+        capsys.readouterr().out.splitlines()[0] == f"cache: {_jax_cache.cache_dir()} (the default)"
+    )

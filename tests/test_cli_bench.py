@@ -129,7 +129,8 @@ def test_case_uses_the_full_grids_fairness_rules() -> None:
     ("argv", "message"),
     [
         (["--case", "784-10/b2/float32"], "expected SIZES/bBATCH/DTYPE/ACTIVATION, e.g. 784-"),
-        (["--case", "784-10/b2/float32/swish"], "ACTIVATION must be one of sigmoid, tanh, relu"),
+        (["--case", "784-9-3/b2/float32/swish"], "ACTIVATION must be one of sigmoid, tanh, relu"),
+        (["--case", "784-10/b2/float32/relu"], "784-10 has no hidden layer for ACTIVATION 'relu'"),
         (["--case", "784-10/2/float32/relu"], "the batch must be 'b' and a positive integer"),
         (["--case", "784/b2/float32/relu"], "SIZES must be two or more positive layer widths"),
         (["--case", "784-10/b2/int8/relu"], "DTYPE must be one of float32, float64"),

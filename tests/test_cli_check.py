@@ -303,3 +303,31 @@ def test_far_out_cases_are_asked_for_with_far_out(
     assert report["failure"]["wrong"] == ["loss"]
     assert "clipped_log" in [hint["code"] for hint in report["failure"]["hints"]]
     assert main(_check(*bce, "--trials", "100", "--no-far-out")) == 0
+
+
+@pytest.mark.parametrize("value", ["-3", "3-", "2--4"])
+def test_a_range_with_a_missing_bound_says_the_value_that_came(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["check", "--batch", value])
+    assert f"argument --batch: expected N or MIN-MAX of positive integers, got {value!r}" in (
+        capsys.readouterr().err
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--kinks", "only", "--activation", "tanh"], "error: --kinks only needs a kinked activ"),
+        (
+            ["--output-activation", "tanh", "--loss", "binary_cross_entropy"],
+            "error: --output-activation tanh fits none of the losses binary_cross_entropy",
+        ),
+    ],
+)
+def test_contradicting_restrictions_are_named_as_options(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check", *argv, "--no-progress"]) == 2
+    assert message in capsys.readouterr().err

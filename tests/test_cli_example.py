@@ -120,6 +120,10 @@ def test_a_missing_framework_exits_2_naming_the_extra(
         (["--lr", "0.5", "--loss", "mse"], "--loss, --lr are for a network of your own"),
         (["--sizes", "2,2,1", "--activation", "tanh,tanh,tanh"], "3 names"),
         (["--sizes", "2,1", "--activation", "tanh", "--loss", "binary_cross_entropy"], "sigmoid"),
+        (
+            ["--optimizer", "adam", "--backends", "torch,numeric"],
+            "--backends with --optimizer must name training backends (torch, jax), got numeric",
+        ),
     ],
 )
 def test_usage_errors_found_after_parsing(
@@ -165,3 +169,12 @@ def test_the_console_command_runs() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert len(json.loads(done.stdout)["figures"]) == len(worked_example.PRINTED)
+
+
+def test_a_learning_rate_near_the_float_limit_runs_without_a_warning(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # lr·S of the update's error scale overflows: no bound there, and no RuntimeWarning (an
+    # error in this test run).
+    assert main(["example", "--sizes", "2,2,1", "--lr", "1e308", "--backends", "numeric"]) == 0
+    assert "η = 1e+308" in capsys.readouterr().out

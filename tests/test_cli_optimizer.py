@@ -3,8 +3,10 @@ from the command line."""
 
 from __future__ import annotations
 
+import json
 import textwrap
 
+import numpy as np
 import pytest
 
 from crossgrad.cli import main
@@ -75,3 +77,44 @@ def test_unknown_optimizer_is_a_usage_error(capsys):
         main(["check", "--optimizer", "lion", "--impl", "x:y"])
     assert info.value.code == 2
     assert "invalid choice: 'lion'" in capsys.readouterr().err
+
+
+def test_json_is_one_object_for_a_pass_and_for_a_failure(user_module, capsys):
+    base = ["check", "--optimizer", "adam", "--init", "user_adam:init", "--seed", "1",
+            "--trials", "20", "--json"]  # fmt: skip
+    assert main([*base, "--impl", "user_adam:step"]) == 0
+    passed = json.loads(capsys.readouterr().out)  # the whole output: one object
+    assert passed["ok"] is True
+    assert (passed["seed"], passed["cases"]) == (1, 20)
+    assert 0 <= passed["max_err_over_tolerance"] <= 1
+    assert main([*base, "--impl", "user_adam:no_bias_step"]) == 1
+    failed = json.loads(capsys.readouterr().out)
+    assert failed["ok"] is False
+    failure = failed["failure"]
+    assert failure["optimizer"].startswith("Adam(lr=0.001")
+    assert failure["seed"] == 1
+    assert failure["error"] is None
+    assert any(h.startswith("no bias correction") for h in failure["hints"])
+    first = failure["comparisons"][0]
+    assert first["step"] == 1
+    assert first["max_err_over_tolerance"] > 1
+    shapes = [np.shape(p) for p in failure["case"]["params"]]
+    for step in failure["case"]["grads"]:
+        assert [np.shape(g) for g in step] == shapes
+
+
+@pytest.mark.parametrize(
+    ("option", "spec", "message"),
+    [
+        ("--init", "bad", "--init must be MODULE:FUNC (e.g. my_module:func), got 'bad'"),
+        ("--init", "user_adam:np", "--init user_adam:np is a module, not a function FUNC(params)"),
+        ("--impl", "user_adam:np", "not a function FUNC(params, grads, state) -> (params, state)"),
+    ],
+)
+def test_a_bad_impl_or_init_is_named_with_the_signature_it_needs(
+    user_module, capsys, option, spec, message
+):
+    specs = {"--impl": "user_adam:step", "--init": "user_adam:init", option: spec}
+    argv = ["check", "--optimizer", "adam", *(a for kv in specs.items() for a in kv)]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err

@@ -52,7 +52,8 @@ def errata_markdown(w: Walkthrough) -> str:
     if wrong:
         lines += [
             "",
-            "| quantity | entry | printed | exact | off by | where it is printed |",
+            "| quantity | entry | printed | exact (8 significant digits) | off by | where it is "
+            "printed |",
             "|---|---|---|---|---|---|",
         ]
         for c in wrong:

@@ -233,7 +233,8 @@ def _agreement(
                 else (grads.biases, params.biases, S.biases)
             )
             updated = p[l - 1] - lr * g[l - 1]
-            scale = np.abs(p[l - 1]) + lr * s[l - 1]
+            with np.errstate(over="ignore"):  # lr·S beyond the dtype (lr near 1e308): no bound
+                scale = np.abs(p[l - 1]) + lr * s[l - 1]
             steps[quantity] = compare_arrays(
                 quantity, updated, values[quantity], scale, rtol, lr * atol
             )

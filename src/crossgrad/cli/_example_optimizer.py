@@ -20,6 +20,15 @@ def run_optimizer(args: argparse.Namespace) -> int:
             f"{', '.join(given)}: --optimizer walks the document's own network and sample; "
             "leave them out"
         )
+    from ..adapters.training import TRAINING_BACKENDS
+
+    other = [name for name in args.backends if name not in TRAINING_BACKENDS]
+    if other:
+        raise UsageError(
+            f"--backends with --optimizer must name training backends "
+            f"({', '.join(TRAINING_BACKENDS)}), got {', '.join(other)}: a training run steps "
+            "a framework's own optimizer"
+        )
     require_backends(args.backends)
     w = ow.walk(args.optimizer, 2 if args.steps is None else args.steps, backends=args.backends)
     return print_walkthrough(ow, w, args.format, args.digits)

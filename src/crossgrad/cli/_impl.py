@@ -20,17 +20,26 @@ def _where(exc: BaseException) -> str:
     return f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
 
 
-def load_function(spec: str) -> Callable[..., Any]:
-    """The function ``FUNC`` of module ``MODULE`` named by ``spec = "MODULE:FUNC"``.
+BACKPROP = "FUNC(net, params, x, y) or an object with .backprop(net, params, x, y)"
+"""What ``--impl`` names when it checks a backprop."""
+
+
+def load_function(
+    spec: str, option: str = "--impl", signature: str = BACKPROP
+) -> Callable[..., Any]:
+    """The function ``FUNC`` of module ``MODULE`` named by ``spec = "MODULE:FUNC"``, given
+    with ``option``, to be called as ``signature`` says.
 
     ``MODULE`` is imported from the current directory (put first on ``sys.path`` if it is not
     there already, as ``python -m`` would) or from ``PYTHONPATH``; ``FUNC`` may be dotted
     (``Class.method``).  Every way this can fail, including an exception raised while the
-    module is imported, raises ``UsageError`` with what went wrong and where.
+    module is imported, raises ``UsageError`` with what went wrong and where.  An object
+    with a ``.backprop`` method is accepted too when ``signature`` is ``BACKPROP``.
     """
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
-        raise UsageError(f"--impl must be MODULE:FUNC (e.g. my_backprop:backprop), got {spec!r}")
+        example = "my_backprop:backprop" if signature == BACKPROP else "my_module:func"
+        raise UsageError(f"{option} must be MODULE:FUNC (e.g. {example}), got {spec!r}")
     cwd = os.getcwd()
     if cwd not in sys.path and "" not in sys.path:
         sys.path.insert(0, cwd)
@@ -54,10 +63,11 @@ def load_function(spec: str) -> Callable[..., Any]:
         except AttributeError:
             where = getattr(module, "__file__", None) or module_name
             raise UsageError(f"{module_name!r} ({where}) has no {attribute!r}") from None
-    if not callable(value) and not callable(getattr(value, "backprop", None)):
+    backprop = signature == BACKPROP and callable(getattr(value, "backprop", None))
+    if not callable(value) and not backprop:
         kind = type(value).__name__
         raise UsageError(
-            f"{spec} is {'an' if kind[0] in 'aeiou' else 'a'} {kind}, not a function "
-            "FUNC(net, params, x, y) or an object with .backprop(net, params, x, y)"
+            f"{option} {spec} is {'an' if kind[0] in 'aeiou' else 'a'} {kind}, not a function "
+            f"{signature}"
         )
     return value

@@ -62,7 +62,8 @@ def add_parser(subparsers: Any) -> None:
         type=_case,
         metavar=CASE_FORMAT,
         help=f"time just this case instead of a grid (repeatable), e.g. {CASE_EXAMPLE}; "
-        "ACTIVATION is the hidden layers' (sigmoid, tanh or relu); the network is a classifier "
+        "ACTIVATION is the hidden layers' (sigmoid, tanh or relu; identity for a network of two "
+        "widths, which has none); the network is a classifier "
         "(identity output, softmax cross-entropy) except 4-3-2, the worked example's",
     )
     parser.add_argument(

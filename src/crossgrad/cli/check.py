@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from typing import Any
 
@@ -44,12 +45,29 @@ KINK_POLICIES = ("include", "avoid", "only")
 def _range(text: str) -> tuple[int, int]:
     """``N`` or ``MIN-MAX`` (also ``MIN,MAX``), both positive, ``MIN <= MAX``."""
     parts = text.replace(",", "-").split("-")
-    if len(parts) not in (1, 2):
-        raise argparse.ArgumentTypeError(f"expected N or MIN-MAX, got {text!r}")
+    if len(parts) not in (1, 2) or not all(parts):  # ('-3' splits into '' and '3')
+        raise argparse.ArgumentTypeError(
+            f"expected N or MIN-MAX of positive integers, got {text!r}"
+        )
     low, high = (positive_int(p) for p in (parts[0], parts[-1]))
     if low > high:
         raise argparse.ArgumentTypeError(f"expected MIN <= MAX, got {text!r}")
     return low, high
+
+
+_OPTION_NAMES = (
+    (re.compile(r"\bkinks='(\w+)'"), r"--kinks \1"),
+    (re.compile(r"\boutput_activation\b"), "--output-activation"),
+    (re.compile(r"\bhidden_activations\b"), "--hidden-activation"),
+)
+"""The Python names in ``strategies``' messages about restrictions, as the options say them."""
+
+
+def _as_options(message: str) -> str:
+    """``message`` with the Python parameter names it uses replaced by the options' names."""
+    for pattern, option in _OPTION_NAMES:
+        message = pattern.sub(option, message)
+    return message
 
 
 def _repeatable(known: tuple[str, ...], what: str) -> Any:
@@ -88,12 +106,23 @@ def add_parser(subparsers: Any) -> None:
         parser.add_argument(
             option, type=_range, metavar="N|MIN-MAX", help=f"{what} (default {default})"
         )
-    for option, known, which in (
-        ("--activation", tuple(ACTIVATIONS), "every layer's activation"),
-        ("--hidden-activation", tuple(ACTIVATIONS), "the hidden layers' (overrides --activation)"),
-        ("--output-activation", tuple(ACTIVATIONS), "the output layer's (overrides --activation)"),
-        ("--loss", tuple(LOSSES), "the loss"),
-        ("--reduction", REDUCTIONS, "the reduction over the batch"),
+    no_kinks = "all; with --backends numeric, those without a kink"
+    for option, known, which, default in (
+        ("--activation", tuple(ACTIVATIONS), "every layer's activation", no_kinks),
+        (
+            "--hidden-activation",
+            tuple(ACTIVATIONS),
+            "the hidden layers' (overrides --activation)",
+            no_kinks,
+        ),
+        (
+            "--output-activation",
+            tuple(ACTIVATIONS),
+            "the output layer's (overrides --activation)",
+            no_kinks,
+        ),
+        ("--loss", tuple(LOSSES), "the loss", "all"),
+        ("--reduction", REDUCTIONS, "the reduction over the batch", "all"),
     ):
         what = option.lstrip("-")
         parser.add_argument(
@@ -101,13 +130,15 @@ def add_parser(subparsers: Any) -> None:
             action="append",
             type=_repeatable(known, what),
             metavar="NAME",
-            help=f"{which}; repeatable, or comma-separated (default: all): {', '.join(known)}",
+            help=f"{which}; repeatable, or comma-separated (default: {default}): "
+            f"{', '.join(known)}",
         )
     parser.add_argument(
         "--kinks",
         choices=KINK_POLICIES,
         help="exact relu/leaky_relu kinks: include them (default), avoid them (no "
-        "pre-activation near 0), or only cases with at least one",
+        "pre-activation near 0; the default with --backends numeric, whose central "
+        "differences straddle a kink), or only cases with at least one",
     )
     parser.add_argument(
         "--far-out",
@@ -256,7 +287,7 @@ def run(args: argparse.Namespace) -> int:
                 **ranges,
             )
     except ValueError as exc:  # restrictions that contradict each other
-        raise UsageError(str(exc)) from None
+        raise UsageError(_as_options(str(exc))) from None
     except BackendImportError as exc:  # a backend's framework failed to import
         raise missing_backend(exc.backend, exc, backends) from None
     finally:

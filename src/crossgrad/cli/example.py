@@ -110,7 +110,8 @@ def add_parser(subparsers: Any) -> None:
         "--digits",
         type=_digits,
         default=4,
-        help="significant digits of the computed numbers in markdown and latex (default 4)",
+        help="significant digits of the computed numbers in markdown and latex (default 4; "
+        "the table of the document's printed figures keeps 8 for the exact values)",
     )
     parser.add_argument(
         "--backends",
@@ -118,7 +119,7 @@ def add_parser(subparsers: Any) -> None:
         default=DEFAULT_BACKENDS,
         metavar="NAMES",
         help="comma-separated backends to cross-check with: torch, jax, numeric "
-        "(default torch,jax)",
+        "(default torch,jax; with --optimizer: torch, jax)",
     )
 
 

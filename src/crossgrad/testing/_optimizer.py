@@ -30,7 +30,7 @@ from ..adapters.training import StepComparison, compare
 from ..adapters.trajectory_tolerance import optimizer_bounds
 from ..reference import optimizers
 from ..reference.optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
-from ._sweep import GradientMismatchError, quiet_settings
+from ._sweep import GradientMismatchError, json_number, quiet_settings
 
 Array = np.ndarray
 Step = Callable[[list[Array], list[Array], Any], tuple[Sequence[Array], Any]]
@@ -90,6 +90,34 @@ class OptimizerFailure:
         lines += [f"Hint: {h}" for h in self.hints]
         return "\n".join(lines)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The failure as JSON-ready data: ``optimizer``, ``seed``, ``case`` (``params``, and
+        ``grads`` per step, as nested lists), ``error`` (or ``None``), ``comparisons`` (the
+        first wrong step's rows: ``name``, ``step``, the errors, ``worst_index``, ``problem``)
+        and ``hints``.  Non-finite numbers are ``None``."""
+        return {
+            "optimizer": str(self.optimizer),
+            "seed": self.seed,
+            "case": {
+                "params": [p.tolist() for p in self.case.params],
+                "grads": [[g.tolist() for g in step] for step in self.case.grads],
+            },
+            "error": self.error,
+            "comparisons": [
+                {
+                    "name": c.name,
+                    "step": c.step,
+                    "max_abs_err": json_number(c.max_abs_err),
+                    "max_rel_err": json_number(c.max_rel_err),
+                    "max_err_over_tolerance": json_number(c.max_err_over_tolerance),
+                    "worst_index": list(c.worst_index),
+                    "problem": c.problem,
+                }
+                for c in self.comparisons
+            ],
+            "hints": list(self.hints),
+        }
+
 
 @dataclass(frozen=True)
 class OptimizerCheckResult:
@@ -100,6 +128,17 @@ class OptimizerCheckResult:
     cases: int
     max_err_over_tolerance: float
     max_rel_err: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """``ok`` (true), ``seed``, ``cases``, ``max_err_over_tolerance``, ``max_rel_err``;
+        non-finite numbers are ``None``."""
+        return {
+            "ok": True,
+            "seed": self.seed,
+            "cases": self.cases,
+            "max_err_over_tolerance": json_number(self.max_err_over_tolerance),
+            "max_rel_err": json_number(self.max_rel_err),
+        }
 
 
 @st.composite

@@ -67,7 +67,7 @@ class ErrorStats:
         )
 
 
-def _number(value: float) -> float | None:
+def json_number(value: float) -> float | None:
     """A float for JSON: ``None`` for inf and nan (JSON has neither)."""
     return float(value) if np.isfinite(value) else None
 
@@ -149,9 +149,9 @@ class Failure:
             "comparisons": [
                 {
                     "name": c.name,
-                    "max_abs_err": _number(c.max_abs_err),
-                    "max_rel_err": _number(c.max_rel_err),
-                    "max_err_over_tolerance": _number(c.max_err_over_tolerance),
+                    "max_abs_err": json_number(c.max_abs_err),
+                    "max_rel_err": json_number(c.max_rel_err),
+                    "max_err_over_tolerance": json_number(c.max_err_over_tolerance),
                     "ok": c.ok,
                     "problem": c.problem,
                 }
@@ -275,9 +275,9 @@ class SweepResult:
                     "candidate": name,
                     "kind": kind,
                     "cases": s.cases,
-                    "max_abs_err": _number(s.max_abs_err),
-                    "max_rel_err": _number(s.max_rel_err),
-                    "max_err_over_tolerance": _number(s.max_err_over_tolerance),
+                    "max_abs_err": json_number(s.max_abs_err),
+                    "max_rel_err": json_number(s.max_rel_err),
+                    "max_err_over_tolerance": json_number(s.max_err_over_tolerance),
                 }
                 for name, kinds in self.stats.items()
                 for kind, s in kinds.items()
