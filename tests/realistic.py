@@ -133,6 +133,17 @@ def column_sigmoid_twice(net: Network, params: Params, x: Array, y: Array) -> An
     return column_sigmoid(net, params, x, y, twice=True)
 
 
+def column_sigmoid_bias_per_sample(net: Network, params: Params, x: Array, y: Array) -> Any:
+    """The textbook in columns, but the last layer's ∂L/∂b is δ itself, one column per sample
+    (the sum over the batch left out)."""
+    loss, dWs, dbs = column_sigmoid(net, params, x, y)
+    a = x
+    for W, b in params:
+        a = _sigmoid(W @ a + b)
+    dbs[-1] = (a - y) * a * (1 - a) / x.shape[1]
+    return loss, dWs, dbs
+
+
 def leaky_relu_zero_at_kink(net: Network, params: Params, x: Array, y: Array) -> Any:
     """leaky_relu layers and ``half_sse``, in rows and crossgrad's layout, leaky'(0) = 0."""
     a, inputs, zs = x, [], []

@@ -78,6 +78,17 @@ def test_a_planted_bug_is_caught_shrunk_and_explained(
     assert "--seed 1 to reproduce" in out
 
 
+def test_a_failure_of_unrestricted_cases_says_how_to_restrict_them(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = write_module(in_tmp, SUM_NOT_MEAN)
+    note = "The cases were drawn from every activation, loss and reduction"
+    assert main(_check("--impl", f"{name}:backprop")) == 1
+    assert note in capsys.readouterr().out
+    assert main(_check("--impl", f"{name}:backprop", "--loss", "mse")) == 1
+    assert note not in capsys.readouterr().out  # restricted: the user chose the cases
+
+
 def test_an_exception_in_the_users_code_is_a_failure_not_a_crash(
     in_tmp: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -139,19 +139,41 @@ def test_leaky_relu_at_zero_zero_is_named() -> None:
     assert "leaky_relu'(0) = 0.01" in str(failure.hints[0])
 
 
+COLUMN_SIGMOID = {
+    "activations": "sigmoid",
+    "hidden_activations": None,
+    "output_activation": None,
+    "weights": "out_in",
+    "samples": "columns",
+}
+"""The restrictions for ``realistic.column_sigmoid`` and its planted bugs."""
+
+
 def test_a_derivative_applied_twice_is_named_not_a_constant_factor() -> None:
-    failure = _failure(
-        realistic.column_sigmoid_twice,
-        activations="sigmoid",
-        hidden_activations=None,
-        output_activation=None,
-        weights="out_in",
-        samples="columns",
-    )
+    failure = _failure(realistic.column_sigmoid_twice, **COLUMN_SIGMOID)
     codes = _codes(failure)
     assert "activation_derivative_twice" in codes
     assert "factor_constant" not in codes
     assert codes[0] == "not_own_derivative"
+
+
+def test_a_bias_gradient_not_summed_over_the_batch_is_named_when_its_sum_is_right() -> None:
+    failure = _failure(realistic.column_sigmoid_bias_per_sample, **COLUMN_SIGMOID)
+    batch, layers = failure.case.x.shape[0], failure.case.net.n_layers
+    assert batch >= 2  # one sample is summed already: that case passes
+    assert _codes(failure) == ["bias_not_summed"]
+    assert f"∂L/∂b{layers} has shape ({failure.case.net.sizes[-1]}, {batch}), one column per" in (
+        str(failure.hints[0])
+    )
+
+
+def test_a_bias_gradient_of_the_per_sample_shape_but_wrong_values_gets_no_such_hint() -> None:
+    def per_sample_but_doubled(net: Network, params: Params, x: np.ndarray, y: np.ndarray) -> Any:
+        loss, dWs, dbs = realistic.column_sigmoid_bias_per_sample(net, params, x, y)
+        return loss, dWs, [*dbs[:-1], 2 * dbs[-1]]
+
+    failure = _failure(per_sample_but_doubled, **COLUMN_SIGMOID)
+    assert "bias_not_summed" not in _codes(failure)  # the sum is not the reference's: silent
 
 
 def test_every_hint_is_a_string_with_a_documented_code() -> None:

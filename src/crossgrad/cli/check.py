@@ -55,6 +55,9 @@ def _range(text: str) -> tuple[int, int]:
     return low, high
 
 
+RESTRICTIONS = ("activation", "hidden_activation", "output_activation", "loss", "reduction")
+"""The options that say which activations and losses are drawn."""
+
 _OPTION_NAMES = (
     (re.compile(r"\bkinks='(\w+)'"), r"--kinks \1"),
     (re.compile(r"\boutput_activation\b"), "--output-activation"),
@@ -317,6 +320,13 @@ def run(args: argparse.Namespace) -> int:
     if result.failure is not None:
         print()
         print(result.failure)
+        if impl is not None and not any(getattr(args, name) for name in RESTRICTIONS):
+            print(
+                "\nThe cases were drawn from every activation, loss and reduction: if your "
+                "code implements one network, restrict them to it (--hidden-activation, "
+                "--output-activation, --loss, --reduction), or raise "
+                "crossgrad.testing.Unsupported on the cases it does not handle."
+            )
         print(f"\nRun it again with --seed {result.seed} to reproduce.")
         return 1
     print(f"\nAll {result.cases} cases agree.")

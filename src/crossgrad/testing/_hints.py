@@ -62,6 +62,7 @@ CODES = {
     "rounded to exactly 0 or 1 (a loss on probabilities, not on the logits)",
     "sign": "the sign is flipped",
     "transposed": "a weight gradient is transposed (or in the other weight layout)",
+    "bias_not_summed": "a bias gradient keeps one entry per sample: δ, not summed over the batch",
     "first_sample_only": "only the first sample of the batch contributes",
     "last_sample_only": "only the last sample of the batch contributes",
     "missing_activation_derivative": "a layer's activation derivative is left out",
@@ -921,6 +922,31 @@ def transposed_hints(case: Case, got: Gradients, ref: Params, layout: Layout) ->
     return out
 
 
+def unsummed_bias_hints(case: Case, got: Gradients, ref: Params, layout: Layout) -> list[Hint]:
+    """Bias gradients of the per-sample shape whose sum over the batch is the reference's."""
+    out = []
+    problems = dict(got.problems)
+    batch, columns = case.x.shape[0], layout.samples == "columns"
+    scale: Params | None = None
+    for l, (b, r) in enumerate(zip(got.biases, ref.biases, strict=True), start=1):
+        per_sample = (r.shape[0], batch) if columns else (batch, r.shape[0])
+        if f"b{l}" not in problems or batch < 2 or b.shape != per_sample:
+            continue
+        if scale is None:
+            scale = error_scale(case.net, case.params, case.x, case.y)
+        summed = b.sum(axis=1 if columns else 0)
+        if compare("", summed, r, scale.biases[l - 1], default_rtol(case.net, case.dtype)).ok:
+            each = "column" if columns else "row"
+            out.append(
+                Hint(
+                    "bias_not_summed",
+                    f"∂L/∂b{l} has shape {b.shape}, one {each} per sample, and its sum over "
+                    f"the batch of {batch} is the reference's ∂L/∂b{l}: sum δ{l} over the batch",
+                )
+            )
+    return out
+
+
 def _first_wrong_layer(got: Gradients, ref: Params, scale: Params, rtol: float) -> list[Hint]:
     n = len(ref.weights)
     ok = [
@@ -972,7 +998,14 @@ def diagnose(
     given only when ``grads_wrong``, loss hints only when ``loss_wrong``.
     """
     layout_ = Layout() if layout is None else layout
-    shape = transposed_hints(case, got, ref.grads, layout_) if grads_wrong else []
+    shape = (
+        [
+            *transposed_hints(case, got, ref.grads, layout_),
+            *unsummed_bias_hints(case, got, ref.grads, layout_),
+        ]
+        if grads_wrong
+        else []
+    )
     if shape:
         return Diagnosis(tuple(shape), None)
     consistent = None
