@@ -176,6 +176,33 @@ def test_a_bias_gradient_of_the_per_sample_shape_but_wrong_values_gets_no_such_h
     assert "bias_not_summed" not in _codes(failure)  # the sum is not the reference's: silent
 
 
+def test_a_wrong_hidden_layer_is_named_with_delta_written_in_the_users_layout() -> None:
+    def tanh_one_minus_a(net: Network, params: Params, x: np.ndarray, y: np.ndarray) -> Any:
+        # Columns, z = W a + b, tanh hidden and identity output, ½‖ŷ − y‖² averaged; the
+        # hidden derivative written 1 − a where it is 1 − a².
+        a, acts = x, [x]
+        for l, (W, b) in enumerate(params):
+            z = W @ a + b
+            a = np.tanh(z) if l < len(params) - 1 else z
+            acts.append(a)
+        delta = (a - y) / x.shape[1]
+        dWs, dbs = [], []
+        for l in reversed(range(len(params))):
+            dWs.insert(0, delta @ acts[l].T)
+            dbs.insert(0, delta.sum(axis=1, keepdims=True))
+            if l:
+                delta = (params.weights[l].T @ delta) * (1 - acts[l])
+        return 0.5 * float(np.sum((a - y) ** 2)) / x.shape[1], dWs, dbs
+
+    failure = _failure(
+        tanh_one_minus_a, hidden_activations="tanh", depth=2, weights="out_in", samples="columns"
+    )
+    wrong_layer = [str(h) for h in failure.hints if h.code == "wrong_layer"]
+    assert wrong_layer == [
+        "layer 2 is right and layer 1 is wrong: check how δ is carried back, δ1 = (W2ᵀ δ2) ∘ f'(z1)"
+    ]
+
+
 def test_every_hint_is_a_string_with_a_documented_code() -> None:
     failure = _failure(realistic.wrap_layer_mlp_loss_over_outputs)
     for hint in failure.hints:

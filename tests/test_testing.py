@@ -199,6 +199,16 @@ def test_assert_gradients_match_on_one_case() -> None:
     assert "5 × the reference, the batch size" in message
 
 
+def test_assert_gradients_match_with_x_in_the_users_columns_says_which_layout_it_takes() -> None:
+    net = Network((3, 2))
+    params = reference.init_params(net, seed=0)
+    x, y = np.ones((5, 3)), np.zeros((5, 2))
+    with pytest.raises(ValueError, match=r"x is \(3, 5\), \(in, batch\): params, x and y are"):
+        testing.assert_gradients_match(student(), net, params, x.T, y.T, samples="columns")
+    with pytest.raises(ValueError, match=r"input layer has 3$"):  # rows: no layout to mix up
+        testing.assert_gradients_match(student(), net, params, x.T, y.T)
+
+
 def test_sweep_reports_progress_and_stats() -> None:
     seen: list[tuple[int, int]] = []
     result = testing.sweep(

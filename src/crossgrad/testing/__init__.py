@@ -31,6 +31,8 @@ import secrets
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
+import numpy as np
+
 from ..adapters._process import Spawned, worth_spawning
 from ..reference import ACTIVATIONS, Network, Params
 from ..reference.validation import check_inputs, check_tolerance
@@ -491,7 +493,17 @@ def assert_gradients_match(
     layout = Layout.of(weights, samples)
     check_tolerance("rtol", rtol)
     check_tolerance("atol", atol)
-    checked = check_inputs(net, params, x, y)
+    try:
+        checked = check_inputs(net, params, x, y)
+    except ValueError as exc:
+        shape = np.shape(x)
+        if samples == "columns" and len(shape) == 2 and shape[0] == net.sizes[0] != shape[1]:
+            raise ValueError(
+                f"{exc} (x is ({', '.join(map(str, shape))}), (in, batch): params, x and y are "
+                "given in crossgrad's layout, x (batch, in), whatever samples= says; fn "
+                "receives them in its own)"
+            ) from None
+        raise
     if checked.single:
         raise ValueError("x must be a batch (batch, in); pass one sample as x[None], y[None]")
     case = Case(net, params, checked.x, checked.y)

@@ -777,7 +777,7 @@ def _consistent_target(t: _Tried, target: Target) -> bool:
     return _matches(t.got, made[0], made[1], rtol)
 
 
-def gradient_hints(cases: _Cases, kinks: str) -> list[Hint]:
+def gradient_hints(cases: _Cases, kinks: str, layout: Layout) -> list[Hint]:
     """Hints for wrong gradients, tried on the follow-up cases before one is named."""
     first = cases.first
     case, got, ref = first.case, first.got, first.ref.grads
@@ -885,7 +885,7 @@ def gradient_hints(cases: _Cases, kinks: str) -> list[Hint]:
                     f"{_where(tried)}: a constant factor is off",
                 )
             ]
-    return _first_wrong_layer(got, ref, scale, rtol)
+    return _first_wrong_layer(got, ref, scale, rtol, layout)
 
 
 def transposed_hints(case: Case, got: Gradients, ref: Params, layout: Layout) -> list[Hint]:
@@ -947,7 +947,9 @@ def unsummed_bias_hints(case: Case, got: Gradients, ref: Params, layout: Layout)
     return out
 
 
-def _first_wrong_layer(got: Gradients, ref: Params, scale: Params, rtol: float) -> list[Hint]:
+def _first_wrong_layer(
+    got: Gradients, ref: Params, scale: Params, rtol: float, layout: Layout
+) -> list[Hint]:
     n = len(ref.weights)
     ok = [
         compare("", got.weights[l], ref.weights[l], scale.weights[l], rtol).ok
@@ -957,13 +959,24 @@ def _first_wrong_layer(got: Gradients, ref: Params, scale: Params, rtol: float) 
     if all(ok) or not ok[-1]:
         return []
     wrong = max(l for l in range(n) if not ok[l]) + 1
+    right = f"layer {n} is" if wrong + 1 == n else f"layers {wrong + 1}..{n} are"
     return [
         Hint(
             "wrong_layer",
-            f"layers {wrong + 1}..{n} are right and layer {wrong} is wrong: check how δ is "
-            f"carried back, δ{wrong} = (δ{wrong + 1} W{wrong + 1}) ∘ f'(z{wrong})",
+            f"{right} right and layer {wrong} is wrong: check how δ is carried back, "
+            f"{_carried_back(wrong, layout)}",
         )
     ]
+
+
+def _carried_back(l: int, layout: Layout) -> str:
+    """``δ_l`` from ``δ_{l+1}``, written in the user's ``layout``."""
+    above = l + 1
+    if layout.samples == "columns":  # δ (out, batch)
+        product = f"W{above}ᵀ δ{above}" if layout.weights == "out_in" else f"W{above} δ{above}"
+    else:  # δ (batch, out)
+        product = f"δ{above} W{above}" if layout.weights == "out_in" else f"δ{above} W{above}ᵀ"
+    return f"δ{l} = ({product}) ∘ f'(z{l})"
 
 
 # --- all together -------------------------------------------------------------------------
@@ -1034,7 +1047,7 @@ def diagnose(
     if loss_wrong and not variant:
         out.extend(loss_hints(cases))
     if grads_wrong and not variant:
-        out.extend(gradient_hints(cases, kinks))
+        out.extend(gradient_hints(cases, kinks, layout_))
     return Diagnosis(tuple(dict.fromkeys(out)), consistent)
 
 
