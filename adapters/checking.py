@@ -223,7 +223,9 @@ def crosscheck_many(
     ``cases[i]: ``.
     With an ``executor`` (any ``concurrent.futures.Executor``: a process pool, a
     ``dask.distributed`` client's ``get_executor()``), each chunk is one task it runs
-    (``adapters._distribute``); the reports are the same, in the same order.
+    (``adapters._distribute``); the reports are the same, in the same order.  ``backends``,
+    ``rtol``, ``atol``, ``chunk`` and ``executor`` are checked by the call itself, the cases as
+    they are reached.
     """
     chosen = _choose(backends, rtol, atol)
     if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
@@ -231,8 +233,18 @@ def crosscheck_many(
     if executor is not None:
         if not isinstance(executor, concurrent.futures.Executor):
             raise TypeError(f"executor must be a concurrent.futures.Executor, got {executor!r}")
-        yield from _distribute.crosscheck_many(executor, cases, backends, rtol, atol, chunk)
-        return
+        return _distribute.crosscheck_many(executor, cases, backends, rtol, atol, chunk)
+    return _reports(cases, chosen, rtol, atol, chunk)
+
+
+def _reports(
+    cases: Iterable[tuple[Network, Params, ArrayLike, ArrayLike]],
+    chosen: list[Backend],
+    rtol: float | None,
+    atol: float | None,
+    chunk: int,
+) -> Iterator[CrossCheckReport]:
+    """``crosscheck_many``'s reports, in this process, chunk by chunk."""
     iterator = iter(enumerate(cases))
     while group := list(itertools.islice(iterator, chunk)):
         checked = [_numbered(i, case, _checked, case) for i, case in group]

@@ -25,7 +25,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ..reference import Network, Params, Trajectory, train
 from ..reference.training import check_batches, check_optimizer_object
-from ..reference.validation import check_inputs
+from ..reference.validation import check_inputs, check_tolerance
 from .trajectory_tolerance import TrajectoryBounds, trajectory_bounds
 
 # name -> (module, the frameworks it needs, the pip extra that installs them)
@@ -222,6 +222,7 @@ def crosscheck_training(
     """
     pairs = check_batches(batches)
     check_optimizer_object(optimizer)
+    check_tolerance("rtol", rtol)
     checked: Batches = []
     for x, y in pairs:
         batch = check_inputs(net, params, x, y)

@@ -215,6 +215,20 @@ def test_crosscheck_many_rejects_a_bad_chunk(chunk):
         list(adapters.crosscheck_many([(NET, PARAMS, X, Y)], ["torch"], chunk=chunk))
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"backends": ["jx"]}, ValueError),
+        ({"rtol": -1.0}, ValueError),
+        ({"chunk": 0}, ValueError),
+        ({"executor": "pool"}, TypeError),
+    ],
+)
+def test_crosscheck_many_checks_its_arguments_at_the_call(kwargs, error):
+    with pytest.raises(error):
+        adapters.crosscheck_many([(NET, PARAMS, X, Y)], **kwargs)  # not iterated
+
+
 def test_crosscheck_many_of_nothing_is_nothing():
     assert list(adapters.crosscheck_many([], ["torch"])) == []
 

@@ -4,6 +4,8 @@ random networks, optimizers and hyperparameters."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -55,6 +57,19 @@ def test_train_checks_its_arguments():
         reference.train(net, params, [batches[0][0]], O.SGD(0.1))
     with pytest.raises(TypeError, match="optimizer must be one of"):
         reference.train(net, params, batches, "adam")
+
+
+@pytest.mark.parametrize(
+    ("rtol", "error", "message"),
+    [
+        (-1.0, ValueError, "rtol must be finite and non-negative, got -1.0"),
+        ("1e-9", TypeError, "rtol must be a real number or None, got str '1e-9'"),
+    ],
+)
+def test_crosscheck_training_checks_its_rtol(rtol, error, message):
+    net, params, batches = _problem(steps=1)
+    with pytest.raises(error, match=re.escape(message)):
+        adapters.crosscheck_training(net, params, batches, O.SGD(0.1), backends=[], rtol=rtol)
 
 
 ALL = [
