@@ -59,9 +59,14 @@ Precision = Callable[[], contextlib.AbstractContextManager[Any]]
 _INSTANCES: weakref.WeakSet[Executables] = weakref.WeakSet()
 
 
+def setting() -> str:
+    """``CROSSGRAD_CACHE_DIR`` as ``cache_dir`` reads it: stripped, ``""`` when unset or blank."""
+    return os.environ.get(ENV, "").strip()
+
+
 def cache_dir() -> Path | None:
     """The directory of crossgrad's cached executables, or ``None`` when disabled."""
-    root = os.environ.get(ENV, "").strip()
+    root = setting()
     if root.lower() == OFF:
         return None
     if not root:

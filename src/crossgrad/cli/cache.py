@@ -49,8 +49,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     entries = _jax_cache.entries(directory)
     total = sum(path.stat().st_size for path in entries)
-    given = os.environ.get(_jax_cache.ENV, "").strip()  # as cache_dir() reads it
-    source = f"from {_jax_cache.ENV}" if given else "the default"
+    source = f"from {_jax_cache.ENV}" if _jax_cache.setting() else "the default"
     print(f"cache: {directory} ({source})")
     print(f"compiled JAX executables: {len(entries)} ({_size(total)})")
     return 0

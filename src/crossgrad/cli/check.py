@@ -55,8 +55,18 @@ def _range(text: str) -> tuple[int, int]:
     return low, high
 
 
-RESTRICTIONS = ("activation", "hidden_activation", "output_activation", "loss", "reduction")
-"""The options that say which activations and losses are drawn."""
+_NO_KINKS = "all; with --backends numeric, those without a kink"
+RESTRICTIONS = (
+    ("--activation", tuple(ACTIVATIONS), "every layer's activation", _NO_KINKS),
+    ("--hidden-activation", tuple(ACTIVATIONS), "the hidden layers' (overrides --activation)",
+     _NO_KINKS),
+    ("--output-activation", tuple(ACTIVATIONS), "the output layer's (overrides --activation)",
+     _NO_KINKS),
+    ("--loss", tuple(LOSSES), "the loss", "all"),
+    ("--reduction", REDUCTIONS, "the reduction over the batch", "all"),
+)  # fmt: skip
+"""The options that say which activations and losses are drawn: ``(option, the names it
+takes, what it restricts, its default)``."""
 
 _OPTION_NAMES = (
     (re.compile(r"\bkinks='(\w+)'"), r"--kinks \1"),
@@ -109,24 +119,7 @@ def add_parser(subparsers: Any) -> None:
         parser.add_argument(
             option, type=_range, metavar="N|MIN-MAX", help=f"{what} (default {default})"
         )
-    no_kinks = "all; with --backends numeric, those without a kink"
-    for option, known, which, default in (
-        ("--activation", tuple(ACTIVATIONS), "every layer's activation", no_kinks),
-        (
-            "--hidden-activation",
-            tuple(ACTIVATIONS),
-            "the hidden layers' (overrides --activation)",
-            no_kinks,
-        ),
-        (
-            "--output-activation",
-            tuple(ACTIVATIONS),
-            "the output layer's (overrides --activation)",
-            no_kinks,
-        ),
-        ("--loss", tuple(LOSSES), "the loss", "all"),
-        ("--reduction", REDUCTIONS, "the reduction over the batch", "all"),
-    ):
+    for option, known, which, default in RESTRICTIONS:
         what = option.lstrip("-")
         parser.add_argument(
             option,
@@ -320,7 +313,9 @@ def run(args: argparse.Namespace) -> int:
     if result.failure is not None:
         print()
         print(result.failure)
-        if impl is not None and not any(getattr(args, name) for name in RESTRICTIONS):
+        if impl is not None and not any(
+            getattr(args, option.lstrip("-").replace("-", "_")) for option, *_ in RESTRICTIONS
+        ):
             print(
                 "\nThe cases were drawn from every activation, loss and reduction: if your "
                 "code implements one network, restrict them to it (--hidden-activation, "
